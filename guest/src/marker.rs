@@ -1,0 +1,305 @@
+//! Validation of `@pytest.mark.pagerduty_trigger_incident(...)` arguments:
+//! every mistake is caught at collection with the argument and the fix.
+
+use crate::pytest_pagerduty::alerts::types::{
+    IncidentOptions, MarkerArgument, MarkerError, MarkerValue, Urgency,
+};
+
+/// The marker's keywords, in the order the README documents them.
+pub const KEYWORDS: &[&str] = &[
+    "service_id",
+    "urgency",
+    "priority_id",
+    "escalation_policy_id",
+    "incident_key",
+    "details",
+    "assignee_id",
+    "assignee_ids",
+];
+
+/// PagerDuty limits keys to 255 characters (the Events API's dedup key).
+const INCIDENT_KEY_MAX: usize = 255;
+
+fn error(argument: Option<&str>, problem: String, fix: String) -> MarkerError {
+    MarkerError {
+        argument: argument.map(str::to_string),
+        problem,
+        fix,
+    }
+}
+
+fn type_name(value: &MarkerValue) -> &str {
+    match value {
+        MarkerValue::Text(_) => "str",
+        MarkerValue::TextList(_) => "list",
+        MarkerValue::Unsupported(name) => name,
+    }
+}
+
+/// A keyword argument that must hold one string.
+fn text<'a>(name: &str, value: &'a MarkerValue) -> Result<&'a str, MarkerError> {
+    match value {
+        MarkerValue::Text(text) => Ok(text),
+        other => Err(error(
+            Some(name),
+            format!("{name} must be a string, got {}", type_name(other)),
+            format!("write {name}=\"...\" with a string value"),
+        )),
+    }
+}
+
+/// A PagerDuty object id such as `PWIXJZS`: letters and digits only.
+fn pagerduty_id(name: &str, value: &MarkerValue) -> Result<String, MarkerError> {
+    let id = text(name, value)?;
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(error(
+            Some(name),
+            format!("{name}={id:?} is not a PagerDuty id"),
+            format!("PagerDuty ids are letters and digits, such as {name}=\"PWIXJZS\"; copy it from the object's URL in PagerDuty"),
+        ));
+    }
+    Ok(id.to_string())
+}
+
+/// Levenshtein distance, for suggesting the keyword a typo meant.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+fn unknown_keyword(name: &str) -> MarkerError {
+    let closest = KEYWORDS
+        .iter()
+        .min_by_key(|known| distance(name, known))
+        .filter(|known| distance(name, known) <= 3);
+    let fix = match closest {
+        Some(known) => format!("did you mean {known}=? The marker takes {}", KEYWORDS.join(", ")),
+        None => format!("the marker takes {}", KEYWORDS.join(", ")),
+    };
+    error(Some(name), format!("unknown argument {name}="), fix)
+}
+
+/// Checks every argument and returns the options PagerDuty will be sent.
+pub fn check(arguments: &[MarkerArgument]) -> Result<IncidentOptions, MarkerError> {
+    let mut service_id = None;
+    let mut options = IncidentOptions {
+        service_id: String::new(),
+        urgency: None,
+        priority_id: None,
+        escalation_policy_id: None,
+        assignee_id: None,
+        incident_key: None,
+        details: None,
+    };
+    let mut assignees: Vec<String> = Vec::new();
+
+    for MarkerArgument { name, value } in arguments {
+        match name.as_str() {
+            "" => {
+                return Err(error(
+                    None,
+                    "the marker takes keyword arguments only, got a positional argument"
+                        .to_string(),
+                    "write service_id=\"PWIXJZS\" rather than \"PWIXJZS\"".to_string(),
+                ))
+            }
+            "service_id" => service_id = Some(pagerduty_id(name, value)?),
+            "priority_id" => options.priority_id = Some(pagerduty_id(name, value)?),
+            "escalation_policy_id" => {
+                options.escalation_policy_id = Some(pagerduty_id(name, value)?)
+            }
+            "assignee_id" => assignees.push(pagerduty_id(name, value)?),
+            "assignee_ids" => match value {
+                MarkerValue::TextList(ids) => {
+                    for id in ids {
+                        assignees.push(pagerduty_id(name, &MarkerValue::Text(id.clone()))?);
+                    }
+                }
+                other => assignees.push(pagerduty_id(name, other)?),
+            },
+            "urgency" => {
+                options.urgency = Some(match text(name, value)? {
+                    "high" => Urgency::High,
+                    "low" => Urgency::Low,
+                    other => {
+                        return Err(error(
+                            Some(name),
+                            format!("urgency={other:?} is not a PagerDuty urgency"),
+                            "use urgency=\"high\" or urgency=\"low\"".to_string(),
+                        ))
+                    }
+                })
+            }
+            "incident_key" => {
+                let key = text(name, value)?;
+                if key.trim().is_empty() || key.chars().count() > INCIDENT_KEY_MAX {
+                    return Err(error(
+                        Some(name),
+                        format!("incident_key must be 1 to {INCIDENT_KEY_MAX} characters"),
+                        "use a short stable key, such as the check's name".to_string(),
+                    ));
+                }
+                options.incident_key = Some(key.to_string());
+            }
+            "details" => {
+                let details = text(name, value)?;
+                options.details = (!details.trim().is_empty()).then(|| details.to_string());
+            }
+            other => return Err(unknown_keyword(other)),
+        }
+    }
+
+    options.service_id = service_id.ok_or_else(|| {
+        error(
+            Some("service_id"),
+            "service_id is required".to_string(),
+            "add service_id=\"PWIXJZS\" (your PagerDuty service's id) to the marker".to_string(),
+        )
+    })?;
+    assignees.dedup();
+    if assignees.len() > 1 {
+        return Err(error(
+            Some("assignee_id"),
+            format!("{} assignees given; PagerDuty takes one assignee per incident", assignees.len()),
+            "keep one assignee, or page a team with escalation_policy_id".to_string(),
+        ));
+    }
+    options.assignee_id = assignees.pop();
+    if options.assignee_id.is_some() && options.escalation_policy_id.is_some() {
+        return Err(error(
+            Some("escalation_policy_id"),
+            "an assignee and an escalation policy cannot be sent together".to_string(),
+            "give either assignee_id or escalation_policy_id, not both".to_string(),
+        ));
+    }
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arg(name: &str, value: &str) -> MarkerArgument {
+        MarkerArgument {
+            name: name.to_string(),
+            value: MarkerValue::Text(value.to_string()),
+        }
+    }
+
+    fn problem(arguments: &[MarkerArgument]) -> MarkerError {
+        check(arguments).expect_err("the marker should be rejected")
+    }
+
+    #[test]
+    fn accepts_the_seed_readme_marker() {
+        let options = check(&[
+            arg("service_id", "XIXOOXZ"),
+            arg("urgency", "high"),
+            arg("assignee_id", "SE169QA"),
+        ])
+        .unwrap();
+        assert_eq!(options.service_id, "XIXOOXZ");
+        assert_eq!(options.urgency, Some(Urgency::High));
+        assert_eq!(options.assignee_id.as_deref(), Some("SE169QA"));
+        assert_eq!(options.escalation_policy_id, None);
+    }
+
+    #[test]
+    fn a_missing_service_id_names_the_argument_and_the_fix() {
+        let err = problem(&[arg("urgency", "low")]);
+        assert_eq!(err.argument.as_deref(), Some("service_id"));
+        assert_eq!(err.problem, "service_id is required");
+        assert!(err.fix.contains("service_id=\""));
+    }
+
+    #[test]
+    fn an_unknown_urgency_is_rejected() {
+        let err = problem(&[arg("service_id", "P1"), arg("urgency", "critical")]);
+        assert_eq!(err.argument.as_deref(), Some("urgency"));
+        assert!(err.fix.contains("\"high\""));
+    }
+
+    #[test]
+    fn a_typo_suggests_the_keyword_it_meant() {
+        let err = problem(&[arg("service_id", "P1"), arg("urgancy", "high")]);
+        assert_eq!(err.problem, "unknown argument urgancy=");
+        assert!(err.fix.starts_with("did you mean urgency=?"), "{}", err.fix);
+    }
+
+    #[test]
+    fn a_far_off_keyword_lists_the_known_ones_without_guessing() {
+        let err = problem(&[arg("service_id", "P1"), arg("colour", "red")]);
+        assert!(err.fix.starts_with("the marker takes service_id"), "{}", err.fix);
+    }
+
+    #[test]
+    fn a_non_string_id_names_its_type() {
+        let err = problem(&[MarkerArgument {
+            name: "service_id".into(),
+            value: MarkerValue::Unsupported("int".into()),
+        }]);
+        assert_eq!(err.problem, "service_id must be a string, got int");
+    }
+
+    #[test]
+    fn an_id_with_spaces_is_not_a_pagerduty_id() {
+        let err = problem(&[arg("service_id", "my service")]);
+        assert!(err.problem.contains("is not a PagerDuty id"));
+    }
+
+    #[test]
+    fn assignee_and_escalation_policy_together_are_rejected() {
+        let err = problem(&[
+            arg("service_id", "P1"),
+            arg("assignee_id", "U1"),
+            arg("escalation_policy_id", "E1"),
+        ]);
+        assert_eq!(err.argument.as_deref(), Some("escalation_policy_id"));
+    }
+
+    #[test]
+    fn two_assignees_are_rejected_but_a_one_element_list_is_accepted() {
+        let two = MarkerArgument {
+            name: "assignee_ids".into(),
+            value: MarkerValue::TextList(vec!["U1".into(), "U2".into()]),
+        };
+        assert!(problem(&[arg("service_id", "P1"), two]).problem.contains("2 assignees"));
+        let one = MarkerArgument {
+            name: "assignee_ids".into(),
+            value: MarkerValue::TextList(vec!["U1".into()]),
+        };
+        let options = check(&[arg("service_id", "P1"), one]).unwrap();
+        assert_eq!(options.assignee_id.as_deref(), Some("U1"));
+    }
+
+    #[test]
+    fn positional_arguments_are_rejected() {
+        let err = problem(&[arg("", "P1")]);
+        assert!(err.problem.contains("keyword arguments only"));
+    }
+
+    #[test]
+    fn an_overlong_incident_key_is_rejected() {
+        let err = problem(&[arg("service_id", "P1"), arg("incident_key", &"k".repeat(256))]);
+        assert_eq!(err.argument.as_deref(), Some("incident_key"));
+    }
+
+    #[test]
+    fn distance_counts_edits() {
+        assert_eq!(distance("urgancy", "urgency"), 1);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
+}

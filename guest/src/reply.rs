@@ -1,0 +1,298 @@
+//! What a PagerDuty reply, or a failure to get one, means for delivery.
+
+use serde::Deserialize;
+
+use crate::pytest_pagerduty::alerts::types::{
+    CreatedIncident, DeliveryFailure, PagerdutyError, Rejection, RejectionKind, Retry,
+};
+use crate::wasi::http::types::ErrorCode;
+
+#[derive(Deserialize)]
+struct Created {
+    incident: CreatedFields,
+}
+
+#[derive(Deserialize)]
+struct CreatedFields {
+    id: Option<String>,
+    incident_number: Option<u64>,
+    html_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorReply {
+    error: ErrorFields,
+}
+
+#[derive(Deserialize)]
+struct ErrorFields {
+    code: Option<i32>,
+    message: Option<String>,
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+/// Longest excerpt of an unreadable body quoted back to the user.
+const EXCERPT_MAX: usize = 200;
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// PagerDuty's error object, or the body itself when it is not one.
+fn pagerduty_error(status: u16, body: &[u8]) -> PagerdutyError {
+    match serde_json::from_slice::<ErrorReply>(body) {
+        Ok(ErrorReply { error }) => PagerdutyError {
+            status,
+            code: error.code,
+            message: error.message.unwrap_or_else(|| format!("HTTP {status}")),
+            errors: error.errors,
+        },
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let excerpt = crate::text::truncate_end(&crate::text::one_line(&text), EXCERPT_MAX);
+            PagerdutyError {
+                status,
+                code: None,
+                message: if excerpt.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    format!("HTTP {status}: {excerpt}")
+                },
+                errors: Vec::new(),
+            }
+        }
+    }
+}
+
+/// PagerDuty answers a second create with the key of an open incident with
+/// a 400 whose text (not code) says so.
+fn is_duplicate_key(error: &PagerdutyError) -> bool {
+    std::iter::once(&error.message)
+        .chain(error.errors.iter())
+        .map(|text| text.to_ascii_lowercase())
+        .any(|text| {
+            (text.contains("incident key") || text.contains("incident_key") || text.contains("dedup key"))
+                && (text.contains("open incident") || text.contains("already exists"))
+        })
+}
+
+fn rejected(kind: RejectionKind, error: PagerdutyError, applies_to_all: bool, fix: &str) -> DeliveryFailure {
+    DeliveryFailure::Rejected(Rejection {
+        kind,
+        error,
+        applies_to_all,
+        fix: fix.to_string(),
+    })
+}
+
+fn retry_after(headers: &[(String, String)]) -> Option<u32> {
+    header(headers, "ratelimit-reset")
+        .or_else(|| header(headers, "retry-after"))
+        .and_then(|v| v.parse::<u32>().ok())
+}
+
+/// Classifies one HTTP reply to a create request.
+pub fn classify(
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<CreatedIncident, DeliveryFailure> {
+    if (200..300).contains(&status) {
+        // A 2xx means PagerDuty made the incident even if we cannot read it.
+        return Ok(match serde_json::from_slice::<Created>(body) {
+            Ok(Created { incident }) => CreatedIncident {
+                id: incident.id,
+                number: incident.incident_number,
+                html_url: incident.html_url,
+            },
+            Err(_) => CreatedIncident {
+                id: None,
+                number: None,
+                html_url: None,
+            },
+        });
+    }
+    let error = pagerduty_error(status, body);
+    Err(match status {
+        400 if is_duplicate_key(&error) => DeliveryFailure::AlreadyOpen(error),
+        400 => rejected(
+            RejectionKind::InvalidRequest,
+            error,
+            false,
+            "check the marker's ids (service, priority, escalation policy, assignee) exist in PagerDuty",
+        ),
+        401 => rejected(
+            RejectionKind::Unauthorized,
+            error,
+            true,
+            "PagerDuty did not accept the credentials: check PAGERDUTY_API_KEY / --pagerduty_api_key (or the OAuth token)",
+        ),
+        402 | 403 => rejected(
+            RejectionKind::Forbidden,
+            error,
+            true,
+            "the key or the From user may not create incidents: give it write access (scope incidents.write)",
+        ),
+        404 => rejected(
+            RejectionKind::NotFound,
+            error,
+            false,
+            "check pagerduty_api_url and the marker's ids",
+        ),
+        408 | 429 | 500..=599 => DeliveryFailure::RetryLater(Retry {
+            after_seconds: retry_after(headers),
+            reason: if status == 429 {
+                format!("rate limited by PagerDuty ({})", error.message)
+            } else {
+                format!("PagerDuty answered {status} ({})", error.message)
+            },
+        }),
+        _ => rejected(
+            RejectionKind::Other,
+            error,
+            false,
+            "unexpected answer from PagerDuty; check pagerduty_api_url",
+        ),
+    })
+}
+
+/// Classifies a request that got no reply.
+pub fn transport_failure(error: &ErrorCode) -> DeliveryFailure {
+    let described = describe(error);
+    match error {
+        ErrorCode::HttpRequestDenied => rejected(
+            RejectionKind::Denied,
+            PagerdutyError {
+                status: 0,
+                code: None,
+                message: described,
+                errors: Vec::new(),
+            },
+            true,
+            "the host does not allow this destination; allow it or change pagerduty_api_url",
+        ),
+        _ => DeliveryFailure::RetryLater(Retry {
+            after_seconds: None,
+            reason: described,
+        }),
+    }
+}
+
+fn describe(error: &ErrorCode) -> String {
+    match error {
+        ErrorCode::ConnectionRefused => "connection refused".to_string(),
+        ErrorCode::ConnectionTimeout => "timed out connecting".to_string(),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
+            "timed out waiting for the reply".to_string()
+        }
+        ErrorCode::ConnectionTerminated => "connection closed before the reply".to_string(),
+        ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => "could not resolve the host".to_string(),
+        ErrorCode::HttpRequestDenied => "request denied by the host's sandbox".to_string(),
+        ErrorCode::InternalError(Some(text)) => format!("transport error: {text}"),
+        other => format!("transport error: {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(status: u16, headers: &[(&str, &str)], body: &str) -> DeliveryFailure {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        classify(status, &headers, body.as_bytes()).expect_err("should not be created")
+    }
+
+    #[test]
+    fn a_201_yields_the_incident_number_and_link() {
+        let body = r#"{"incident":{"id":"PT4KHLK","incident_number":1234,"html_url":"https://x.pagerduty.com/incidents/PT4KHLK"}}"#;
+        let created = classify(201, &[], body.as_bytes()).unwrap();
+        assert_eq!(created.id.as_deref(), Some("PT4KHLK"));
+        assert_eq!(created.number, Some(1234));
+        assert_eq!(created.html_url.as_deref(), Some("https://x.pagerduty.com/incidents/PT4KHLK"));
+    }
+
+    #[test]
+    fn a_201_with_malformed_json_is_still_created() {
+        let created = classify(201, &[], b"{not json").unwrap();
+        assert_eq!(created.number, None);
+    }
+
+    #[test]
+    fn a_duplicate_incident_key_is_already_open() {
+        let body = r#"{"error":{"message":"Invalid Input Provided","code":2001,"errors":["Open incident with matching incident key already exists on this service"]}}"#;
+        match failure(400, &[], body) {
+            DeliveryFailure::AlreadyOpen(e) => assert_eq!(e.code, Some(2001)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn another_400_is_rejected_with_pagerdutys_message() {
+        let body = r#"{"error":{"message":"Invalid Input Provided","code":2001,"errors":["Service not found"]}}"#;
+        match failure(400, &[], body) {
+            DeliveryFailure::Rejected(r) => {
+                assert_eq!(r.kind, RejectionKind::InvalidRequest);
+                assert!(!r.applies_to_all);
+                assert_eq!(r.error.message, "Invalid Input Provided");
+                assert_eq!(r.error.errors, vec!["Service not found".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_401_stops_all_sending() {
+        match failure(401, &[], r#"{"error":{"message":"Authentication failed","code":2006}}"#) {
+            DeliveryFailure::Rejected(r) => {
+                assert_eq!(r.kind, RejectionKind::Unauthorized);
+                assert!(r.applies_to_all);
+                assert_eq!(r.error.message, "Authentication failed");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_429_waits_for_ratelimit_reset() {
+        match failure(429, &[("RateLimit-Reset", "20")], r#"{"error":{"message":"Rate Limit Exceeded","code":2020}}"#) {
+            DeliveryFailure::RetryLater(r) => {
+                assert_eq!(r.after_seconds, Some(20));
+                assert!(r.reason.contains("Rate Limit Exceeded"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match failure(429, &[], "") {
+            DeliveryFailure::RetryLater(r) => assert_eq!(r.after_seconds, None),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_errors_are_retried_and_an_html_body_is_quoted_briefly() {
+        for status in [500, 502, 503, 504] {
+            match failure(status, &[], "<html>bad gateway</html>") {
+                DeliveryFailure::RetryLater(r) => {
+                    assert!(r.reason.contains(&status.to_string()));
+                    assert!(r.reason.contains("<html>bad gateway</html>"));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refused_connections_retry_and_denied_ones_stop() {
+        assert!(matches!(transport_failure(&ErrorCode::ConnectionRefused), DeliveryFailure::RetryLater(_)));
+        match transport_failure(&ErrorCode::HttpRequestDenied) {
+            DeliveryFailure::Rejected(r) => assert_eq!(r.kind, RejectionKind::Denied),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Settings checks: where requests go and how they authenticate. Errors
+//! never quote a secret.
+
+use crate::pytest_pagerduty::alerts::types::{Settings, SettingsError};
+
+/// The longest wait a user may set, so no send can hang a run for long.
+const TIMEOUT_MAX_MS: u32 = 600_000;
+
+/// How a request authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    ApiKey(&'a str),
+    OAuthToken(&'a str),
+}
+
+impl Credential<'_> {
+    /// The `Authorization` header value PagerDuty expects.
+    pub fn authorization(&self) -> String {
+        match self {
+            Credential::ApiKey(key) => format!("Token token={key}"),
+            Credential::OAuthToken(token) => format!("Bearer {token}"),
+        }
+    }
+}
+
+/// Where requests go, split as wasi-http wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub https: bool,
+    pub authority: String,
+    /// The base path without a trailing slash (usually empty).
+    pub path: String,
+}
+
+impl Endpoint {
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}{path}", self.authority, self.path)
+    }
+}
+
+/// Settings once checked.
+#[derive(Debug)]
+pub struct Checked<'a> {
+    pub endpoint: Endpoint,
+    /// `None` only in a dry run.
+    pub credential: Option<Credential<'a>>,
+    pub from: Option<&'a str>,
+}
+
+fn error(setting: &str, problem: impl Into<String>, fix: impl Into<String>) -> SettingsError {
+    SettingsError {
+        setting: setting.to_string(),
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let octets: Vec<&str> = host.split('.').collect();
+    let ipv4_loopback = octets.len() == 4
+        && octets[0] == "127"
+        && octets.iter().all(|o| o.parse::<u8>().is_ok());
+    host == "localhost" || host == "[::1]" || ipv4_loopback
+}
+
+/// Splits `scheme://authority[/path]`; PagerDuty's base URL has no query.
+pub fn parse_url(url: &str) -> Result<Endpoint, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("{url:?} is not an absolute URL"))?;
+    let https = match scheme.to_ascii_lowercase().as_str() {
+        "https" => true,
+        "http" => false,
+        other => return Err(format!("the scheme {other:?} is not http or https")),
+    };
+    if rest.contains(['?', '#']) {
+        return Err(format!("{url:?} has a query or fragment"));
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace)
+    {
+        return Err(format!("{url:?} has no valid host"));
+    }
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+            if !port.is_empty() && !port.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!("{url:?} has an invalid port"));
+            }
+            if host.is_empty() { authority } else { host }
+        }
+        _ => authority,
+    };
+    if !https && !is_loopback(&host.to_ascii_lowercase()) {
+        return Err(format!("plain http is allowed only for loopback hosts, not {host}"));
+    }
+    Ok(Endpoint {
+        https,
+        authority: authority.to_ascii_lowercase(),
+        path: path.trim_end_matches('/').to_string(),
+    })
+}
+
+/// A token must be the bare secret: one printable word, no scheme prefix.
+fn check_secret(setting: &str, secret: &str) -> Result<(), SettingsError> {
+    let lowered = secret.to_ascii_lowercase();
+    if lowered.starts_with("token ") || lowered.starts_with("bearer ") {
+        return Err(error(
+            setting,
+            "the value starts with an authorization scheme",
+            format!("set {setting} to the bare key; the plugin adds the scheme itself"),
+        ));
+    }
+    if secret.is_empty() || !secret.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(error(
+            setting,
+            "the value is empty or holds spaces, quotes of a shell, or non-ASCII characters",
+            format!("copy {setting} again from PagerDuty (User Settings or Integrations → API Access Keys)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_from(from: &str) -> Result<(), SettingsError> {
+    let valid = match from.split_once('@') {
+        Some((user, domain)) => {
+            !user.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !from.contains(char::is_whitespace)
+        }
+        None => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(error(
+            "pagerduty_default_from",
+            format!("{from:?} is not an email address"),
+            "set it to the email of a PagerDuty user on the account",
+        ))
+    }
+}
+
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Checks settings; an API key wins over an OAuth token when both are set.
+pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
+    let endpoint = parse_url(settings.api_url.trim()).map_err(|problem| {
+        error(
+            "pagerduty_api_url",
+            problem,
+            "use https://api.pagerduty.com, or https://api.eu.pagerduty.com for EU accounts",
+        )
+    })?;
+    if settings.timeout_ms == 0 || settings.timeout_ms > TIMEOUT_MAX_MS {
+        return Err(error(
+            "pagerduty_timeout",
+            format!("{} ms is out of range", settings.timeout_ms),
+            format!("use a timeout from 0.001 to {} seconds", TIMEOUT_MAX_MS / 1000),
+        ));
+    }
+    let api_key = present(&settings.api_key);
+    let oauth_token = present(&settings.oauth_token);
+    let from = present(&settings.default_from);
+    if let Some(key) = api_key {
+        check_secret("pagerduty_api_key", key)?;
+    }
+    if let Some(token) = oauth_token {
+        check_secret("pagerduty_oauth_token", token)?;
+    }
+    if let Some(from) = from {
+        check_from(from)?;
+    }
+    let credential = match (api_key, oauth_token) {
+        (Some(key), _) => Some(Credential::ApiKey(key)),
+        (None, Some(token)) => Some(Credential::OAuthToken(token)),
+        (None, None) => None,
+    };
+    if !settings.dry_run {
+        match credential {
+            None => {
+                return Err(error(
+                    "pagerduty_api_key",
+                    "no API key or OAuth token is set",
+                    "set PAGERDUTY_API_KEY (or --pagerduty_api_key, or ini pagerduty_api_key), or run with --pagerduty_dry_run",
+                ))
+            }
+            Some(Credential::ApiKey(_)) if from.is_none() => {
+                return Err(error(
+                    "pagerduty_default_from",
+                    "an API key needs a From address: PagerDuty creates the incident as that user",
+                    "set PAGERDUTY_DEFAULT_FROM (or --pagerduty_default_from, or ini pagerduty_default_from) to a PagerDuty user's email",
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(Checked {
+        endpoint,
+        credential,
+        from,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn settings() -> Settings {
+        Settings {
+            api_url: "https://api.pagerduty.com".into(),
+            api_key: Some("u+abcdefghij".into()),
+            oauth_token: None,
+            default_from: Some("oncall@example.com".into()),
+            timeout_ms: 10_000,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn parses_https_urls_with_ports_and_paths() {
+        let endpoint = parse_url("https://API.eu.pagerduty.com:8443/base/").unwrap();
+        assert!(endpoint.https);
+        assert_eq!(endpoint.authority, "api.eu.pagerduty.com:8443");
+        assert_eq!(endpoint.url("/incidents"), "https://api.eu.pagerduty.com:8443/base/incidents");
+    }
+
+    #[test]
+    fn plain_http_is_only_for_loopback() {
+        assert!(parse_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_url("http://localhost:1").is_ok());
+        assert!(parse_url("http://[::1]:9").is_ok());
+        let err = parse_url("http://api.pagerduty.com").unwrap_err();
+        assert!(err.contains("only for loopback"), "{err}");
+        assert!(parse_url("http://127.0.0.1.evil.com").is_err());
+    }
+
+    #[test]
+    fn rejects_urls_that_are_not_plain_bases() {
+        for url in ["api.pagerduty.com", "ftp://x", "https://", "https://u:p@host", "https://h/?q=1", "https://h:x1"] {
+            assert!(parse_url(url).is_err(), "{url} should be rejected");
+        }
+    }
+
+    #[test]
+    fn an_api_key_without_from_is_rejected_with_the_fix() {
+        let mut s = settings();
+        s.default_from = None;
+        let err = check(&s).unwrap_err();
+        assert_eq!(err.setting, "pagerduty_default_from");
+        assert!(err.fix.contains("PAGERDUTY_DEFAULT_FROM"));
+    }
+
+    #[test]
+    fn an_oauth_token_needs_no_from() {
+        let mut s = settings();
+        s.api_key = None;
+        s.default_from = None;
+        s.oauth_token = Some("tok_123".into());
+        let checked = check(&s).unwrap();
+        assert_eq!(checked.credential, Some(Credential::OAuthToken("tok_123")));
+        assert_eq!(checked.credential.unwrap().authorization(), "Bearer tok_123");
+    }
+
+    #[test]
+    fn the_api_key_wins_when_both_are_set() {
+        let mut s = settings();
+        s.oauth_token = Some("tok_123".into());
+        let checked = check(&s).unwrap();
+        assert_eq!(checked.credential.unwrap().authorization(), "Token token=u+abcdefghij");
+    }
+
+    #[test]
+    fn a_token_with_a_scheme_or_spaces_is_rejected_without_quoting_it() {
+        for bad in ["Token token=abc", "Bearer abc", "ab c", "ключ"] {
+            let mut s = settings();
+            s.api_key = Some(bad.into());
+            let err = check(&s).unwrap_err();
+            assert_eq!(err.setting, "pagerduty_api_key");
+            assert!(!err.problem.contains(bad) && !err.fix.contains(bad));
+        }
+    }
+
+    #[test]
+    fn no_credentials_are_fine_only_in_a_dry_run() {
+        let mut s = settings();
+        s.api_key = None;
+        assert!(check(&s).is_err());
+        s.dry_run = true;
+        assert_eq!(check(&s).unwrap().credential, None);
+    }
+
+    #[test]
+    fn a_bad_from_or_timeout_is_rejected() {
+        let mut s = settings();
+        s.default_from = Some("not-an-email".into());
+        assert_eq!(check(&s).unwrap_err().setting, "pagerduty_default_from");
+        let mut s = settings();
+        s.timeout_ms = 0;
+        assert_eq!(check(&s).unwrap_err().setting, "pagerduty_timeout");
+    }
+}

@@ -1,0 +1,168 @@
+"""Loads the embedded component with wasmtime and calls its exports.
+
+The component gets wasi-http and nothing else: no preopened directories, no
+environment, no arguments. Compiled code is cached on disk, keyed by the
+wasm's digest and the wasmtime version, so later runs skip compilation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+from wasmtime import Engine, Store, WasiConfig
+from wasmtime.component import Component, Func, Instance, Linker, Variant
+
+from . import wit
+from .settings import Settings
+
+log = logging.getLogger("pytest_pagerduty")
+
+INTERFACE = "pytest-pagerduty:alerts/incidents@0.1.0"
+_FUNCTIONS = ("check-marker", "check-settings", "build-request", "send")
+
+
+def wasm_bytes() -> bytes:
+    return resources.files(__package__).joinpath("pagerduty.wasm").read_bytes()
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base, "pytest-pagerduty")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The compiled component, shared by every thread's instance."""
+
+    engine: Engine
+    component: Component
+    linker: Linker
+    from_cache: bool
+
+
+def _compile(engine: Engine, wasm: bytes) -> tuple[Component, bool]:
+    digest = hashlib.sha256(wasm).hexdigest()[:32]
+    version = importlib.metadata.version("wasmtime")
+    path = cache_dir() / f"{digest}-wasmtime-{version}.cwasm"
+    if path.is_file():
+        try:
+            return Component.deserialize_file(engine, str(path)), True
+        except wasmtime.WasmtimeError as err:
+            log.debug("compiled component cache %s unusable (%s); recompiling", path, err)
+    component = Component(engine, wasm)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a concurrent run never reads half a file.
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+            tmp.write(component.serialize())
+        os.replace(tmp.name, path)
+    except OSError as err:
+        log.debug("could not cache the compiled component in %s: %s", path, err)
+    return component, False
+
+
+_loaded: Loaded | None = None
+_load_lock = threading.Lock()
+
+
+def load() -> Loaded:
+    """Compiles (or loads from cache) the component once per process."""
+    global _loaded
+    with _load_lock:
+        if _loaded is None:
+            engine = Engine()
+            component, from_cache = _compile(engine, wasm_bytes())
+            linker = Linker(engine)
+            linker.add_wasip2()
+            linker.add_wasi_http()
+            _loaded = Loaded(engine, component, linker, from_cache)
+            log.debug("component loaded (%s)", "from cache" if from_cache else "compiled")
+        return _loaded
+
+
+def _settings_record(settings: Settings) -> Any:
+    return wit.record({
+        "api-url": settings.api_url,
+        "api-key": settings.api_key,
+        "oauth-token": settings.oauth_token,
+        "default-from": settings.default_from,
+        "timeout-ms": max(1, round(settings.timeout * 1000)),
+        "dry-run": settings.dry_run,
+    })
+
+
+class Alerts:
+    """One instance of the component in its own Store: use it from one thread.
+
+    A trap leaves an instance unusable; `Alerts` then makes a fresh one.
+    """
+
+    def __init__(self, loaded: Loaded | None = None) -> None:
+        self._loaded = loaded or load()
+        self._instantiate()
+
+    def _instantiate(self) -> None:
+        store = Store(self._loaded.engine)
+        # Both are required: without them the first WASI call aborts the process.
+        store.set_wasi(WasiConfig())
+        store.set_wasi_http()
+        instance: Instance = self._loaded.linker.instantiate(store, self._loaded.component)
+        interface = self._loaded.component.get_export_index(INTERFACE)
+        funcs: dict[str, Func] = {}
+        for name in _FUNCTIONS:
+            index = self._loaded.component.get_export_index(name, interface)
+            func = instance.get_func(store, index) if index is not None else None
+            if func is None:
+                raise RuntimeError(f"the embedded component does not export {name}")
+            funcs[name] = func
+        self._store, self._funcs = store, funcs
+
+    def _call(self, name: str, *args: Any) -> Any:
+        func = self._funcs[name]
+        try:
+            result = func(self._store, *args)
+            func.post_return(self._store)
+        except wasmtime.WasmtimeError:
+            self._instantiate()
+            raise
+        return result
+
+    def check_marker(self, arguments: dict[str, object], positional: int) -> Any:
+        """The accepted options (an opaque record), or a `wit.MarkerError`."""
+        records = [wit.marker_argument("", None) for _ in range(positional)]
+        records += [wit.marker_argument(name, value) for name, value in arguments.items()]
+        result: Variant = self._call("check-marker", records)
+        if result.tag == "err":
+            return wit.marker_error(result.payload)
+        return result.payload
+
+    def check_settings(self, settings: Settings) -> wit.SettingsError | None:
+        result = self._call("check-settings", _settings_record(settings))
+        return None if result is None else wit.settings_error(result)
+
+    def build_request(
+        self, failure: wit.TestFailure, options: Any, settings: Settings
+    ) -> wit.AlertRequest | wit.SettingsError:
+        result: Variant = self._call(
+            "build-request", wit.to_wit(failure), options, _settings_record(settings)
+        )
+        if result.tag == "err":
+            return wit.settings_error(result.payload)
+        return wit.alert_request(result.payload)
+
+    def send(self, request: wit.AlertRequest) -> wit.CreatedIncident | wit.DeliveryFailure:
+        result = self._call("send", wit.to_wit(request))
+        # Ok is a record, err a variant: wasmtime-py returns them untagged.
+        if isinstance(result, Variant):
+            return wit.delivery_failure(result)
+        return wit.created_incident(result)

@@ -1,0 +1,184 @@
+"""Options, ini keys and environment variables, resolved once per run.
+
+Precedence: command-line option, then ini file, then environment variable,
+then the default. Each setting remembers where it came from, so an error can
+name the place to fix.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+DEFAULT_API_URL = "https://api.pagerduty.com"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_FLUSH_TIMEOUT_SECONDS = 30.0
+
+Kind = Literal["string", "bool", "seconds", "path"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its ini key, and the CLI option and variable derived from it."""
+
+    key: str
+    kind: Kind
+    help: str
+    default: str | None = None
+    secret: bool = False
+
+    @property
+    def option(self) -> str:
+        return f"--{self.key}"
+
+    @property
+    def dashed_option(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return self.key.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("pagerduty_api_key", "string", "PagerDuty REST API key.", secret=True),
+    Setting("pagerduty_oauth_token", "string", "PagerDuty OAuth token (used when no API key is set).",
+            secret=True),
+    Setting("pagerduty_default_from", "string",
+            "Email of the PagerDuty user incidents are created as (the From header)."),
+    Setting("pagerduty_api_url", "string",
+            "PagerDuty REST API base URL (https://api.eu.pagerduty.com for EU accounts).",
+            default=DEFAULT_API_URL),
+    Setting("pagerduty_dry_run", "bool",
+            "Build incidents and write them to a file instead of sending them.", default="false"),
+    Setting("pagerduty_dry_run_file", "path",
+            "Where a dry run writes the requests (default: in pytest's cache directory)."),
+    Setting("pagerduty_page_on_error", "bool",
+            "Also page when a marked test errors in setup or teardown (a broken fixture).",
+            default="false"),
+    Setting("pagerduty_timeout", "seconds",
+            "Seconds to wait for PagerDuty to connect and to answer.",
+            default=str(DEFAULT_TIMEOUT_SECONDS)),
+    Setting("pagerduty_flush_timeout", "seconds",
+            "Seconds to wait at the end of the run for incidents still being sent.",
+            default=str(DEFAULT_FLUSH_TIMEOUT_SECONDS)),
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declares every setting as a CLI option (two spellings) and an ini key."""
+    group = parser.getgroup("pagerduty", "PagerDuty incidents for failing marked tests")
+    for setting in SETTINGS:
+        help_text = f"{setting.help} Environment: {setting.env}."
+        if setting.kind == "bool":
+            group.addoption(setting.option, setting.dashed_option, dest=setting.key,
+                            action="store_const", const="true", default=None, help=help_text)
+        else:
+            group.addoption(setting.option, setting.dashed_option, dest=setting.key,
+                            default=None, metavar=setting.kind.upper(), help=help_text)
+        # Defaults are applied in `resolve`, so an unset ini key falls through
+        # to the environment.
+        parser.addini(setting.key, help=help_text, type="string", default="")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of one run. Secrets are kept out of repr()."""
+
+    api_url: str
+    api_key: str | None = field(repr=False)
+    oauth_token: str | None = field(repr=False)
+    default_from: str | None
+    dry_run: bool
+    dry_run_file: Path | None
+    page_on_error: bool
+    timeout: float
+    flush_timeout: float
+    # Whether dry run was switched on because no credentials were set.
+    no_credentials: bool
+    # Where each setting came from, such as "--pagerduty_api_url".
+    sources: dict[str, str] = field(repr=False, compare=False)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.api_key, self.oauth_token) if s)
+
+    def source(self, key: str) -> str:
+        return self.sources.get(key, f"ini {key}")
+
+
+def _raw(config: pytest.Config, setting: Setting) -> tuple[str | None, str]:
+    option = config.getoption(setting.key, default=None)
+    if option is not None:
+        return str(option), setting.option
+    ini = config.getini(setting.key)
+    if ini:
+        return str(ini), f"ini {setting.key}"
+    env = os.environ.get(setting.env)
+    if env is not None and env != "":
+        return env, f"environment {setting.env}"
+    return setting.default, "default"
+
+
+def _parse_bool(value: str, source: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise pytest.UsageError(f"pagerduty: {source} must be true or false, got {value!r}")
+
+
+def _parse_seconds(value: str, source: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError as err:
+        raise pytest.UsageError(
+            f"pagerduty: {source} must be a number of seconds, got {value!r}"
+        ) from err
+    if not seconds > 0:
+        raise pytest.UsageError(f"pagerduty: {source} must be more than 0 seconds, got {value!r}")
+    return seconds
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Reads every setting once; bad booleans and numbers stop the run here."""
+    values: dict[str, str | None] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        value, source = _raw(config, setting)
+        values[setting.key] = value.strip() if value is not None else None
+        sources[setting.key] = source
+
+    def text(key: str) -> str | None:
+        return values[key] or None
+
+    def flag(key: str) -> bool:
+        return _parse_bool(values[key] or "", sources[key])
+
+    def seconds(key: str) -> float:
+        return _parse_seconds(values[key] or "", sources[key])
+
+    api_key, oauth_token = text("pagerduty_api_key"), text("pagerduty_oauth_token")
+    no_credentials = api_key is None and oauth_token is None
+    dry_run_file = text("pagerduty_dry_run_file")
+    return Settings(
+        api_url=text("pagerduty_api_url") or DEFAULT_API_URL,
+        api_key=api_key,
+        oauth_token=oauth_token,
+        default_from=text("pagerduty_default_from"),
+        dry_run=flag("pagerduty_dry_run") or no_credentials,
+        dry_run_file=Path(dry_run_file) if dry_run_file else None,
+        page_on_error=flag("pagerduty_page_on_error"),
+        timeout=seconds("pagerduty_timeout"),
+        flush_timeout=seconds("pagerduty_flush_timeout"),
+        no_credentials=no_credentials,
+        sources=sources,
+    )
