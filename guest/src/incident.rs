@@ -70,7 +70,10 @@ pub fn title(failure: &TestFailure) -> String {
         Phase::Setup => "Test errored in setup",
         Phase::Teardown => "Test errored in teardown",
     };
-    let title = match failure.message.as_deref().map(str::trim) {
+    // pytest's crash message may run on ("AssertionError: msg\nassert 1 == 2"):
+    // its first line says what failed.
+    let first_line = |m: &str| m.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string);
+    let title = match failure.message.as_deref().and_then(first_line).as_deref() {
         Some(message) if !message.is_empty() => format!("{what}: {name}: {message}"),
         _ => format!("{what}: {name}"),
     };
@@ -258,6 +261,13 @@ mod tests {
         assert_eq!(incident["incident_key"], "checkout-flow");
         assert!(incident.get("assignments").is_none());
         assert!(incident.get("urgency").is_none());
+    }
+
+    #[test]
+    fn the_title_takes_the_first_line_of_the_crash_message() {
+        let mut f = failure();
+        f.message = Some("\nAssertionError: checkout returned 500\nassert 1 == 2".into());
+        assert_eq!(title(&f), "Test failed: test_critical_flow: AssertionError: checkout returned 500");
     }
 
     #[test]

@@ -28,8 +28,29 @@ struct ErrorReply {
 struct ErrorFields {
     code: Option<i32>,
     message: Option<String>,
+    /// A list of strings, or (newer endpoints) an object of field → strings.
     #[serde(default)]
-    errors: Vec<String>,
+    errors: serde_json::Value,
+}
+
+fn error_details(errors: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match errors {
+        Value::Array(items) => items.iter().map(text).collect(),
+        Value::Object(fields) => fields
+            .iter()
+            .flat_map(|(field, v)| match v {
+                Value::Array(items) => items.iter().map(|i| format!("{field}: {}", text(i))).collect(),
+                other => vec![format!("{field}: {}", text(other))],
+            })
+            .collect(),
+        Value::Null => Vec::new(),
+        other => vec![text(other)],
+    }
 }
 
 /// Longest excerpt of an unreadable body quoted back to the user.
@@ -49,7 +70,7 @@ fn pagerduty_error(status: u16, body: &[u8]) -> PagerdutyError {
             status,
             code: error.code,
             message: error.message.unwrap_or_else(|| format!("HTTP {status}")),
-            errors: error.errors,
+            errors: error_details(&error.errors),
         },
         Err(_) => {
             let text = String::from_utf8_lossy(body);
@@ -243,6 +264,18 @@ mod tests {
                 assert_eq!(r.error.message, "Invalid Input Provided");
                 assert_eq!(r.error.errors, vec!["Service not found".to_string()]);
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_given_as_an_object_of_fields_are_flattened() {
+        let body = r#"{"error":{"message":"Invalid Request","code":2001,"errors":{"event.effective_since":["Date cannot be more than 12 months in the future"]}}}"#;
+        match failure(400, &[], body) {
+            DeliveryFailure::Rejected(r) => assert_eq!(
+                r.error.errors,
+                vec!["event.effective_since: Date cannot be more than 12 months in the future".to_string()]
+            ),
             other => panic!("{other:?}"),
         }
     }

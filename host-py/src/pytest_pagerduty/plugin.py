@@ -88,7 +88,8 @@ class PagerDutyReporter:
                 self.dry_run_file = None
         for outcome in self.outcomes:
             if outcome.status in ("not-created", "not-sent") and (outcome.fix or outcome.fatal):
-                self._warn(f"incident for {outcome.nodeid} not created: {outcome.reason}")
+                self._warn(f"incident for {outcome.nodeid} not created: {outcome.reason}",
+                           where=outcome.nodeid.partition("::")[0])
 
     def _dry_run_path(self) -> Path:
         if self.settings.dry_run_file is not None:
@@ -98,11 +99,11 @@ class PagerDutyReporter:
             return Path(cache.mkdir("pagerduty")) / "dry-run.json"
         return Path(self.config.rootpath, ".pagerduty-dry-run.json")
 
-    def _warn(self, message: str) -> None:
+    def _warn(self, message: str, where: str = "pytest_pagerduty") -> None:
         # A delivery problem is a warning, never a failure: even with warnings
         # turned into errors it must not change the run's exit status.
         try:
-            warnings.warn(PagerDutyWarning(message), stacklevel=1)
+            warnings.warn_explicit(PagerDutyWarning(message), PagerDutyWarning, where, 0)
         except PagerDutyWarning:
             pass
 

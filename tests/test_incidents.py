@@ -1,0 +1,166 @@
+"""A failing marked test opens the incident PagerDuty's contract describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fake_pagerduty import API_KEY, FROM, FakePagerDuty
+
+SEED_EXAMPLES = (Path(__file__).parents[1] / "examples" / "demo" / "test_seed_readme.py").read_text()
+REPO = Path(__file__).parents[1]
+
+
+def test_the_seed_readme_examples_open_the_incidents_it_describes(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makeconftest('pytest_plugins = ["pytest_pagerduty.plugin"]')
+    pytester.makepyfile(test_seed_readme=SEED_EXAMPLES)
+    result = pytester.runpytest_subprocess(*pagerduty.options())
+
+    result.assert_outcomes(failed=3, passed=1)
+    assert [r.headers["authorization"] for r in pagerduty.received] == [f"Token token={API_KEY}"] * 3
+    assert {r.headers["from"] for r in pagerduty.received} == {FROM}
+    assert {(r.method, r.path) for r in pagerduty.received} == {("POST", "/incidents")}
+    feature, service, flow = pagerduty.incidents()
+
+    assert feature["title"] == "Test failed: test_critical_feature: assert False"
+    assert feature["service"] == {"id": "XIXOOXZ", "type": "service_reference"}
+    assert feature["urgency"] == "high"
+    assert feature["assignments"] == [{"assignee": {"id": "SE169QA", "type": "user_reference"}}]
+    assert feature["body"]["details"].startswith(
+        "Verifies the critical feature behavior.\n\nFailure:\n"
+    )
+    assert "escalation_policy" not in feature and "incident_key" not in feature
+
+    assert service["title"] == "Test failed: test_service_failure: assert False"
+    assert service["urgency"] == "low"
+    assert "assignments" not in service
+
+    assert flow["title"] == "Test failed: test_critical_flow: assert 201 == 502"
+    assert flow["service"]["id"] == "IIXOOXZ"
+    details = flow["body"]["details"]
+    assert details.startswith(
+        "Validates the critical flow.\n\nCritical test case which verifies next behavior:\n"
+        "- Authentication to the production environment\n"
+    )
+    assert "- Sending a notification to the Billing team\n\nFailure:\n" in details
+    assert "E       assert 201 == 502" in details
+    assert details.endswith("\n\nTest: test_seed_readme.py::test_critical_flow")
+
+    result.stdout.fnmatch_lines([
+        "*= PagerDuty =*",
+        "created #1001: Test failed: test_critical_feature: assert False "
+        "https://acme.pagerduty.com/incidents/PINC1001",
+        "created #1002: Test failed: test_service_failure: assert False *",
+        "created #1003: Test failed: test_critical_flow: assert 201 == 502 *",
+    ])
+
+
+def test_every_marker_option_reaches_pagerduty(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.usefixtures("pagerduty_fixture")
+        @pytest.mark.pagerduty_trigger_incident(
+            service_id="PWIXJZS", urgency="low", priority_id="P53ZZH5",
+            escalation_policy_id="PT20YPA", incident_key="checkout-probe",
+            details="Checkout is failing for EU customers.",
+        )
+        def test_checkout():
+            assert 1 == 2, "checkout returned 500"
+        """
+    )
+    result = pytester.runpytest_subprocess(*pagerduty.options())
+
+    result.assert_outcomes(failed=1)
+    (incident,) = pagerduty.incidents()
+    assert incident["type"] == "incident"
+    assert incident["priority"] == {"id": "P53ZZH5", "type": "priority_reference"}
+    assert incident["escalation_policy"] == {"id": "PT20YPA", "type": "escalation_policy_reference"}
+    assert incident["incident_key"] == "checkout-probe"
+    assert incident["urgency"] == "low"
+    assert incident["title"] == "Test failed: test_checkout: AssertionError: checkout returned 500"
+    assert incident["body"]["details"].startswith("Checkout is failing for EU customers.\n\nFailure:")
+
+
+def test_assignee_ids_as_a_one_element_list_assigns_that_user(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.usefixtures("pagerduty_fixture")
+        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS", assignee_ids=["PZUVZZZ"])
+        def test_x():
+            assert False
+        """
+    )
+    pytester.runpytest_subprocess(*pagerduty.options()).assert_outcomes(failed=1)
+    (incident,) = pagerduty.incidents()
+    assert incident["assignments"] == [{"assignee": {"id": "PZUVZZZ", "type": "user_reference"}}]
+
+
+def test_an_oauth_token_is_sent_as_a_bearer_token(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.usefixtures("pagerduty_fixture")
+        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+        def test_x():
+            assert False
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        f"--pagerduty_api_url={pagerduty.url}", "--pagerduty_oauth_token=oauth_tok_42"
+    )
+    result.assert_outcomes(failed=1)
+    (request,) = pagerduty.received
+    assert request.headers["authorization"] == "Bearer oauth_tok_42"
+    assert "from" not in request.headers
+    assert request.headers["accept"] == "application/vnd.pagerduty+json;version=2"
+    assert request.headers["content-type"] == "application/json"
+
+
+def test_a_test_name_shared_by_two_files_is_titled_with_its_full_nodeid(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    body = """
+        import pytest
+
+        @pytest.mark.usefixtures("pagerduty_fixture")
+        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+        def test_health():
+            assert False
+        """
+    pytester.makepyfile(test_eu=body, test_us=body)
+    pytester.runpytest_subprocess(*pagerduty.options()).assert_outcomes(failed=2)
+    titles = sorted(i["title"] for i in pagerduty.incidents())
+    assert titles == [
+        "Test failed: test_eu.py::test_health: assert False",
+        "Test failed: test_us.py::test_health: assert False",
+    ]
+
+
+def test_the_api_url_base_path_is_kept(pytester: pytest.Pytester, pagerduty: FakePagerDuty) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.usefixtures("pagerduty_fixture")
+        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+        def test_x():
+            assert False
+        """
+    )
+    result = pytester.runpytest_subprocess(*pagerduty.options(), f"--pagerduty_api_url={pagerduty.url}/")
+    result.assert_outcomes(failed=1)
+    assert [r.path for r in pagerduty.received] == ["/incidents"]

@@ -1,0 +1,98 @@
+"""Settings from options, ini files and the environment, in that order."""
+
+from __future__ import annotations
+
+import pytest
+
+from fake_pagerduty import FakePagerDuty
+
+FAILING = """
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_probe():
+    assert False
+"""
+
+
+def sent_key(pagerduty: FakePagerDuty) -> str:
+    (request,) = pagerduty.received
+    pagerduty.received.clear()
+    return request.headers["authorization"]
+
+
+def test_options_beat_ini_which_beats_the_environment(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(FAILING)
+    monkeypatch.setenv("PAGERDUTY_API_KEY", "from-env")
+    monkeypatch.setenv("PAGERDUTY_DEFAULT_FROM", "env@example.com")
+    monkeypatch.setenv("PAGERDUTY_API_URL", pagerduty.url)
+    pytester.runpytest_subprocess().assert_outcomes(failed=1)
+    assert sent_key(pagerduty) == "Token token=from-env"
+
+    pytester.makeini("[pytest]\npagerduty_api_key = from-ini\n")
+    pytester.runpytest_subprocess().assert_outcomes(failed=1)
+    assert sent_key(pagerduty) == "Token token=from-ini"
+
+    pytester.runpytest_subprocess("--pagerduty_api_key=from-option").assert_outcomes(failed=1)
+    assert sent_key(pagerduty) == "Token token=from-option"
+
+    pytester.runpytest_subprocess("--pagerduty-api-key=dashed").assert_outcomes(failed=1)
+    assert sent_key(pagerduty) == "Token token=dashed"
+
+
+@pytest.mark.parametrize(
+    ("filename", "section"),
+    [
+        ("pytest.ini", "[pytest]"),
+        ("pyproject.toml", "[tool.pytest.ini_options]"),
+        ("tox.ini", "[pytest]"),
+        ("setup.cfg", "[tool:pytest]"),
+    ],
+)
+def test_every_pytest_config_file_can_hold_the_settings(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, filename: str, section: str
+) -> None:
+    quote = '"' if filename == "pyproject.toml" else ""
+    settings = {
+        "pagerduty_api_url": pagerduty.url,
+        "pagerduty_api_key": "file-key",
+        "pagerduty_default_from": "file@example.com",
+    }
+    lines = [section] + [f"{k} = {quote}{v}{quote}" for k, v in settings.items()]
+    (pytester.path / filename).write_text("\n".join(lines) + "\n")
+    pytester.makepyfile(FAILING)
+    pytester.runpytest_subprocess().assert_outcomes(failed=1)
+    (request,) = pagerduty.received
+    assert request.headers["authorization"] == "Token token=file-key"
+    assert request.headers["from"] == "file@example.com"
+
+
+def test_the_seed_environment_variables_work(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAGERDUTY_API_KEY", "your_api_key")
+    monkeypatch.setenv("PAGERDUTY_OAUTH_TOKEN", "your_oauth_token")
+    monkeypatch.setenv("PAGERDUTY_DEFAULT_FROM", "your_business_email@example.com")
+    pytester.makepyfile(FAILING)
+    pytester.runpytest_subprocess(f"--pagerduty_api_url={pagerduty.url}").assert_outcomes(failed=1)
+    (request,) = pagerduty.received
+    # With both set, the API key is used (it is the one the From header goes with).
+    assert request.headers["authorization"] == "Token token=your_api_key"
+    assert request.headers["from"] == "your_business_email@example.com"
+
+
+def test_help_lists_every_option_in_one_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines([
+        "PagerDuty incidents for failing marked tests:",
+        "  --pagerduty_api_key=STRING, --pagerduty-api-key=STRING",
+        "*PagerDuty REST API key. Environment: PAGERDUTY_API_KEY.",
+        "  --pagerduty_oauth_token=STRING, --pagerduty-oauth-token=STRING",
+        "  --pagerduty_default_from=STRING, --pagerduty-default-from=STRING",
+        "  --pagerduty_api_url=STRING, --pagerduty-api-url=STRING",
+        "  --pagerduty_dry_run, --pagerduty-dry-run",
+    ])
+    result.stdout.fnmatch_lines(["  pagerduty_api_key (string):*", "*PagerDuty REST API key.*"])
