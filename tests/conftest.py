@@ -10,9 +10,10 @@ from pytest_httpserver import HTTPServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fake_pagerduty import FakePagerDuty  # noqa: E402
+from fake_pagerduty import FakePagerDuty
 
 pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def pagerduty() -> Iterator[FakePagerDuty]:
@@ -38,4 +39,3 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, compile_cache: Path) -
         if name.startswith("PAGERDUTY_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(compile_cache))
-

@@ -15,7 +15,6 @@ from werkzeug import Request, Response
 
 from pagerduty_api import create_incident_problems, incident_reply
 
-
 API_KEY = "u+PDtestkey_9f8e7d6c5b4a"
 FROM = "oncall@example.com"
 
@@ -62,8 +61,14 @@ class FakePagerDuty:
             *extra,
         ]
 
-    def reply(self, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
-              delay: float = 0.0) -> None:
+    def reply(
+        self,
+        status: int,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> None:
         """Queues one reply; `body` is JSON unless it is a str."""
         self._script.append(Scripted(status, body, headers or {}, delay))
 
@@ -85,8 +90,12 @@ class FakePagerDuty:
         if scripted.delay:
             time.sleep(scripted.delay)
         payload = scripted.body if isinstance(scripted.body, str) else json.dumps(scripted.body)
-        return Response(payload, status=scripted.status, headers=scripted.headers,
-                        content_type="application/json")
+        return Response(
+            payload,
+            status=scripted.status,
+            headers=scripted.headers,
+            content_type="application/json",
+        )
 
     def incidents(self) -> list[dict[str, Any]]:
         """The `incident` objects received, each checked against the contract."""

@@ -8,7 +8,9 @@ import pytest
 
 from fake_pagerduty import API_KEY, FROM, FakePagerDuty
 
-SEED_EXAMPLES = (Path(__file__).parents[1] / "examples" / "demo" / "test_seed_readme.py").read_text()
+SEED_EXAMPLES = (
+    Path(__file__).parents[1] / "examples" / "demo" / "test_seed_readme.py"
+).read_text()
 REPO = Path(__file__).parents[1]
 
 
@@ -20,7 +22,9 @@ def test_the_seed_readme_examples_open_the_incidents_it_describes(
     result = pytester.runpytest_subprocess(*pagerduty.options())
 
     result.assert_outcomes(failed=3, passed=1)
-    assert [r.headers["authorization"] for r in pagerduty.received] == [f"Token token={API_KEY}"] * 3
+    assert [r.headers["authorization"] for r in pagerduty.received] == [
+        f"Token token={API_KEY}"
+    ] * 3
     assert {r.headers["from"] for r in pagerduty.received} == {FROM}
     assert {(r.method, r.path) for r in pagerduty.received} == {("POST", "/incidents")}
     feature, service, flow = pagerduty.incidents()
@@ -49,13 +53,15 @@ def test_the_seed_readme_examples_open_the_incidents_it_describes(
     assert "E       assert 201 == 502" in details
     assert details.endswith("\n\nTest: test_seed_readme.py::test_critical_flow")
 
-    result.stdout.fnmatch_lines([
-        "*= PagerDuty =*",
-        "created #1001: Test failed: test_critical_feature: assert False "
-        "https://acme.pagerduty.com/incidents/PINC1001",
-        "created #1002: Test failed: test_service_failure: assert False *",
-        "created #1003: Test failed: test_critical_flow: assert 201 == 502 *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*= PagerDuty =*",
+            "created #1001: Test failed: test_critical_feature: assert False "
+            "https://acme.pagerduty.com/incidents/PINC1001",
+            "created #1002: Test failed: test_service_failure: assert False *",
+            "created #1003: Test failed: test_critical_flow: assert 201 == 502 *",
+        ]
+    )
 
 
 def test_every_marker_option_reaches_pagerduty(
@@ -85,7 +91,9 @@ def test_every_marker_option_reaches_pagerduty(
     assert incident["incident_key"] == "checkout-probe"
     assert incident["urgency"] == "low"
     assert incident["title"] == "Test failed: test_checkout: AssertionError: checkout returned 500"
-    assert incident["body"]["details"].startswith("Checkout is failing for EU customers.\n\nFailure:")
+    assert incident["body"]["details"].startswith(
+        "Checkout is failing for EU customers.\n\nFailure:"
+    )
 
 
 def test_assignee_ids_as_a_one_element_list_assigns_that_user(
@@ -161,6 +169,8 @@ def test_the_api_url_base_path_is_kept(pytester: pytest.Pytester, pagerduty: Fak
             assert False
         """
     )
-    result = pytester.runpytest_subprocess(*pagerduty.options(), f"--pagerduty_api_url={pagerduty.url}/")
+    result = pytester.runpytest_subprocess(
+        *pagerduty.options(), f"--pagerduty_api_url={pagerduty.url}/"
+    )
     result.assert_outcomes(failed=1)
     assert [r.path for r in pagerduty.received] == ["/incidents"]

@@ -30,21 +30,33 @@ OUTCOMES = {
     "raised": ("def test_it(): raise ValueError('boom')", {"failed": 1}, True),
     "passed": ("def test_it(): assert True", {"passed": 1}, False),
     "skipped": ("def test_it(): pytest.skip('not today')", {"skipped": 1}, False),
-    "skipif": ("@pytest.mark.skipif(True, reason='no')\ndef test_it(): assert False",
-               {"skipped": 1}, False),
+    "skipif": (
+        "@pytest.mark.skipif(True, reason='no')\ndef test_it(): assert False",
+        {"skipped": 1},
+        False,
+    ),
     "xfailed": ("@pytest.mark.xfail\ndef test_it(): assert False", {"xfailed": 1}, False),
     "xpassed": ("@pytest.mark.xfail\ndef test_it(): assert True", {"xpassed": 1}, False),
-    "xpassed strict": ("@pytest.mark.xfail(strict=True)\ndef test_it(): assert True",
-                       {"failed": 1}, False),
+    "xpassed strict": (
+        "@pytest.mark.xfail(strict=True)\ndef test_it(): assert True",
+        {"failed": 1},
+        False,
+    ),
     "xfail with another exception": (
         "@pytest.mark.xfail(raises=KeyError)\ndef test_it(): raise ValueError('other')",
-        {"failed": 1}, True),
+        {"failed": 1},
+        True,
+    ),
     "pytest.raises passing": (
         "def test_it():\n    with pytest.raises(ZeroDivisionError):\n        1 / 0",
-        {"passed": 1}, False),
+        {"passed": 1},
+        False,
+    ),
     "parametrized passing": (
         "@pytest.mark.parametrize('n', [1, 2, 3])\ndef test_it(n): assert n > 0",
-        {"passed": 3}, False),
+        {"passed": 3},
+        False,
+    ),
     "setup error": ("def test_it(broken): pass", {"errors": 1}, False),
     "teardown error": ("def test_it(broken_teardown): pass", {"passed": 1, "errors": 1}, False),
 }
@@ -64,13 +76,16 @@ def test_only_failures_of_the_test_itself_page(
 def test_a_parametrized_test_pages_once_per_failing_case(
     pytester: pytest.Pytester, pagerduty: FakePagerDuty
 ) -> None:
-    pytester.makepyfile(HEADER + """
+    pytester.makepyfile(
+        HEADER
+        + """
 pytestmark = pagerduty
 
 @pytest.mark.parametrize("region", ["eu", "us", "ap"])
 def test_region(region):
     assert region != "us"
-""")
+"""
+    )
     pytester.runpytest_subprocess(*pagerduty.options()).assert_outcomes(passed=2, failed=1)
     (incident,) = pagerduty.incidents()
     assert incident["title"].startswith("Test failed: test_region[us]: ")
@@ -92,7 +107,9 @@ def test_errors_in_setup_or_teardown_page_when_switched_on(
 def test_a_failing_test_without_the_marker_or_the_fixture_does_not_page(
     pytester: pytest.Pytester, pagerduty: FakePagerDuty
 ) -> None:
-    pytester.makepyfile(HEADER + """
+    pytester.makepyfile(
+        HEADER
+        + """
 @pytest.mark.usefixtures("pagerduty_fixture")
 def test_fixture_only():
     assert False
@@ -100,20 +117,25 @@ def test_fixture_only():
 @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
 def test_marker_only():
     assert False
-""")
+"""
+    )
     result = pytester.runpytest_subprocess(*pagerduty.options())
     result.assert_outcomes(failed=2)
     assert pagerduty.received == []
-    result.stdout.fnmatch_lines([
-        "*test_marker_only has @pytest.mark.pagerduty_trigger_incident but does not use "
-        "pagerduty_fixture: it will not page. Add @pytest.mark.usefixtures(\"pagerduty_fixture\").",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_marker_only has @pytest.mark.pagerduty_trigger_incident but does not use "
+            'pagerduty_fixture: it will not page. Add @pytest.mark.usefixtures("pagerduty_fixture").',
+        ]
+    )
 
 
 def test_a_class_level_marker_applies_to_its_methods(
     pytester: pytest.Pytester, pagerduty: FakePagerDuty
 ) -> None:
-    pytester.makepyfile(HEADER + """
+    pytester.makepyfile(
+        HEADER
+        + """
 @pytest.mark.usefixtures("pagerduty_fixture")
 @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS", urgency="low")
 class TestCheckout:
@@ -122,7 +144,8 @@ class TestCheckout:
 
     def test_refund(self):
         pass
-""")
+"""
+    )
     pytester.runpytest_subprocess(*pagerduty.options()).assert_outcomes(failed=1, passed=1)
     (incident,) = pagerduty.incidents()
     assert incident["title"] == "Test failed: TestCheckout::test_pay: assert False"

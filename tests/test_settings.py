@@ -86,13 +86,15 @@ def test_the_seed_environment_variables_work(
 
 def test_help_lists_every_option_in_one_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--help")
-    result.stdout.fnmatch_lines([
-        "PagerDuty incidents for failing marked tests:",
-        "  --pagerduty_api_key=STRING, --pagerduty-api-key=STRING",
-        "*PagerDuty REST API key. Environment: PAGERDUTY_API_KEY.",
-        "  --pagerduty_oauth_token=STRING, --pagerduty-oauth-token=STRING",
-        "  --pagerduty_default_from=STRING, --pagerduty-default-from=STRING",
-        "  --pagerduty_api_url=STRING, --pagerduty-api-url=STRING",
-        "  --pagerduty_dry_run, --pagerduty-dry-run",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "PagerDuty incidents for failing marked tests:",
+            "  --pagerduty_api_key=STRING, --pagerduty-api-key=STRING",
+            "*PagerDuty REST API key. Environment: PAGERDUTY_API_KEY.",
+            "  --pagerduty_oauth_token=STRING, --pagerduty-oauth-token=STRING",
+            "  --pagerduty_default_from=STRING, --pagerduty-default-from=STRING",
+            "  --pagerduty_api_url=STRING, --pagerduty-api-url=STRING",
+            "  --pagerduty_dry_run, --pagerduty-dry-run",
+        ]
+    )
     result.stdout.fnmatch_lines(["  pagerduty_api_key (string):*", "*PagerDuty REST API key.*"])

@@ -18,16 +18,14 @@ def test_probe():
 # marker arguments -> the line the error must print
 BAD_MARKERS = {
     'urgency="high"': "*test_probe: @pytest.mark.pagerduty_trigger_incident: service_id is "
-                      "required. Fix: add service_id=\"PWIXJZS\"*",
-    'service_id="P1", urgency="critical"': "*urgency=\"critical\" is not a PagerDuty urgency. "
-                                           "Fix: use urgency=\"high\" or urgency=\"low\"",
+    'required. Fix: add service_id="PWIXJZS"*',
+    'service_id="P1", urgency="critical"': '*urgency="critical" is not a PagerDuty urgency. '
+    'Fix: use urgency="high" or urgency="low"',
     'service_id="P1", urgancy="high"': "*unknown argument urgancy=. Fix: did you mean urgency=?*",
-    'service_id="P1", assignee_id="U1", escalation_policy_id="E1"':
-        "*an assignee and an escalation policy cannot be sent together. "
-        "Fix: give either assignee_id or escalation_policy_id, not both",
-    'service_id="P1", assignee_ids=["U1", "U2"]':
-        "*2 assignees given; PagerDuty takes one assignee per incident*",
-    "service_id=1234567": "*service_id must be a string, got int. Fix: write service_id=\"...\"*",
+    'service_id="P1", assignee_id="U1", escalation_policy_id="E1"': "*an assignee and an escalation policy cannot be sent together. "
+    "Fix: give either assignee_id or escalation_policy_id, not both",
+    'service_id="P1", assignee_ids=["U1", "U2"]': "*2 assignees given; PagerDuty takes one assignee per incident*",
+    "service_id=1234567": '*service_id must be a string, got int. Fix: write service_id="..."*',
     'service_id="P1", priority_id=None': "*priority_id must be a string, got NoneType*",
     '"PWIXJZS"': "*the marker takes keyword arguments only, got a positional argument*",
     'service_id="P1", incident_key=""': "*incident_key must be 1 to 255 characters*",
@@ -41,8 +39,9 @@ def test_a_bad_marker_stops_the_run_before_any_test(
     pytester.makepyfile(TEMPLATE.format(arguments=arguments))
     result = pytester.runpytest_subprocess(*pagerduty.options())
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*pagerduty: fix these before the run can page anyone:*",
-                                 BAD_MARKERS[arguments]])
+    result.stderr.fnmatch_lines(
+        ["*pagerduty: fix these before the run can page anyone:*", BAD_MARKERS[arguments]]
+    )
     assert "test_probe PASSED" not in result.stdout.str()
     assert "1 failed" not in result.stdout.str()
     assert "Traceback" not in result.stderr.str()
@@ -50,28 +49,38 @@ def test_a_bad_marker_stops_the_run_before_any_test(
 
 
 def test_every_bad_marker_is_listed_at_once(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_a=TEMPLATE.format(arguments='urgency="high"'),
-                        test_b=TEMPLATE.format(arguments='service_id="P1", urgency="HIGH"'))
+    pytester.makepyfile(
+        test_a=TEMPLATE.format(arguments='urgency="high"'),
+        test_b=TEMPLATE.format(arguments='service_id="P1", urgency="HIGH"'),
+    )
     result = pytester.runpytest_subprocess("--pagerduty_dry_run")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "*test_a.py::test_probe: *service_id is required*",
-        "*test_b.py::test_probe: *urgency=\"HIGH\" is not a PagerDuty urgency*",
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "*test_a.py::test_probe: *service_id is required*",
+            '*test_b.py::test_probe: *urgency="HIGH" is not a PagerDuty urgency*',
+        ]
+    )
 
 
 # settings -> the line the error must print
 BAD_SETTINGS = {
-    ("--pagerduty_api_url=http://api.pagerduty.com",):
-        "*pagerduty_api_url (from --pagerduty_api_url): plain http is allowed only for loopback "
-        "hosts, not api.pagerduty.com. Fix: use https://api.pagerduty.com*",
-    ("--pagerduty_api_key=Token token=Sekr3tKey", "--pagerduty_default_from=a@example.com"):
-        "*pagerduty_api_key (from --pagerduty_api_key): the value starts with an authorization "
-        "scheme. Fix: set pagerduty_api_key to the bare key*",
-    ("--pagerduty_api_key=Sekr3tKey",):
-        "*pagerduty_default_from (from default): an API key needs a From address*",
-    ("--pagerduty_oauth_token=Sekr3tKey", "--pagerduty_default_from=nobody"):
-        "*pagerduty_default_from (from --pagerduty_default_from): \"nobody\" is not an email*",
+    (
+        "--pagerduty_api_url=http://api.pagerduty.com",
+    ): "*pagerduty_api_url (from --pagerduty_api_url): plain http is allowed only for loopback "
+    "hosts, not api.pagerduty.com. Fix: use https://api.pagerduty.com*",
+    (
+        "--pagerduty_api_key=Token token=Sekr3tKey",
+        "--pagerduty_default_from=a@example.com",
+    ): "*pagerduty_api_key (from --pagerduty_api_key): the value starts with an authorization "
+    "scheme. Fix: set pagerduty_api_key to the bare key*",
+    (
+        "--pagerduty_api_key=Sekr3tKey",
+    ): "*pagerduty_default_from (from default): an API key needs a From address*",
+    (
+        "--pagerduty_oauth_token=Sekr3tKey",
+        "--pagerduty_default_from=nobody",
+    ): '*pagerduty_default_from (from --pagerduty_default_from): "nobody" is not an email*',
 }
 
 
@@ -90,7 +99,10 @@ def test_bad_settings_stop_the_run_before_any_test(
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("--pagerduty_timeout=soon", "*--pagerduty_timeout must be a number of seconds, got 'soon'"),
+        (
+            "--pagerduty_timeout=soon",
+            "*--pagerduty_timeout must be a number of seconds, got 'soon'",
+        ),
         ("--pagerduty_timeout=0", "*--pagerduty_timeout must be more than 0 seconds, got '0'"),
     ],
 )

@@ -37,7 +37,8 @@ pub fn post(request: &AlertRequest) -> Result<Reply, ErrorCode> {
             request.body.len().to_string().into_bytes(),
         )])
         .collect();
-    let headers = Fields::from_list(&fields).map_err(|e| internal(&format!("bad header: {e:?}")))?;
+    let headers =
+        Fields::from_list(&fields).map_err(|e| internal(&format!("bad header: {e:?}")))?;
     let outgoing = OutgoingRequest::new(headers);
     let method = match request.method.as_str() {
         "POST" => Method::Post,
@@ -45,9 +46,17 @@ pub fn post(request: &AlertRequest) -> Result<Reply, ErrorCode> {
         "GET" => Method::Get,
         other => Method::Other(other.to_string()),
     };
-    outgoing.set_method(&method).map_err(|_| internal("method"))?;
-    let scheme = if endpoint.https { Scheme::Https } else { Scheme::Http };
-    outgoing.set_scheme(Some(&scheme)).map_err(|_| internal("scheme"))?;
+    outgoing
+        .set_method(&method)
+        .map_err(|_| internal("method"))?;
+    let scheme = if endpoint.https {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|_| internal("scheme"))?;
     outgoing
         .set_authority(Some(&endpoint.authority))
         .map_err(|_| internal("authority"))?;

@@ -72,7 +72,12 @@ pub fn title(failure: &TestFailure) -> String {
     };
     // pytest's crash message may run on ("AssertionError: msg\nassert 1 == 2"):
     // its first line says what failed.
-    let first_line = |m: &str| m.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string);
+    let first_line = |m: &str| {
+        m.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_string)
+    };
     let title = match failure.message.as_deref().and_then(first_line).as_deref() {
         Some(message) if !message.is_empty() => format!("{what}: {name}: {message}"),
         _ => format!("{what}: {name}"),
@@ -91,7 +96,10 @@ pub fn body(failure: &TestFailure, options: &IncidentOptions) -> String {
     let header = if description.is_empty() {
         "Failure:\n".to_string()
     } else {
-        format!("{}\n\nFailure:\n", text::truncate_end(&description, BODY_MAX / 4))
+        format!(
+            "{}\n\nFailure:\n",
+            text::truncate_end(&description, BODY_MAX / 4)
+        )
     };
     let room = BODY_MAX
         .saturating_sub(header.chars().count())
@@ -181,7 +189,9 @@ mod tests {
             short_name: Some("test_critical_flow".into()),
             docstring: Some("Validates the critical flow.\n\n    - step one\n    ".into()),
             message: Some("AssertionError: assert 201 == 502".into()),
-            traceback: "def test_critical_flow():\n>       assert 201 == 502\nE       assert 201 == 502".into(),
+            traceback:
+                "def test_critical_flow():\n>       assert 201 == 502\nE       assert 201 == 502"
+                    .into(),
             phase: Phase::Call,
         }
     }
@@ -256,8 +266,14 @@ mod tests {
         options.incident_key = Some("checkout-flow".into());
         let body = sent(&build_request(&failure(), &options, &settings()).unwrap());
         let incident = &body["incident"];
-        assert_eq!(incident["escalation_policy"], json!({"id": "PT20YPA", "type": "escalation_policy_reference"}));
-        assert_eq!(incident["priority"], json!({"id": "P53ZZH5", "type": "priority_reference"}));
+        assert_eq!(
+            incident["escalation_policy"],
+            json!({"id": "PT20YPA", "type": "escalation_policy_reference"})
+        );
+        assert_eq!(
+            incident["priority"],
+            json!({"id": "P53ZZH5", "type": "priority_reference"})
+        );
         assert_eq!(incident["incident_key"], "checkout-flow");
         assert!(incident.get("assignments").is_none());
         assert!(incident.get("urgency").is_none());
@@ -267,7 +283,10 @@ mod tests {
     fn the_title_takes_the_first_line_of_the_crash_message() {
         let mut f = failure();
         f.message = Some("\nAssertionError: checkout returned 500\nassert 1 == 2".into());
-        assert_eq!(title(&f), "Test failed: test_critical_flow: AssertionError: checkout returned 500");
+        assert_eq!(
+            title(&f),
+            "Test failed: test_critical_flow: AssertionError: checkout returned 500"
+        );
     }
 
     #[test]
@@ -285,7 +304,10 @@ mod tests {
         f.short_name = None;
         f.message = None;
         f.phase = Phase::Setup;
-        assert_eq!(title(&f), "Test errored in setup: tests/test_prod.py::test_critical_flow");
+        assert_eq!(
+            title(&f),
+            "Test errored in setup: tests/test_prod.py::test_critical_flow"
+        );
     }
 
     #[test]
@@ -300,7 +322,9 @@ mod tests {
         assert!(title.ends_with('…'));
         let details = incident["body"]["details"].as_str().unwrap();
         assert_eq!(details.chars().count(), BODY_MAX);
-        assert!(details.contains("E   assert the end\n\nTest: tests/test_prod.py::test_critical_flow"));
+        assert!(
+            details.contains("E   assert the end\n\nTest: tests/test_prod.py::test_critical_flow")
+        );
         assert!(details.contains("characters cut]"));
     }
 
@@ -322,7 +346,10 @@ mod tests {
         s.default_from = None;
         s.dry_run = true;
         let request = build_request(&failure(), &options(), &s).unwrap();
-        assert!(request.headers.iter().all(|h| h.name != "Authorization" && h.name != "From"));
+        assert!(request
+            .headers
+            .iter()
+            .all(|h| h.name != "Authorization" && h.name != "From"));
     }
 
     #[test]
@@ -330,6 +357,9 @@ mod tests {
         let mut f = failure();
         f.message = Some("AssertionError: 'café' != 'cafe' ✓".into());
         let request = build_request(&f, &options(), &settings()).unwrap();
-        assert!(sent(&request)["incident"]["title"].as_str().unwrap().ends_with("'café' != 'cafe' ✓"));
+        assert!(sent(&request)["incident"]["title"]
+            .as_str()
+            .unwrap()
+            .ends_with("'café' != 'cafe' ✓"));
     }
 }

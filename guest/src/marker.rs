@@ -85,7 +85,10 @@ fn unknown_keyword(name: &str) -> MarkerError {
         .min_by_key(|known| distance(name, known))
         .filter(|known| distance(name, known) <= 3);
     let fix = match closest {
-        Some(known) => format!("did you mean {known}=? The marker takes {}", KEYWORDS.join(", ")),
+        Some(known) => format!(
+            "did you mean {known}=? The marker takes {}",
+            KEYWORDS.join(", ")
+        ),
         None => format!("the marker takes {}", KEYWORDS.join(", ")),
     };
     error(Some(name), format!("unknown argument {name}="), fix)
@@ -172,7 +175,10 @@ pub fn check(arguments: &[MarkerArgument]) -> Result<IncidentOptions, MarkerErro
     if assignees.len() > 1 {
         return Err(error(
             Some("assignee_id"),
-            format!("{} assignees given; PagerDuty takes one assignee per incident", assignees.len()),
+            format!(
+                "{} assignees given; PagerDuty takes one assignee per incident",
+                assignees.len()
+            ),
             "keep one assignee, or page a team with escalation_policy_id".to_string(),
         ));
     }
@@ -241,7 +247,11 @@ mod tests {
     #[test]
     fn a_far_off_keyword_lists_the_known_ones_without_guessing() {
         let err = problem(&[arg("service_id", "P1"), arg("colour", "red")]);
-        assert!(err.fix.starts_with("the marker takes service_id"), "{}", err.fix);
+        assert!(
+            err.fix.starts_with("the marker takes service_id"),
+            "{}",
+            err.fix
+        );
     }
 
     #[test]
@@ -275,7 +285,9 @@ mod tests {
             name: "assignee_ids".into(),
             value: MarkerValue::TextList(vec!["U1".into(), "U2".into()]),
         };
-        assert!(problem(&[arg("service_id", "P1"), two]).problem.contains("2 assignees"));
+        assert!(problem(&[arg("service_id", "P1"), two])
+            .problem
+            .contains("2 assignees"));
         let one = MarkerArgument {
             name: "assignee_ids".into(),
             value: MarkerValue::TextList(vec!["U1".into()]),
@@ -292,7 +304,10 @@ mod tests {
 
     #[test]
     fn an_overlong_incident_key_is_rejected() {
-        let err = problem(&[arg("service_id", "P1"), arg("incident_key", &"k".repeat(256))]);
+        let err = problem(&[
+            arg("service_id", "P1"),
+            arg("incident_key", &"k".repeat(256)),
+        ]);
         assert_eq!(err.argument.as_deref(), Some("incident_key"));
     }
 

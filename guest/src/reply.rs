@@ -44,7 +44,10 @@ fn error_details(errors: &serde_json::Value) -> Vec<String> {
         Value::Object(fields) => fields
             .iter()
             .flat_map(|(field, v)| match v {
-                Value::Array(items) => items.iter().map(|i| format!("{field}: {}", text(i))).collect(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| format!("{field}: {}", text(i)))
+                    .collect(),
                 other => vec![format!("{field}: {}", text(other))],
             })
             .collect(),
@@ -96,12 +99,19 @@ fn is_duplicate_key(error: &PagerdutyError) -> bool {
         .chain(error.errors.iter())
         .map(|text| text.to_ascii_lowercase())
         .any(|text| {
-            (text.contains("incident key") || text.contains("incident_key") || text.contains("dedup key"))
+            (text.contains("incident key")
+                || text.contains("incident_key")
+                || text.contains("dedup key"))
                 && (text.contains("open incident") || text.contains("already exists"))
         })
 }
 
-fn rejected(kind: RejectionKind, error: PagerdutyError, applies_to_all: bool, fix: &str) -> DeliveryFailure {
+fn rejected(
+    kind: RejectionKind,
+    error: PagerdutyError,
+    applies_to_all: bool,
+    fix: &str,
+) -> DeliveryFailure {
     DeliveryFailure::Rejected(Rejection {
         kind,
         error,
@@ -236,7 +246,10 @@ mod tests {
         let created = classify(201, &[], body.as_bytes()).unwrap();
         assert_eq!(created.id.as_deref(), Some("PT4KHLK"));
         assert_eq!(created.number, Some(1234));
-        assert_eq!(created.html_url.as_deref(), Some("https://x.pagerduty.com/incidents/PT4KHLK"));
+        assert_eq!(
+            created.html_url.as_deref(),
+            Some("https://x.pagerduty.com/incidents/PT4KHLK")
+        );
     }
 
     #[test]
@@ -274,7 +287,10 @@ mod tests {
         match failure(400, &[], body) {
             DeliveryFailure::Rejected(r) => assert_eq!(
                 r.error.errors,
-                vec!["event.effective_since: Date cannot be more than 12 months in the future".to_string()]
+                vec![
+                    "event.effective_since: Date cannot be more than 12 months in the future"
+                        .to_string()
+                ]
             ),
             other => panic!("{other:?}"),
         }
@@ -282,7 +298,11 @@ mod tests {
 
     #[test]
     fn a_401_stops_all_sending() {
-        match failure(401, &[], r#"{"error":{"message":"Authentication failed","code":2006}}"#) {
+        match failure(
+            401,
+            &[],
+            r#"{"error":{"message":"Authentication failed","code":2006}}"#,
+        ) {
             DeliveryFailure::Rejected(r) => {
                 assert_eq!(r.kind, RejectionKind::Unauthorized);
                 assert!(r.applies_to_all);
@@ -294,7 +314,11 @@ mod tests {
 
     #[test]
     fn a_429_waits_for_ratelimit_reset() {
-        match failure(429, &[("RateLimit-Reset", "20")], r#"{"error":{"message":"Rate Limit Exceeded","code":2020}}"#) {
+        match failure(
+            429,
+            &[("RateLimit-Reset", "20")],
+            r#"{"error":{"message":"Rate Limit Exceeded","code":2020}}"#,
+        ) {
             DeliveryFailure::RetryLater(r) => {
                 assert_eq!(r.after_seconds, Some(20));
                 assert!(r.reason.contains("Rate Limit Exceeded"));
@@ -322,7 +346,10 @@ mod tests {
 
     #[test]
     fn refused_connections_retry_and_denied_ones_stop() {
-        assert!(matches!(transport_failure(&ErrorCode::ConnectionRefused), DeliveryFailure::RetryLater(_)));
+        assert!(matches!(
+            transport_failure(&ErrorCode::ConnectionRefused),
+            DeliveryFailure::RetryLater(_)
+        ));
         match transport_failure(&ErrorCode::HttpRequestDenied) {
             DeliveryFailure::Rejected(r) => assert_eq!(r.kind, RejectionKind::Denied),
             other => panic!("{other:?}"),

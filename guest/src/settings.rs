@@ -58,9 +58,8 @@ fn error(setting: &str, problem: impl Into<String>, fix: impl Into<String>) -> S
 
 fn is_loopback(host: &str) -> bool {
     let octets: Vec<&str> = host.split('.').collect();
-    let ipv4_loopback = octets.len() == 4
-        && octets[0] == "127"
-        && octets.iter().all(|o| o.parse::<u8>().is_ok());
+    let ipv4_loopback =
+        octets.len() == 4 && octets[0] == "127" && octets.iter().all(|o| o.parse::<u8>().is_ok());
     host == "localhost" || host == "[::1]" || ipv4_loopback
 }
 
@@ -81,8 +80,7 @@ pub fn parse_url(url: &str) -> Result<Endpoint, String> {
         Some(at) => rest.split_at(at),
         None => (rest, ""),
     };
-    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace)
-    {
+    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace) {
         return Err(format!("{url:?} has no valid host"));
     }
     let host = match authority.rsplit_once(':') {
@@ -90,12 +88,18 @@ pub fn parse_url(url: &str) -> Result<Endpoint, String> {
             if !port.is_empty() && !port.chars().all(|c| c.is_ascii_digit()) {
                 return Err(format!("{url:?} has an invalid port"));
             }
-            if host.is_empty() { authority } else { host }
+            if host.is_empty() {
+                authority
+            } else {
+                host
+            }
         }
         _ => authority,
     };
     if !https && !is_loopback(&host.to_ascii_lowercase()) {
-        return Err(format!("plain http is allowed only for loopback hosts, not {host}"));
+        return Err(format!(
+            "plain http is allowed only for loopback hosts, not {host}"
+        ));
     }
     Ok(Endpoint {
         https,
@@ -162,7 +166,10 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
         return Err(error(
             "pagerduty_timeout",
             format!("{} ms is out of range", settings.timeout_ms),
-            format!("use a timeout from 0.001 to {} seconds", TIMEOUT_MAX_MS / 1000),
+            format!(
+                "use a timeout from 0.001 to {} seconds",
+                TIMEOUT_MAX_MS / 1000
+            ),
         ));
     }
     let api_key = present(&settings.api_key);
@@ -228,7 +235,10 @@ mod tests {
         let endpoint = parse_url("https://API.eu.pagerduty.com:8443/base/").unwrap();
         assert!(endpoint.https);
         assert_eq!(endpoint.authority, "api.eu.pagerduty.com:8443");
-        assert_eq!(endpoint.url("/incidents"), "https://api.eu.pagerduty.com:8443/base/incidents");
+        assert_eq!(
+            endpoint.url("/incidents"),
+            "https://api.eu.pagerduty.com:8443/base/incidents"
+        );
     }
 
     #[test]
@@ -243,7 +253,14 @@ mod tests {
 
     #[test]
     fn rejects_urls_that_are_not_plain_bases() {
-        for url in ["api.pagerduty.com", "ftp://x", "https://", "https://u:p@host", "https://h/?q=1", "https://h:x1"] {
+        for url in [
+            "api.pagerduty.com",
+            "ftp://x",
+            "https://",
+            "https://u:p@host",
+            "https://h/?q=1",
+            "https://h:x1",
+        ] {
             assert!(parse_url(url).is_err(), "{url} should be rejected");
         }
     }
@@ -265,7 +282,10 @@ mod tests {
         s.oauth_token = Some("tok_123".into());
         let checked = check(&s).unwrap();
         assert_eq!(checked.credential, Some(Credential::OAuthToken("tok_123")));
-        assert_eq!(checked.credential.unwrap().authorization(), "Bearer tok_123");
+        assert_eq!(
+            checked.credential.unwrap().authorization(),
+            "Bearer tok_123"
+        );
     }
 
     #[test]
@@ -273,7 +293,10 @@ mod tests {
         let mut s = settings();
         s.oauth_token = Some("tok_123".into());
         let checked = check(&s).unwrap();
-        assert_eq!(checked.credential.unwrap().authorization(), "Token token=u+abcdefghij");
+        assert_eq!(
+            checked.credential.unwrap().authorization(),
+            "Token token=u+abcdefghij"
+        );
     }
 
     #[test]

@@ -60,8 +60,7 @@ def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
         alerts = Alerts()
     except Exception as err:  # never take the run down with us
         collected.unavailable = f"the embedded component could not be loaded: {err}"
-        warnings.warn(PagerDutyWarning(f"{collected.unavailable}; no test will page"),
-                      stacklevel=1)
+        warnings.warn(PagerDutyWarning(f"{collected.unavailable}; no test will page"), stacklevel=1)
         return collected
     problems: list[str] = []
     settings_error = alerts.check_settings(settings)
@@ -78,14 +77,18 @@ def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
             verdicts[key] = alerts.check_marker(marker.kwargs, len(marker.args))
         verdict = verdicts[key]
         if hasattr(verdict, "problem"):
-            problems.append(f"{item.nodeid}: @pytest.mark.{MARKER}: {verdict.problem}. "
-                            f"Fix: {verdict.fix}")
+            problems.append(
+                f"{item.nodeid}: @pytest.mark.{MARKER}: {verdict.problem}. Fix: {verdict.fix}"
+            )
             continue
         if FIXTURE not in getattr(item, "fixturenames", ()):
-            warnings.warn(PagerDutyWarning(
-                f"{item.nodeid} has @pytest.mark.{MARKER} but does not use {FIXTURE}: "
-                f"it will not page. Add @pytest.mark.usefixtures(\"{FIXTURE}\")."
-            ), stacklevel=1)
+            warnings.warn(
+                PagerDutyWarning(
+                    f"{item.nodeid} has @pytest.mark.{MARKER} but does not use {FIXTURE}: "
+                    f'it will not page. Add @pytest.mark.usefixtures("{FIXTURE}").'
+                ),
+                stacklevel=1,
+            )
             continue
         collected.options[item.nodeid] = verdict
     if problems:

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,7 @@ import wasmtime
 from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Func, Instance, Linker, Variant
 
-from . import wit
+from . import lowering, wit
 from .settings import Settings
 
 log = logging.getLogger("pytest_pagerduty")
@@ -58,7 +59,8 @@ def _compile(engine: Engine, wasm: bytes) -> tuple[Component, bool]:
         try:
             return Component.deserialize_file(engine, str(path)), True
         except wasmtime.WasmtimeError as err:
-            log.debug("compiled component cache %s unusable (%s); recompiling", path, err)
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            log.debug("compiled component cache %s unusable (%s); recompiling", path, reason)
     component = Component(engine, wasm)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,14 +93,16 @@ def load() -> Loaded:
 
 
 def _settings_record(settings: Settings) -> Any:
-    return wit.record({
-        "api-url": settings.api_url,
-        "api-key": settings.api_key,
-        "oauth-token": settings.oauth_token,
-        "default-from": settings.default_from,
-        "timeout-ms": max(1, round(settings.timeout * 1000)),
-        "dry-run": settings.dry_run,
-    })
+    return lowering.record(
+        {
+            "api-url": settings.api_url,
+            "api-key": settings.api_key,
+            "oauth-token": settings.oauth_token,
+            "default-from": settings.default_from,
+            "timeout-ms": max(1, round(settings.timeout * 1000)),
+            "dry-run": settings.dry_run,
+        }
+    )
 
 
 class Alerts:
@@ -137,32 +141,32 @@ class Alerts:
             raise
         return result
 
-    def check_marker(self, arguments: dict[str, object], positional: int) -> Any:
+    def check_marker(self, arguments: Mapping[str, object], positional: int) -> Any:
         """The accepted options (an opaque record), or a `wit.MarkerError`."""
-        records = [wit.marker_argument("", None) for _ in range(positional)]
-        records += [wit.marker_argument(name, value) for name, value in arguments.items()]
+        records = [lowering.marker_argument("", None) for _ in range(positional)]
+        records += [lowering.marker_argument(name, value) for name, value in arguments.items()]
         result: Variant = self._call("check-marker", records)
         if result.tag == "err":
-            return wit.marker_error(result.payload)
+            return lowering.marker_error(result.payload)
         return result.payload
 
     def check_settings(self, settings: Settings) -> wit.SettingsError | None:
         result = self._call("check-settings", _settings_record(settings))
-        return None if result is None else wit.settings_error(result)
+        return None if result is None else lowering.settings_error(result)
 
     def build_request(
         self, failure: wit.TestFailure, options: Any, settings: Settings
     ) -> wit.AlertRequest | wit.SettingsError:
         result: Variant = self._call(
-            "build-request", wit.to_wit(failure), options, _settings_record(settings)
+            "build-request", lowering.to_wit(failure), options, _settings_record(settings)
         )
         if result.tag == "err":
-            return wit.settings_error(result.payload)
-        return wit.alert_request(result.payload)
+            return lowering.settings_error(result.payload)
+        return lowering.alert_request(result.payload)
 
     def send(self, request: wit.AlertRequest) -> wit.CreatedIncident | wit.DeliveryFailure:
-        result = self._call("send", wit.to_wit(request))
+        result = self._call("send", lowering.to_wit(request))
         # Ok is a record, err a variant: wasmtime-py returns them untagged.
         if isinstance(result, Variant):
-            return wit.delivery_failure(result)
-        return wit.created_incident(result)
+            return lowering.delivery_failure(result)
+        return lowering.created_incident(result)

@@ -86,12 +86,16 @@ class Delivery:
             self._thread.join(self._settings.flush_timeout)
         with self._lock:
             for job in self._pending.values():
-                self._outcomes.append(Outcome(
-                    job.failure.nodeid, "not-sent", "",
-                    reason=f"still sending after pagerduty_flush_timeout "
-                           f"({self._settings.flush_timeout:g} s)",
-                    fix="raise pagerduty_flush_timeout, or check that PagerDuty is reachable",
-                ))
+                self._outcomes.append(
+                    Outcome(
+                        job.failure.nodeid,
+                        "not-sent",
+                        "",
+                        reason=f"still sending after pagerduty_flush_timeout "
+                        f"({self._settings.flush_timeout:g} s)",
+                        fix="raise pagerduty_flush_timeout, or check that PagerDuty is reachable",
+                    )
+                )
             self._pending.clear()
             return list(self._outcomes)
 
@@ -107,8 +111,12 @@ class Delivery:
                 outcome = self._deliver(alerts, item)
             except Exception as err:  # a trap or a host bug must not end the run
                 log.debug("delivery of %s failed", item.failure.nodeid, exc_info=True)
-                outcome = Outcome(item.failure.nodeid, "not-created", "",
-                                  reason=f"the component failed: {type(err).__name__}: {err}")
+                outcome = Outcome(
+                    item.failure.nodeid,
+                    "not-created",
+                    "",
+                    reason=f"the component failed: {type(err).__name__}: {err}",
+                )
             with self._lock:
                 self._pending.pop(id(item), None)
                 self._outcomes.append(outcome)
@@ -128,10 +136,21 @@ class Delivery:
         if isinstance(result, wit.AlreadyOpen):
             return Outcome(nodeid, "already-open", built.title, reason=_describe(result.error))
         if isinstance(result, wit.RetryLater):
-            return Outcome(nodeid, "not-created", built.title, reason=result.reason,
-                           fix="PagerDuty may be unreachable or busy; run again later")
-        outcome = Outcome(nodeid, "not-created", built.title, reason=_describe(result.error),
-                          fix=result.fix, fatal=result.applies_to_all)
+            return Outcome(
+                nodeid,
+                "not-created",
+                built.title,
+                reason=result.reason,
+                fix="PagerDuty may be unreachable or busy; run again later",
+            )
+        outcome = Outcome(
+            nodeid,
+            "not-created",
+            built.title,
+            reason=_describe(result.error),
+            fix=result.fix,
+            fatal=result.applies_to_all,
+        )
         if result.applies_to_all:
             self._fatal = outcome
         return outcome

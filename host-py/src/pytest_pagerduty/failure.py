@@ -18,7 +18,9 @@ def pages(report: pytest.TestReport, page_on_error: bool) -> bool:
     return report.when == "call" or page_on_error
 
 
-def describe(item: pytest.Item, report: pytest.TestReport, short_name: str | None) -> wit.TestFailure:
+def describe(
+    item: pytest.Item, report: pytest.TestReport, short_name: str | None
+) -> wit.TestFailure:
     crash = getattr(report.longrepr, "reprcrash", None)
     obj = getattr(item, "obj", None)
     doc = getattr(obj, "__doc__", None)
@@ -29,5 +31,5 @@ def describe(item: pytest.Item, report: pytest.TestReport, short_name: str | Non
         docstring=doc if isinstance(doc, str) else None,
         message=getattr(crash, "message", None),
         traceback=report.longreprtext,
-        phase=phase,  # type: ignore[arg-type]
+        phase=phase,
     )

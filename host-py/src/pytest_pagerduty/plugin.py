@@ -7,6 +7,7 @@ plugin, and `-p no:pytest_pagerduty.plugin` turns it off.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Generator
 from pathlib import Path
@@ -88,8 +89,10 @@ class PagerDutyReporter:
                 self.dry_run_file = None
         for outcome in self.outcomes:
             if outcome.status in ("not-created", "not-sent") and (outcome.fix or outcome.fatal):
-                self._warn(f"incident for {outcome.nodeid} not created: {outcome.reason}",
-                           where=outcome.nodeid.partition("::")[0])
+                self._warn(
+                    f"incident for {outcome.nodeid} not created: {outcome.reason}",
+                    where=outcome.nodeid.partition("::")[0],
+                )
 
     def _dry_run_path(self) -> Path:
         if self.settings.dry_run_file is not None:
@@ -102,10 +105,8 @@ class PagerDutyReporter:
     def _warn(self, message: str, where: str = "pytest_pagerduty") -> None:
         # A delivery problem is a warning, never a failure: even with warnings
         # turned into errors it must not change the run's exit status.
-        try:
+        with contextlib.suppress(PagerDutyWarning):
             warnings.warn_explicit(PagerDutyWarning(message), PagerDutyWarning, where, 0)
-        except PagerDutyWarning:
-            pass
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.collected.marked:

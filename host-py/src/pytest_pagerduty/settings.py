@@ -46,26 +46,52 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("pagerduty_api_key", "string", "PagerDuty REST API key.", secret=True),
-    Setting("pagerduty_oauth_token", "string", "PagerDuty OAuth token (used when no API key is set).",
-            secret=True),
-    Setting("pagerduty_default_from", "string",
-            "Email of the PagerDuty user incidents are created as (the From header)."),
-    Setting("pagerduty_api_url", "string",
-            "PagerDuty REST API base URL (https://api.eu.pagerduty.com for EU accounts).",
-            default=DEFAULT_API_URL),
-    Setting("pagerduty_dry_run", "bool",
-            "Build incidents and write them to a file instead of sending them.", default="false"),
-    Setting("pagerduty_dry_run_file", "path",
-            "Where a dry run writes the requests (default: in pytest's cache directory)."),
-    Setting("pagerduty_page_on_error", "bool",
-            "Also page when a marked test errors in setup or teardown (a broken fixture).",
-            default="false"),
-    Setting("pagerduty_timeout", "seconds",
-            "Seconds to wait for PagerDuty to connect and to answer.",
-            default=str(DEFAULT_TIMEOUT_SECONDS)),
-    Setting("pagerduty_flush_timeout", "seconds",
-            "Seconds to wait at the end of the run for incidents still being sent.",
-            default=str(DEFAULT_FLUSH_TIMEOUT_SECONDS)),
+    Setting(
+        "pagerduty_oauth_token",
+        "string",
+        "PagerDuty OAuth token (used when no API key is set).",
+        secret=True,
+    ),
+    Setting(
+        "pagerduty_default_from",
+        "string",
+        "Email of the PagerDuty user incidents are created as (the From header).",
+    ),
+    Setting(
+        "pagerduty_api_url",
+        "string",
+        "PagerDuty REST API base URL (https://api.eu.pagerduty.com for EU accounts).",
+        default=DEFAULT_API_URL,
+    ),
+    Setting(
+        "pagerduty_dry_run",
+        "bool",
+        "Build incidents and write them to a file instead of sending them.",
+        default="false",
+    ),
+    Setting(
+        "pagerduty_dry_run_file",
+        "path",
+        "Where a dry run writes the requests (default: in pytest's cache directory).",
+    ),
+    Setting(
+        "pagerduty_page_on_error",
+        "bool",
+        "Also page when a marked test errors in setup or teardown (a broken fixture).",
+        default="false",
+    ),
+    Setting(
+        "pagerduty_timeout",
+        "seconds",
+        "Seconds to wait for PagerDuty to connect and to answer.",
+        default=str(DEFAULT_TIMEOUT_SECONDS),
+    ),
+    Setting(
+        "pagerduty_flush_timeout",
+        "seconds",
+        "Seconds to wait at the end of the run for incidents still being sent.",
+        default=str(DEFAULT_FLUSH_TIMEOUT_SECONDS),
+    ),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -78,11 +104,24 @@ def add_options(parser: pytest.Parser) -> None:
     for setting in SETTINGS:
         help_text = f"{setting.help} Environment: {setting.env}."
         if setting.kind == "bool":
-            group.addoption(setting.option, setting.dashed_option, dest=setting.key,
-                            action="store_const", const="true", default=None, help=help_text)
+            group.addoption(
+                setting.option,
+                setting.dashed_option,
+                dest=setting.key,
+                action="store_const",
+                const="true",
+                default=None,
+                help=help_text,
+            )
         else:
-            group.addoption(setting.option, setting.dashed_option, dest=setting.key,
-                            default=None, metavar=setting.kind.upper(), help=help_text)
+            group.addoption(
+                setting.option,
+                setting.dashed_option,
+                dest=setting.key,
+                default=None,
+                metavar=setting.kind.upper(),
+                help=help_text,
+            )
         # Defaults are applied in `resolve`, so an unset ini key falls through
         # to the environment.
         parser.addini(setting.key, help=help_text, type="string", default="")

@@ -22,7 +22,9 @@ def write_dry_run(path: Path, outcomes: Sequence[Outcome]) -> None:
 
 def _incident_line(outcome: Outcome) -> str:
     incident = outcome.incident
-    number = f"#{incident.number}" if incident and incident.number is not None else "(number unknown)"
+    number = (
+        f"#{incident.number}" if incident and incident.number is not None else "(number unknown)"
+    )
     link = f" {incident.html_url}" if incident and incident.html_url else ""
     return f"created {number}: {outcome.title}{link}"
 
@@ -37,8 +39,9 @@ def lines(outcomes: Sequence[Outcome], settings: Settings, dry_run_file: Path | 
         elif outcome.status == "already-open":
             out.append(f"already open: {outcome.title} ({outcome.reason})")
         elif outcome.status == "dry-run" and outcome.request is not None:
-            out.append(f"would open: {outcome.title} "
-                       f"({outcome.request.method} {outcome.request.url})")
+            out.append(
+                f"would open: {outcome.title} ({outcome.request.method} {outcome.request.url})"
+            )
         elif outcome.status == "not-sent" and fatal is not None and not outcome.fix:
             continue  # counted on the fatal line
         else:
@@ -48,11 +51,16 @@ def lines(outcomes: Sequence[Outcome], settings: Settings, dry_run_file: Path | 
     if fatal is not None:
         skipped = sum(1 for o in outcomes if o.status == "not-sent" and not o.fix)
         if skipped:
-            out.append(f"not sent: {skipped} more incident(s), since PagerDuty refused "
-                       f"the credentials above")
+            out.append(
+                f"not sent: {skipped} more incident(s), since PagerDuty refused "
+                f"the credentials above"
+            )
     if settings.dry_run:
-        why = ("no API key or OAuth token is configured" if settings.no_credentials
-               else "--pagerduty_dry_run")
+        why = (
+            "no API key or OAuth token is configured"
+            if settings.no_credentials
+            else "--pagerduty_dry_run"
+        )
         built = sum(1 for o in outcomes if o.status == "dry-run")
         where = f"; requests written to {dry_run_file}" if dry_run_file and built else ""
         out.append(f"dry run ({why}): {built} incident(s) built, nothing sent{where}")

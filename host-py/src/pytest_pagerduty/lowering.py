@@ -1,0 +1,96 @@
+"""Conversion between the host's dataclasses (`wit.py`) and wasmtime-py values.
+
+wasmtime-py passes records as objects whose attributes are the kebab-case
+field names, enums as `str`, options as `None` and variants as `Variant`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from wasmtime.component import Variant
+from wasmtime.component._types import Record
+
+from .wit import (
+    AlertRequest,
+    AlreadyOpen,
+    CreatedIncident,
+    DeliveryFailure,
+    Header,
+    MarkerError,
+    PagerdutyError,
+    Rejection,
+    RetryLater,
+    SettingsError,
+)
+
+
+def to_wit(value: Any) -> Any:
+    """A dataclass (recursively) as the record wasmtime-py expects."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        record = Record()
+        for f in dataclasses.fields(value):
+            setattr(record, f.name.replace("_", "-"), to_wit(getattr(value, f.name)))
+        return record
+    if isinstance(value, (list, tuple)):
+        return [to_wit(v) for v in value]
+    return value
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    return {name.replace("-", "_"): v for name, v in vars(record).items()}
+
+
+def marker_error(record: Any) -> MarkerError:
+    return MarkerError(**_fields(record))
+
+
+def settings_error(record: Any) -> SettingsError:
+    return SettingsError(**_fields(record))
+
+
+def alert_request(record: Any) -> AlertRequest:
+    fields = _fields(record)
+    fields["headers"] = tuple(Header(**_fields(h)) for h in fields["headers"])
+    return AlertRequest(**fields)
+
+
+def created_incident(record: Any) -> CreatedIncident:
+    return CreatedIncident(**_fields(record))
+
+
+def _pagerduty_error(record: Any) -> PagerdutyError:
+    fields = _fields(record)
+    fields["errors"] = tuple(fields["errors"])
+    return PagerdutyError(**fields)
+
+
+def delivery_failure(variant: Variant) -> DeliveryFailure:
+    if variant.tag == "already-open":
+        return AlreadyOpen(_pagerduty_error(variant.payload))
+    if variant.tag == "retry-later":
+        return RetryLater(**_fields(variant.payload))
+    fields = _fields(variant.payload)
+    fields["error"] = _pagerduty_error(fields["error"])
+    return Rejection(**fields)
+
+
+def marker_value(value: object) -> Variant:
+    """A marker argument's Python value as the component's `marker-value`."""
+    if isinstance(value, str):
+        return Variant("text", value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return Variant("text-list", list(value))
+    return Variant("unsupported", type(value).__name__)
+
+
+def record(fields: dict[str, Any]) -> Record:
+    """A record from kebab-case field names."""
+    value = Record()
+    value.__dict__.update(fields)
+    return value
+
+
+def marker_argument(name: str, value: object) -> Record:
+    return record({"name": name, "value": marker_value(value)})

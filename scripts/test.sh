@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite: install, lint, Rust unit tests, then the pytest suite
+# against a loopback PagerDuty.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+
+cargo fmt --all --check
+cargo clippy --locked -p pagerduty-guest --all-targets -- -D warnings
+cargo clippy --locked -p pagerduty-guest --target wasm32-wasip2 -- -D warnings
+cargo test --locked -p pagerduty-guest
+
+.venv/bin/ruff check host-py tests examples
+.venv/bin/ruff format --check host-py tests examples
+.venv/bin/mypy --config-file host-py/pyproject.toml host-py/src tests
+
+.venv/bin/pytest tests -n 2 -W error

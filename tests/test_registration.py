@@ -1,0 +1,56 @@
+"""The plugin registers once whether autoloaded, named in a conftest, or -p."""
+
+from __future__ import annotations
+
+import pytest
+
+from fake_pagerduty import FakePagerDuty
+
+FAILING = """
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_probe():
+    assert False
+"""
+
+
+@pytest.mark.parametrize("how", ["entry point", "conftest", "-p", "conftest and -p"])
+def test_every_way_of_loading_the_plugin_pages_once(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, how: str
+) -> None:
+    if "conftest" in how:
+        pytester.makeconftest('pytest_plugins = ["pytest_pagerduty.plugin"]')
+    extra = ["-p", "pytest_pagerduty.plugin"] if "-p" in how else []
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest_subprocess(*pagerduty.options(*extra))
+    result.assert_outcomes(failed=1)
+    assert "already registered" not in result.stderr.str()
+    assert len(pagerduty.received) == 1
+
+
+def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester, pagerduty: FakePagerDuty) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+        def test_probe():
+            assert False
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:pytest_pagerduty.plugin", "-W", "ignore::pytest.PytestUnknownMarkWarning"
+    )
+    result.assert_outcomes(failed=1)
+    assert "PagerDuty" not in result.stdout.str()
+    assert pagerduty.received == []
+
+
+def test_the_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest_subprocess("--strict-markers", "--pagerduty_dry_run")
+    result.assert_outcomes(failed=1)
+    result = pytester.runpytest_subprocess("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.pagerduty_trigger_incident(service_id, *"])
