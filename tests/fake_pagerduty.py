@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,11 @@ class FakePagerDuty:
         self._script: deque[Scripted] = deque()
         self._lock = threading.Lock()
         self._next_number = 1000
+        self._in_flight = 0
+        # The most requests it was ever handling at once.
+        self.max_in_flight = 0
+        # Called as each reply is sent, to record what had happened by then.
+        self.on_reply: list[Callable[[], None]] = []
         server.expect_request("/incidents", method="POST").respond_with_handler(self._handle)
 
     @property
@@ -69,7 +75,8 @@ class FakePagerDuty:
         headers: dict[str, str] | None = None,
         delay: float = 0.0,
     ) -> None:
-        """Queues one reply; `body` is JSON unless it is a str."""
+        """Queues one reply; `body` is JSON unless it is a str. Status 0 means
+        the usual 201, sent after `delay`."""
         self._script.append(Scripted(status, body, headers or {}, delay))
 
     def _handle(self, request: Request) -> Response:
@@ -82,13 +89,22 @@ class FakePagerDuty:
         with self._lock:
             self.received.append(Received(request.method, request.path, headers, body, problems))
             scripted = self._script.popleft() if self._script else None
-            self._next_number += 1
-            number = self._next_number
-        if scripted is None:
-            title = body["incident"]["title"] if isinstance(body, dict) else ""
-            scripted = Scripted(201, incident_reply(number, title))
-        if scripted.delay:
-            time.sleep(scripted.delay)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            if scripted is not None and scripted.delay:
+                time.sleep(scripted.delay)
+            if scripted is None or scripted.status == 0:  # 0: a 201 after the delay
+                with self._lock:
+                    self._next_number += 1
+                    number = self._next_number
+                title = body["incident"]["title"] if isinstance(body, dict) else ""
+                scripted = Scripted(201, incident_reply(number, title))
+            for callback in self.on_reply:
+                callback()
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         payload = scripted.body if isinstance(scripted.body, str) else json.dumps(scripted.body)
         return Response(
             payload,

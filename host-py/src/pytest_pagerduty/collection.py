@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +21,22 @@ class PagerDutyWarning(pytest.PytestWarning):
     """A marked test that will not page, or an incident that was not created."""
 
 
+@dataclass(frozen=True)
+class Paging:
+    """A test that pages: the marker's arguments and the component's verdict."""
+
+    # The component's accepted options (an opaque record).
+    options: Any
+    # The marker's arguments as written, kept to rebuild the incident on replay.
+    arguments: Mapping[str, Any]
+    positional: int
+
+
 @dataclass
 class Collected:
-    """What collection learned: the checked options of each paging test."""
+    """What collection learned: which tests page, and with what options."""
 
-    # nodeid -> the component's accepted options (an opaque record)
-    options: dict[str, Any] = field(default_factory=dict)
+    paging: dict[str, Paging] = field(default_factory=dict)
     # nodeid -> the name a title uses: the nodeid without its path, when unique
     short_names: dict[str, str] = field(default_factory=dict)
     marked: int = 0
@@ -57,7 +67,7 @@ def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
     from .component import Alerts
 
     try:
-        alerts = Alerts()
+        alerts = Alerts(settings.memory_limit_mib)
     except Exception as err:  # never take the run down with us
         collected.unavailable = f"the embedded component could not be loaded: {err}"
         warnings.warn(PagerDutyWarning(f"{collected.unavailable}; no test will page"), stacklevel=1)
@@ -90,7 +100,7 @@ def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
                 stacklevel=1,
             )
             continue
-        collected.options[item.nodeid] = verdict
+        collected.paging[item.nodeid] = Paging(verdict, dict(marker.kwargs), len(marker.args))
     if problems:
         raise pytest.UsageError(
             "pagerduty: fix these before the run can page anyone:\n  " + "\n  ".join(problems)

@@ -111,8 +111,9 @@ class Alerts:
     A trap leaves an instance unusable; `Alerts` then makes a fresh one.
     """
 
-    def __init__(self, loaded: Loaded | None = None) -> None:
-        self._loaded = loaded or load()
+    def __init__(self, memory_limit_mib: int) -> None:
+        self._loaded = load()
+        self._memory_limit = memory_limit_mib * 1024 * 1024
         self._instantiate()
 
     def _instantiate(self) -> None:
@@ -120,6 +121,8 @@ class Alerts:
         # Both are required: without them the first WASI call aborts the process.
         store.set_wasi(WasiConfig())
         store.set_wasi_http()
+        # A guest past this traps (and is replaced) instead of eating the machine.
+        store.set_limits(memory_size=self._memory_limit)
         instance: Instance = self._loaded.linker.instantiate(store, self._loaded.component)
         interface = self._loaded.component.get_export_index(INTERFACE)
         funcs: dict[str, Func] = {}

@@ -1,20 +1,25 @@
 """Sends incidents from a background thread, so a failing test never waits
-on the network, and records what became of each one."""
+on the network; retries what the component calls transient; keeps in the
+outbox what PagerDuty did not confirm; records what became of each one."""
 
 from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
-from dataclasses import dataclass
-from typing import Any, Literal, Union
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol, Union
 
 from . import wit
+from .outbox import Entry, Outbox, redacted
 from .settings import Settings
 
 log = logging.getLogger("pytest_pagerduty")
 
-Status = Literal["created", "already-open", "dry-run", "not-created", "not-sent"]
+Status = Literal["created", "already-open", "dry-run", "queued", "failed", "lost"]
 
 
 @dataclass(frozen=True)
@@ -29,26 +34,66 @@ class Outcome:
     # Why it was not created, and what to do about it.
     reason: str = ""
     fix: str = ""
+    attempts: int = 0
     # Set when every further request would fail the same way (bad credentials).
     fatal: bool = False
+    # Where the incident was kept for `replay`, when it was.
+    outbox: Path | None = None
 
 
 @dataclass(frozen=True)
-class _Job:
-    failure: wit.TestFailure
-    options: Any
+class RetryPolicy:
+    """Bounded attempts; waits as PagerDuty asks, else exponential backoff
+    with jitter, never longer than `max_delay` at a time."""
+
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int, asked: int | None) -> float:
+        if asked is not None:
+            return min(float(asked), self.max_delay)
+        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return float(backoff * random.uniform(0.5, 1.5))
 
 
-_Stop = object()
-_Item = Union[_Job, object]
+class Sender(Protocol):
+    def send(self, request: wit.AlertRequest) -> wit.CreatedIncident | wit.DeliveryFailure: ...
 
 
-def _describe(error: wit.PagerdutyError) -> str:
+def send_with_retries(
+    alerts: Sender, request: wit.AlertRequest, policy: RetryPolicy, stop: threading.Event
+) -> tuple[wit.CreatedIncident | wit.DeliveryFailure, int]:
+    """Sends until PagerDuty gives a final answer, attempts run out, or
+    `stop` is set; returns the last answer and the number of attempts."""
+    attempt = 1
+    while True:
+        result = alerts.send(request)
+        if not isinstance(result, wit.RetryLater) or attempt >= policy.max_attempts:
+            return result, attempt
+        if stop.wait(policy.delay(attempt, result.after_seconds)):
+            return result, attempt
+        attempt += 1
+
+
+def describe(error: wit.PagerdutyError) -> str:
     parts = [f"PagerDuty answered {error.status}" if error.status else error.message]
     if error.status:
         parts.append(error.message)
     parts.extend(error.errors)
     return ": ".join(parts)
+
+
+@dataclass(frozen=True)
+class Job:
+    failure: wit.TestFailure
+    options: Any
+    marker: Mapping[str, Any]
+    positional: int
+
+
+_Stop = object()
+_Item = Union[Job, object]
 
 
 class Delivery:
@@ -59,17 +104,22 @@ class Delivery:
     opening many connections.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, outbox_path: Callable[[], Path], policy: RetryPolicy | None = None
+    ) -> None:
         self._settings = settings
+        self._outbox_path = outbox_path
+        self._policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._outcomes: list[Outcome] = []
-        self._pending: dict[int, _Job] = {}
+        self._pending: dict[int, Job] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._closed = False
         self._thread: threading.Thread | None = None
         self._fatal: Outcome | None = None
 
-    def submit(self, failure: wit.TestFailure, options: Any) -> None:
-        job = _Job(failure, options)
+    def submit(self, job: Job) -> None:
         with self._lock:
             self._pending[id(job)] = job
             if self._thread is None:
@@ -80,77 +130,117 @@ class Delivery:
         self._queue.put(job)
 
     def finish(self) -> list[Outcome]:
-        """Waits up to the flush timeout; unfinished jobs are reported as such."""
+        """Waits up to the flush timeout; what is still unsent goes to the outbox."""
         if self._thread is not None:
             self._queue.put(_Stop)
             self._thread.join(self._settings.flush_timeout)
+        self._stop.set()
         with self._lock:
-            for job in self._pending.values():
-                self._outcomes.append(
-                    Outcome(
-                        job.failure.nodeid,
-                        "not-sent",
-                        "",
-                        reason=f"still sending after pagerduty_flush_timeout "
-                        f"({self._settings.flush_timeout:g} s)",
-                        fix="raise pagerduty_flush_timeout, or check that PagerDuty is reachable",
-                    )
-                )
+            self._closed = True
+            unsent = list(self._pending.values())
             self._pending.clear()
+        reason = (
+            f"not confirmed within pagerduty_flush_timeout ({self._settings.flush_timeout:g} s)"
+        )
+        with self._lock:
+            for job in unsent:
+                queued = Outcome(job.failure.nodeid, "queued", "", reason=reason)
+                self._outcomes.append(self._keep(job, queued))
             return list(self._outcomes)
 
     def _run(self) -> None:
         alerts = None
         while (item := self._queue.get()) is not _Stop:
-            assert isinstance(item, _Job)
+            assert isinstance(item, Job)
             try:
                 if alerts is None:
                     from .component import Alerts
 
-                    alerts = Alerts()
+                    alerts = Alerts(self._settings.memory_limit_mib)
                 outcome = self._deliver(alerts, item)
             except Exception as err:  # a trap or a host bug must not end the run
                 log.debug("delivery of %s failed", item.failure.nodeid, exc_info=True)
-                outcome = Outcome(
-                    item.failure.nodeid,
-                    "not-created",
-                    "",
-                    reason=f"the component failed: {type(err).__name__}: {err}",
-                )
+                alerts = None  # the next job gets a fresh instance
+                reason = f"the component failed: {type(err).__name__}: {err}"
+                outcome = Outcome(item.failure.nodeid, "queued", "", reason=reason.splitlines()[0])
             with self._lock:
+                if self._closed:
+                    return  # finish() has put this job in the outbox
                 self._pending.pop(id(item), None)
-                self._outcomes.append(outcome)
+                self._outcomes.append(self._keep(item, outcome))
 
-    def _deliver(self, alerts: Any, job: _Job) -> Outcome:
+    def _keep(self, job: Job, outcome: Outcome) -> Outcome:
+        """Writes a queued incident (and, without credentials, a dry-run one)
+        to the outbox for `replay`."""
+        if outcome.status != "queued" and not (
+            outcome.status == "dry-run" and self._settings.no_credentials
+        ):
+            return outcome
+        entry = redacted(
+            Entry.new(
+                job.failure,
+                job.marker,
+                job.positional,
+                outcome.reason or "no credentials configured",
+            ),
+            self._settings.secrets,
+        )
+        path = self._outbox_path()
+        try:
+            Outbox(path).append(entry)
+        except OSError as err:
+            return replace(
+                outcome,
+                status="lost",
+                reason=f"{outcome.reason}; and it could not be written to the outbox {path}: {err}",
+            )
+        return replace(outcome, outbox=path)
+
+    def _deliver(self, alerts: Any, job: Job) -> Outcome:
         nodeid = job.failure.nodeid
         built = alerts.build_request(job.failure, job.options, self._settings)
         if isinstance(built, wit.SettingsError):
-            return Outcome(nodeid, "not-created", "", reason=built.problem, fix=built.fix)
+            return Outcome(nodeid, "failed", "", reason=built.problem, fix=built.fix)
         if self._settings.dry_run:
             return Outcome(nodeid, "dry-run", built.title, request=built)
         if self._fatal is not None:
-            return Outcome(nodeid, "not-sent", built.title, reason=self._fatal.reason)
-        result = alerts.send(built)
+            return Outcome(nodeid, "queued", built.title, reason=f"not sent: {self._fatal.reason}")
+        result, attempts = send_with_retries(alerts, built, self._policy, self._stop)
         if isinstance(result, wit.CreatedIncident):
-            return Outcome(nodeid, "created", built.title, incident=result)
+            return Outcome(nodeid, "created", built.title, incident=result, attempts=attempts)
         if isinstance(result, wit.AlreadyOpen):
-            return Outcome(nodeid, "already-open", built.title, reason=_describe(result.error))
+            return Outcome(
+                nodeid,
+                "already-open",
+                built.title,
+                reason=describe(result.error),
+                attempts=attempts,
+            )
         if isinstance(result, wit.RetryLater):
             return Outcome(
                 nodeid,
-                "not-created",
+                "queued",
                 built.title,
-                reason=result.reason,
-                fix="PagerDuty may be unreachable or busy; run again later",
+                attempts=attempts,
+                reason=f"{result.reason}, after {attempts} attempt(s)",
             )
-        outcome = Outcome(
-            nodeid,
-            "not-created",
-            built.title,
-            reason=_describe(result.error),
-            fix=result.fix,
-            fatal=result.applies_to_all,
-        )
         if result.applies_to_all:
-            self._fatal = outcome
-        return outcome
+            # Bad credentials: keep this and every later incident for replay.
+            self._fatal = Outcome(
+                nodeid,
+                "queued",
+                built.title,
+                reason=describe(result.error),
+                fix=result.fix,
+                attempts=attempts,
+                fatal=True,
+            )
+            return self._fatal
+        return Outcome(
+            nodeid,
+            "failed",
+            built.title,
+            reason=describe(result.error),
+            fix=result.fix,
+            attempts=attempts,
+        )

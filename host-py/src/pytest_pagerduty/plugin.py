@@ -8,6 +8,7 @@ plugin, and `-p no:pytest_pagerduty.plugin` turns it off.
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Generator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from . import collection, failure, settings, summary
 from .collection import FIXTURE, MARKER, PagerDutyWarning
-from .delivery import Delivery, Outcome
+from .delivery import Delivery, Job, Outcome
 
 reporter_key = pytest.StashKey["PagerDutyReporter"]()
 
@@ -53,6 +54,30 @@ def pagerduty_fixture() -> None:
     """
 
 
+def state_path(config: pytest.Config, name: str) -> Path:
+    """A file in pytest's cache directory (`.pytest_cache/d/pagerduty`), or
+    in the rootdir when the cache plugin is off."""
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("pagerduty")) / name
+    try:  # before pytest_configure (replay), find the directory as the cache would
+        cache_dir = os.path.expanduser(os.path.expandvars(config.getini("cache_dir")))
+    except ValueError:  # -p no:cacheprovider
+        return Path(config.rootpath, f".pagerduty-{name}")
+    return Path(config.rootpath, cache_dir, "d", "pagerduty", name)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """`--pagerduty_replay`: send the outbox with this run's settings, then exit."""
+    if not config.getoption("pagerduty_replay", False):
+        return None
+    from .replay import replay
+
+    resolved = settings.resolve(config)
+    return replay(resolved, resolved.outbox or state_path(config, "outbox.jsonl"))
+
+
 class PagerDutyReporter:
     """Run state: checked markers, the delivery worker, the summary."""
 
@@ -60,7 +85,7 @@ class PagerDutyReporter:
         self.config = config
         self.settings = resolved
         self.collected = collection.Collected()
-        self.delivery = Delivery(resolved)
+        self.delivery = Delivery(resolved, self.outbox_path)
         self.outcomes: list[Outcome] = []
         self.dry_run_file: Path | None = None
 
@@ -72,10 +97,13 @@ class PagerDutyReporter:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        options = self.collected.options.get(item.nodeid)
-        if options is not None and failure.pages(report, self.settings.page_on_error):
+        paging = self.collected.paging.get(item.nodeid)
+        if paging is not None and failure.pages(report, self.settings.page_on_error):
             short_name = self.collected.short_names.get(item.nodeid)
-            self.delivery.submit(failure.describe(item, report, short_name), options)
+            described = failure.describe(item, report, short_name)
+            self.delivery.submit(
+                Job(described, paging.options, paging.arguments, paging.positional)
+            )
         return report
 
     def pytest_sessionfinish(self) -> None:
@@ -88,19 +116,18 @@ class PagerDutyReporter:
                 self._warn(f"could not write the dry-run file {self.dry_run_file}: {err}")
                 self.dry_run_file = None
         for outcome in self.outcomes:
-            if outcome.status in ("not-created", "not-sent") and (outcome.fix or outcome.fatal):
+            if outcome.status in ("queued", "failed", "lost") and not outcome.request:
+                verb = {"queued": "kept in the outbox", "failed": "not created", "lost": "LOST"}
                 self._warn(
-                    f"incident for {outcome.nodeid} not created: {outcome.reason}",
+                    f"incident for {outcome.nodeid} {verb[outcome.status]}: {outcome.reason}",
                     where=outcome.nodeid.partition("::")[0],
                 )
 
     def _dry_run_path(self) -> Path:
-        if self.settings.dry_run_file is not None:
-            return self.settings.dry_run_file
-        cache = getattr(self.config, "cache", None)
-        if cache is not None:
-            return Path(cache.mkdir("pagerduty")) / "dry-run.json"
-        return Path(self.config.rootpath, ".pagerduty-dry-run.json")
+        return self.settings.dry_run_file or state_path(self.config, "dry-run.json")
+
+    def outbox_path(self) -> Path:
+        return self.settings.outbox or state_path(self.config, "outbox.jsonl")
 
     def _warn(self, message: str, where: str = "pytest_pagerduty") -> None:
         # A delivery problem is a warning, never a failure: even with warnings

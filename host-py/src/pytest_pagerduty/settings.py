@@ -17,8 +17,10 @@ import pytest
 DEFAULT_API_URL = "https://api.pagerduty.com"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_FLUSH_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_ATTEMPTS = 4
+DEFAULT_MEMORY_LIMIT_MIB = 64
 
-Kind = Literal["string", "bool", "seconds", "path"]
+Kind = Literal["string", "bool", "seconds", "count", "path"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,25 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds to wait at the end of the run for incidents still being sent.",
         default=str(DEFAULT_FLUSH_TIMEOUT_SECONDS),
     ),
+    Setting(
+        "pagerduty_max_attempts",
+        "count",
+        "Attempts per incident when PagerDuty is rate limiting, failing or unreachable.",
+        default=str(DEFAULT_MAX_ATTEMPTS),
+    ),
+    Setting(
+        "pagerduty_memory_limit",
+        "count",
+        "Most memory, in MiB, the sandboxed component may use; past it the component stops "
+        "and the incident is kept in the outbox.",
+        default=str(DEFAULT_MEMORY_LIMIT_MIB),
+    ),
+    Setting(
+        "pagerduty_outbox",
+        "path",
+        "File keeping incidents PagerDuty did not confirm, for `python -m pytest_pagerduty "
+        "replay` (default: in pytest's cache directory).",
+    ),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -125,6 +146,14 @@ def add_options(parser: pytest.Parser) -> None:
         # Defaults are applied in `resolve`, so an unset ini key falls through
         # to the environment.
         parser.addini(setting.key, help=help_text, type="string", default="")
+    group.addoption(
+        "--pagerduty_replay",
+        "--pagerduty-replay",
+        dest="pagerduty_replay",
+        action="store_true",
+        help="Send the incidents kept in the outbox, then exit (what "
+        "`python -m pytest_pagerduty replay` runs).",
+    )
 
 
 @dataclass(frozen=True)
@@ -140,8 +169,13 @@ class Settings:
     page_on_error: bool
     timeout: float
     flush_timeout: float
-    # Whether dry run was switched on because no credentials were set.
+    max_attempts: int
+    memory_limit_mib: int
+    outbox: Path | None
+    # Whether no key or token is set (which also switches dry run on).
     no_credentials: bool
+    # Whether the user asked for a dry run, rather than it following from the above.
+    dry_run_requested: bool
     # Where each setting came from, such as "--pagerduty_api_url".
     sources: dict[str, str] = field(repr=False, compare=False)
 
@@ -187,6 +221,18 @@ def _parse_seconds(value: str, source: str) -> float:
     return seconds
 
 
+def _parse_count(value: str, source: str) -> int:
+    try:
+        count = int(value)
+    except ValueError as err:
+        raise pytest.UsageError(
+            f"pagerduty: {source} must be a whole number, got {value!r}"
+        ) from err
+    if count < 1:
+        raise pytest.UsageError(f"pagerduty: {source} must be at least 1, got {value!r}")
+    return count
+
+
 def resolve(config: pytest.Config) -> Settings:
     """Reads every setting once; bad booleans and numbers stop the run here."""
     values: dict[str, str | None] = {}
@@ -205,19 +251,27 @@ def resolve(config: pytest.Config) -> Settings:
     def seconds(key: str) -> float:
         return _parse_seconds(values[key] or "", sources[key])
 
+    def count(key: str) -> int:
+        return _parse_count(values[key] or "", sources[key])
+
     api_key, oauth_token = text("pagerduty_api_key"), text("pagerduty_oauth_token")
     no_credentials = api_key is None and oauth_token is None
     dry_run_file = text("pagerduty_dry_run_file")
+    outbox = text("pagerduty_outbox")
     return Settings(
         api_url=text("pagerduty_api_url") or DEFAULT_API_URL,
         api_key=api_key,
         oauth_token=oauth_token,
         default_from=text("pagerduty_default_from"),
         dry_run=flag("pagerduty_dry_run") or no_credentials,
+        dry_run_requested=flag("pagerduty_dry_run"),
         dry_run_file=Path(dry_run_file) if dry_run_file else None,
         page_on_error=flag("pagerduty_page_on_error"),
         timeout=seconds("pagerduty_timeout"),
         flush_timeout=seconds("pagerduty_flush_timeout"),
+        max_attempts=count("pagerduty_max_attempts"),
+        memory_limit_mib=count("pagerduty_memory_limit"),
+        outbox=Path(outbox) if outbox else None,
         no_credentials=no_credentials,
         sources=sources,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,41 +22,47 @@ def write_dry_run(path: Path, outcomes: Sequence[Outcome]) -> None:
     path.write_text(json.dumps(requests, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _incident_line(outcome: Outcome) -> str:
-    incident = outcome.incident
-    number = (
-        f"#{incident.number}" if incident and incident.number is not None else "(number unknown)"
-    )
-    link = f" {incident.html_url}" if incident and incident.html_url else ""
-    return f"created {number}: {outcome.title}{link}"
+def _fix(outcome: Outcome) -> str:
+    return f" Fix: {outcome.fix}" if outcome.fix else ""
+
+
+def _line(outcome: Outcome) -> str:
+    name = outcome.title or outcome.nodeid
+    if outcome.status == "created":
+        incident = outcome.incident
+        number = incident.number if incident else None
+        link = f" {incident.html_url}" if incident and incident.html_url else ""
+        shown = f"#{number}" if number is not None else "(number unknown)"
+        return f"created {shown}: {name}{link}"
+    if outcome.status == "already-open":
+        return f"already open: {name} ({outcome.reason})"
+    if outcome.status == "dry-run" and outcome.request is not None:
+        return f"would open: {name} ({outcome.request.method} {outcome.request.url})"
+    if outcome.status == "queued":
+        return f"queued: {name}: {outcome.reason}.{_fix(outcome)}"
+    if outcome.status == "lost":
+        return f"LOST: {name}: {outcome.reason}"
+    return f"failed: {name}: {outcome.reason}.{_fix(outcome)}"
+
+
+def replay_command(outbox: Path) -> str:
+    return f"python -m pytest_pagerduty replay --outbox {shlex.quote(str(outbox))}"
 
 
 def lines(outcomes: Sequence[Outcome], settings: Settings, dry_run_file: Path | None) -> list[str]:
-    """One line per incident, or one for a cause that stopped them all."""
+    """One line per incident (one for all those a refused credential held
+    back), then the counts."""
     out: list[str] = []
     fatal = next((o for o in outcomes if o.fatal), None)
+    held_back = [o for o in outcomes if fatal and o.status == "queued" and not o.fix]
     for outcome in outcomes:
-        if outcome.status == "created":
-            out.append(_incident_line(outcome))
-        elif outcome.status == "already-open":
-            out.append(f"already open: {outcome.title} ({outcome.reason})")
-        elif outcome.status == "dry-run" and outcome.request is not None:
-            out.append(
-                f"would open: {outcome.title} ({outcome.request.method} {outcome.request.url})"
-            )
-        elif outcome.status == "not-sent" and fatal is not None and not outcome.fix:
-            continue  # counted on the fatal line
-        else:
-            fix = f" Fix: {outcome.fix}" if outcome.fix else ""
-            name = outcome.title or outcome.nodeid
-            out.append(f"not created: {name}: {outcome.reason}.{fix}")
-    if fatal is not None:
-        skipped = sum(1 for o in outcomes if o.status == "not-sent" and not o.fix)
-        if skipped:
-            out.append(
-                f"not sent: {skipped} more incident(s), since PagerDuty refused "
-                f"the credentials above"
-            )
+        if outcome not in held_back:
+            out.append(_line(outcome))
+    if held_back:
+        out.append(
+            f"queued: {len(held_back)} more incident(s) not sent, since PagerDuty refused "
+            "the credentials above"
+        )
     if settings.dry_run:
         why = (
             "no API key or OAuth token is configured"
@@ -64,4 +72,21 @@ def lines(outcomes: Sequence[Outcome], settings: Settings, dry_run_file: Path | 
         built = sum(1 for o in outcomes if o.status == "dry-run")
         where = f"; requests written to {dry_run_file}" if dry_run_file and built else ""
         out.append(f"dry run ({why}): {built} incident(s) built, nothing sent{where}")
+    counts: Counter[str] = Counter(o.status for o in outcomes)
+    kept = sorted({o.outbox for o in outcomes if o.outbox is not None})
+    parts = [
+        f"{counts[status]} {label}"
+        for status, label in (("created", "created"), ("already-open", "already open"))
+        if counts[status]
+    ]
+    if kept:
+        queued = sum(1 for o in outcomes if o.outbox is not None)
+        parts.append(f"{queued} queued in {kept[0]} (send later: {replay_command(kept[0])})")
+    parts += [
+        f"{counts[status]} {label}"
+        for status, label in (("failed", "failed permanently"), ("lost", "LOST"))
+        if counts[status]
+    ]
+    if parts:
+        out.append("PagerDuty: " + ", ".join(parts))
     return out

@@ -1,0 +1,33 @@
+"""`python -m pytest_pagerduty replay [--outbox PATH] [--dry-run]`.
+
+Runs pytest's option and ini handling (so the settings are read exactly as
+in a test run), then sends the outbox instead of running tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pytest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytest_pagerduty")
+    commands = parser.add_subparsers(dest="command", required=True)
+    replay = commands.add_parser(
+        "replay", help="send the incidents kept in the outbox; exit 1 if any remain"
+    )
+    replay.add_argument("--outbox", help="the outbox file (default: the one pytest uses here)")
+    replay.add_argument("--dry-run", action="store_true", help="build the incidents, send nothing")
+    args, pytest_args = parser.parse_known_args(argv)
+    command = ["-p", "pytest_pagerduty.plugin", "--pagerduty_replay", *pytest_args]
+    if args.outbox:
+        command.append(f"--pagerduty_outbox={args.outbox}")
+    if args.dry_run:
+        command.append("--pagerduty_dry_run")
+    return int(pytest.main(command))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""Delivery: whatever PagerDuty does, every incident is confirmed or kept in
+the outbox, and the run's outcome and exit code stay the same."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fake_pagerduty import API_KEY, FakePagerDuty
+from pagerduty_api import error_reply
+
+ONE_FAILURE = """
+import pytest
+
+pytestmark = [
+    pytest.mark.usefixtures("pagerduty_fixture"),
+    pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS", incident_key="probe"),
+]
+
+def test_probe():
+    assert False
+
+def test_green():
+    pass
+"""
+
+TWO_FAILURES = (
+    ONE_FAILURE
+    + """
+def test_second():
+    assert 1 == 2
+"""
+)
+
+
+def outbox(pytester: pytest.Pytester) -> list[dict[str, Any]]:
+    path = pytester.path / ".pytest_cache" / "d" / "pagerduty" / "outbox.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def run(pytester: pytest.Pytester, *options: str, suite: str = ONE_FAILURE) -> pytest.RunResult:
+    pytester.makepyfile(test_suite=suite)
+    result = pytester.runpytest_subprocess(*options)
+    failed = suite.count("assert False") + suite.count("assert 1 == 2")
+    result.assert_outcomes(failed=failed, passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "Traceback" not in result.stderr.str()
+    return result
+
+
+RATE_LIMITED = error_reply("Rate Limit Exceeded", 2020)
+
+# name -> (replies before the default 201, options, attempts seen, summary line, created)
+RETRIED = {
+    "429 with ratelimit-reset": (
+        [
+            (
+                429,
+                RATE_LIMITED,
+                {"ratelimit-limit": "960", "ratelimit-remaining": "0", "ratelimit-reset": "1"},
+            )
+        ],
+        [],
+        2,
+    ),
+    "429 without ratelimit-reset": ([(429, RATE_LIMITED, {})], [], 2),
+    "500, 502, 503": (
+        [
+            (500, error_reply("Internal Server Error", 2000), {}),
+            (502, "<html>Bad Gateway</html>", {}),
+            (503, "", {}),
+        ],
+        [],
+        4,
+    ),
+    "a server slower than the timeout": (
+        [(0, None, {"delay": "2"})],
+        ["--pagerduty_timeout=0.5"],
+        2,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RETRIED))
+def test_transient_failures_are_retried_until_created(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, case: str
+) -> None:
+    replies, options, attempts = RETRIED[case]
+    for status, body, headers in replies:
+        delay = float(headers.pop("delay", 0))
+        pagerduty.reply(status, body, headers=headers, delay=delay)
+    result = run(pytester, *pagerduty.options(*options))
+    assert len(pagerduty.received) == attempts
+    assert all(r.body == pagerduty.received[0].body for r in pagerduty.received)
+    result.stdout.fnmatch_lines(
+        ["created #1001: Test failed: test_probe: assert False *", "PagerDuty: 1 created"]
+    )
+    assert outbox(pytester) == []
+
+
+def test_retries_are_bounded_and_what_is_left_goes_to_the_outbox(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    for _ in range(3):
+        pagerduty.reply(503, error_reply("Service Unavailable", 2000))
+    result = run(pytester, *pagerduty.options("--pagerduty_max_attempts=3"))
+    assert len(pagerduty.received) == 3
+    result.stdout.fnmatch_lines(
+        [
+            "queued: Test failed: test_probe: assert False: PagerDuty answered 503 "
+            "(Service Unavailable), after 3 attempt(s).",
+            "PagerDuty: 1 queued in */outbox.jsonl (send later: python -m pytest_pagerduty replay "
+            "--outbox */outbox.jsonl)",
+        ]
+    )
+    (entry,) = outbox(pytester)
+    assert entry["failure"]["nodeid"] == "test_suite.py::test_probe"
+    assert entry["marker"] == {"service_id": "PWIXJZS", "incident_key": "probe"}
+    assert entry["reason"].startswith("PagerDuty answered 503")
+
+
+def test_no_server_listening_keeps_the_incident(pytester: pytest.Pytester) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run(
+        pytester,
+        f"--pagerduty_api_url=http://127.0.0.1:{port}",
+        f"--pagerduty_api_key={API_KEY}",
+        "--pagerduty_default_from=a@example.com",
+        "--pagerduty_max_attempts=2",
+    )
+    result.stdout.fnmatch_lines(
+        ["queued: Test failed: test_probe: assert False: connection refused, after 2 attempt(s)."]
+    )
+    assert [e["failure"]["nodeid"] for e in outbox(pytester)] == ["test_suite.py::test_probe"]
+
+
+def test_a_201_with_malformed_json_counts_as_created_and_is_not_resent(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(201, "{not json")
+    result = run(pytester, *pagerduty.options())
+    assert len(pagerduty.received) == 1
+    result.stdout.fnmatch_lines(
+        ["created (number unknown): Test failed: test_probe: assert False", "PagerDuty: 1 created"]
+    )
+    assert outbox(pytester) == []
+
+
+def test_a_401_is_one_line_stops_sending_and_keeps_every_incident(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(401, error_reply("Authentication failed", 2006))
+    result = run(pytester, *pagerduty.options(), suite=TWO_FAILURES)
+    assert len(pagerduty.received) == 1
+    result.stdout.fnmatch_lines(
+        [
+            "queued: Test failed: test_probe: assert False: PagerDuty answered 401: "
+            "Authentication failed. Fix: PagerDuty did not accept the credentials*",
+            "queued: 1 more incident(s) not sent, since PagerDuty refused the credentials above",
+            "PagerDuty: 2 queued in *",
+        ]
+    )
+    assert result.stdout.str().count("Authentication failed. Fix") == 1
+    assert len(outbox(pytester)) == 2
+
+
+def test_a_400_for_invalid_input_fails_permanently_with_pagerdutys_message(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(400, error_reply("Invalid Input Provided", 2001, "Service not found"))
+    result = run(pytester, *pagerduty.options())
+    assert len(pagerduty.received) == 1
+    result.stdout.fnmatch_lines(
+        [
+            "failed: Test failed: test_probe: assert False: PagerDuty answered 400: "
+            "Invalid Input Provided: Service not found. Fix: check the marker's ids *",
+            "PagerDuty: 1 failed permanently",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*warnings summary*",
+            "test_suite.py:0",
+            "*PagerDutyWarning: incident for test_suite.py::test_probe not created: "
+            "PagerDuty answered 400*",
+        ]
+    )
+    assert outbox(pytester) == []
+
+
+def test_a_400_for_an_open_incident_key_is_already_open_not_a_failure(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(
+        400,
+        error_reply(
+            "Invalid Input Provided",
+            2001,
+            "Open incident with matching incident key already exists",
+        ),
+    )
+    result = run(pytester, *pagerduty.options())
+    assert len(pagerduty.received) == 1
+    result.stdout.fnmatch_lines(
+        [
+            "already open: Test failed: test_probe: assert False (PagerDuty answered 400: "
+            "Invalid Input Provided: Open incident with matching incident key already exists)",
+            "PagerDuty: 1 already open",
+        ]
+    )
+    assert "PagerDutyWarning" not in result.stdout.str()
+    assert outbox(pytester) == []
+
+
+def test_a_flush_timeout_shorter_than_the_retries_ends_the_wait_and_keeps_the_rest(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(429, RATE_LIMITED, headers={"ratelimit-reset": "30"})
+    result = run(pytester, *pagerduty.options("--pagerduty_flush_timeout=1"), suite=TWO_FAILURES)
+    assert len(pagerduty.received) == 1
+    result.stdout.fnmatch_lines(
+        [
+            "queued: test_suite.py::test_probe: not confirmed within pagerduty_flush_timeout (1 s).",
+            "queued: test_suite.py::test_second: not confirmed within pagerduty_flush_timeout (1 s).",
+            "PagerDuty: 2 queued in *",
+        ]
+    )
+    assert len(outbox(pytester)) == 2
+
+
+def test_warnings_as_errors_do_not_change_the_exit_code(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(400, error_reply("Invalid Input Provided", 2001, "Service not found"))
+    result = run(pytester, *pagerduty.options("-W", "error"))
+    result.stdout.fnmatch_lines(["failed: *Service not found*"])
+
+
+def test_a_failing_test_does_not_wait_for_its_incident(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    # The reply to the first failure is held back 2 s; by the time it is
+    # sent, the tests after it must already have run.
+    ran_after = pytester.path / "later-test-ran"
+    seen: list[bool] = []
+    pagerduty.on_reply.append(lambda: seen.append(ran_after.exists()))
+    pagerduty.reply(0, delay=2)
+    run(
+        pytester,
+        *pagerduty.options(),
+        suite=ONE_FAILURE.replace(
+            "def test_green():\n    pass",
+            f"def test_green():\n    open({str(ran_after)!r}, 'w').close()",
+        ),
+    )
+    assert seen == [True]
+
+
+def test_a_storm_of_failures_sends_one_request_at_a_time(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    for _ in range(8):
+        pagerduty.reply(0, delay=0.1)
+    pytester.makepyfile(
+        test_storm="""
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
+              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
+
+@pytest.mark.parametrize("n", range(8))
+def test_storm(n):
+    assert False
+"""
+    )
+    result = pytester.runpytest_subprocess(*pagerduty.options())
+    result.assert_outcomes(failed=8)
+    assert len(pagerduty.incidents()) == 8
+    assert pagerduty.max_in_flight == 1
+    result.stdout.fnmatch_lines(["PagerDuty: 8 created"])
+
+
+def test_replay_sends_the_outbox_once_the_server_is_back(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    for _ in range(4):
+        pagerduty.reply(503, error_reply("Service Unavailable", 2000))
+    run(pytester, *pagerduty.options("--pagerduty_max_attempts=2"), suite=TWO_FAILURES)
+    assert len(outbox(pytester)) == 2
+    assert len(pagerduty.received) == 4
+    pagerduty.received.clear()
+    pagerduty.reply(503, error_reply("Service Unavailable", 2000))
+
+    replay = [sys.executable, "-m", "pytest_pagerduty", "replay"]
+    still_down = pytester.run(*replay, *pagerduty.options("--pagerduty_max_attempts=1"))
+    assert still_down.ret == 1
+    still_down.stdout.fnmatch_lines(
+        [
+            "pagerduty replay: 2 incident(s) in */outbox.jsonl",
+            "  kept test_suite.py::test_probe: PagerDuty answered 503 (Service Unavailable)",
+            "  created #1001: Test failed: test_second: assert 1 == 2 *",
+            "pagerduty replay: 1 sent, 1 left in *",
+        ]
+    )
+    assert [e["failure"]["nodeid"] for e in outbox(pytester)] == ["test_suite.py::test_probe"]
+
+    back = pytester.run(*replay, *pagerduty.options())
+    assert back.ret == 0
+    back.stdout.fnmatch_lines(
+        [
+            "  created #1002: Test failed: test_probe: assert False *",
+            "pagerduty replay: 1 sent, 0 left in *",
+        ]
+    )
+    assert outbox(pytester) == []
+    titles = [i["title"] for i in pagerduty.incidents()]
+    assert titles == [
+        "Test failed: test_probe: assert False",
+        "Test failed: test_second: assert 1 == 2",
+        "Test failed: test_probe: assert False",
+    ]
+
+
+def test_replay_dry_run_sends_nothing_and_keeps_everything(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    box = tmp_path / "box.jsonl"
+    run(pytester, f"--pagerduty_outbox={box}", suite=TWO_FAILURES)  # no credentials
+    assert len(box.read_text().splitlines()) == 2
+    result = pytester.run(
+        sys.executable,
+        "-m",
+        "pytest_pagerduty",
+        "replay",
+        "--outbox",
+        str(box),
+        "--dry-run",
+        *pagerduty.options(),
+    )
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["  dry run: nothing is sent", "  would open: Test failed: test_probe: assert False *"]
+    )
+    assert pagerduty.received == []
+    assert len(box.read_text().splitlines()) == 2
