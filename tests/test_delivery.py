@@ -57,8 +57,9 @@ def run(pytester: pytest.Pytester, *options: str, suite: str = ONE_FAILURE) -> p
 
 RATE_LIMITED = error_reply("Rate Limit Exceeded", 2020)
 
-# name -> (replies before the default 201, options, attempts seen, summary line, created)
-RETRIED = {
+# name -> (replies before the usual 201, options, attempts the server sees)
+Reply = tuple[int, Any, dict[str, str]]
+RETRIED: dict[str, tuple[list[Reply], list[str], int]] = {
     "429 with ratelimit-reset": (
         [
             (

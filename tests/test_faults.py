@@ -1,0 +1,203 @@
+"""Faults the plugin survives: component traps, Ctrl-C, concurrent outbox
+writers; and secrets that never leave the process."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from fake_pagerduty import API_KEY, FakePagerDuty
+from pagerduty_api import error_reply
+from pytest_pagerduty import wit
+from pytest_pagerduty.outbox import Entry, Outbox
+
+OUTBOX = Path(".pytest_cache", "d", "pagerduty", "outbox.jsonl")
+
+
+def test_a_trap_in_the_component_keeps_the_incident_and_the_run_goes_on(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    # An 8 MiB docstring cannot be copied into a component limited to 4 MiB:
+    # the guest traps while taking its arguments.
+    pytester.makepyfile(
+        test_suite="""
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
+              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
+
+def test_huge():
+    assert False
+
+test_huge.__doc__ = "x" * (8 * 1024 * 1024)
+
+def test_small():
+    assert False
+"""
+    )
+    result = pytester.runpytest_subprocess(*pagerduty.options("--pagerduty_memory_limit=4"))
+    result.assert_outcomes(failed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "queued: test_suite.py::test_huge: the component failed: WasmtimeError*",
+            "created #1001: Test failed: test_small: assert False *",
+            "PagerDuty: 1 created, 1 queued in *",
+        ]
+    )
+    (entry,) = [json.loads(line) for line in (pytester.path / OUTBOX).read_text().splitlines()]
+    assert entry["failure"]["nodeid"] == "test_suite.py::test_huge"
+    assert [i["title"] for i in pagerduty.incidents()] == ["Test failed: test_small: assert False"]
+
+
+def test_ctrl_c_during_the_run_keeps_what_was_not_confirmed(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(0, delay=3)
+    pytester.makepyfile(
+        test_suite="""
+import os, signal
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_probe():
+    assert False
+
+def test_interrupt():
+    os.kill(os.getpid(), signal.SIGINT)
+"""
+    )
+    result = pytester.runpytest_subprocess(*pagerduty.options("--pagerduty_flush_timeout=0.5"))
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
+    result.stdout.fnmatch_lines(
+        ["queued: test_suite.py::test_probe: not confirmed within pagerduty_flush_timeout (0.5 s)."]
+    )
+    lines = (pytester.path / OUTBOX).read_text().splitlines()
+    assert [json.loads(line)["failure"]["nodeid"] for line in lines] == [
+        "test_suite.py::test_probe"
+    ]
+
+
+def _append_many(path: str, writer: int, count: int) -> None:
+    box = Outbox(Path(path))
+    for n in range(count):
+        failure = wit.TestFailure(
+            f"test_{writer}.py::test_{n}", None, None, None, "E" * 5000, "call"
+        )
+        box.append(Entry.new(failure, {"service_id": "P1"}, 0, "test"))
+
+
+def test_concurrent_runs_appending_to_one_outbox_never_corrupt_it(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.jsonl"
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_append_many, args=(str(path), w, 40)) for w in range(4)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(60)
+        assert writer.exitcode == 0
+    entries, unreadable = Outbox(path).read()
+    assert unreadable == []
+    assert len(entries) == 160
+    assert len({e.id for e in entries}) == 160
+    assert {e.failure.nodeid for e in entries} == {
+        f"test_{w}.py::test_{n}" for w in range(4) for n in range(40)
+    }
+
+
+def test_removing_sent_entries_keeps_unreadable_lines_and_the_rest(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.jsonl")
+    failure = wit.TestFailure("t.py::test_a", None, None, None, "tb", "call")
+    first, second = (Entry.new(failure, {"service_id": "P1"}, 0, "r") for _ in range(2))
+    box.append(first)
+    with open(box.path, "a") as out:
+        out.write("{half a line\n")
+    box.append(second)
+    assert box.remove({first.id}) == 2
+    entries, unreadable = box.read()
+    assert [e.id for e in entries] == [second.id]
+    assert unreadable == ["{half a line"]
+
+
+OAUTH = "oauth_Sekr3tT0ken_77"
+
+
+def test_secrets_never_appear_in_anything_a_run_produces(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAGERDUTY_OAUTH_TOKEN", OAUTH)
+    for _ in range(2):
+        pagerduty.reply(503, error_reply("Service Unavailable", 2000))
+    pytester.makepyfile(
+        test_suite="""
+import logging, os
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
+              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
+
+def leak():
+    # A failure that quotes the secrets: the incident and the outbox must not.
+    secrets = os.environ["PAGERDUTY_API_KEY"][::-1], os.environ["PAGERDUTY_OAUTH_TOKEN"][::-1]
+    raise AssertionError("leaked: " + " ".join(s[::-1] for s in secrets))
+
+def test_kept():
+    leak()
+
+def test_created():
+    leak()
+"""
+    )
+    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    logged = [
+        "--log-level=DEBUG",
+        "--log-file=debug.log",
+        "--log-file-level=DEBUG",
+        "-o",
+        "log_cli=true",
+        "--log-cli-level=DEBUG",
+        "--junitxml=junit.xml",
+    ]
+    sent = pytester.runpytest_subprocess(*pagerduty.options("--pagerduty_max_attempts=2", *logged))
+    sent.assert_outcomes(failed=2)
+    dry = pytester.runpytest_subprocess(
+        *pagerduty.options("--pagerduty_dry_run", "-p", "no:randomly")
+    )
+    dry.assert_outcomes(failed=2)
+
+    # The test's own traceback shows the secrets (pytest prints it); what
+    # the plugin writes must not. Cut pytest's report of that test out.
+    outputs = [sent.stdout.str(), sent.stderr.str(), dry.stdout.str(), dry.stderr.str()]
+    ours = [text.split("= FAILURES =")[0] + text.split("= PagerDuty =")[-1] for text in outputs]
+    # Every file the runs left, but pytest's own records of the output
+    # (checked above), the test file, and the two logs (checked below).
+    skipped = {"junit.xml", "debug.log", "stdout", "stderr", "test_suite.py"}
+    files = {
+        p: p.read_text(errors="replace")
+        for p in pytester.path.rglob("*")
+        if p.is_file() and p.name not in skipped
+    }
+    assert OUTBOX.name in {p.name for p in files}
+    assert "dry-run.json" in {p.name for p in files}
+    for secret in (API_KEY, OAUTH):
+        for text in ours:
+            assert secret not in text
+        for path, text in files.items():
+            assert secret not in text, path
+        created = [r for r in pagerduty.received if "leaked" in json.dumps(r.body)]
+        assert created, "the failure quoting the secrets reached PagerDuty"
+        for request in created:
+            assert secret not in json.dumps(request.body)
+    assert "leaked: [redacted] [redacted]" in json.dumps(created[0].body)
+    for log_file in ("debug.log", "junit.xml"):
+        # pytest records the test's own failure text there; nothing else may hold them.
+        text = (pytester.path / log_file).read_text()
+        assert text.count(API_KEY) == text.count("leaked: " + API_KEY), log_file
+    (kept,) = [json.loads(line) for line in (pytester.path / OUTBOX).read_text().splitlines()]
+    assert "leaked: [redacted] [redacted]" in kept["failure"]["traceback"]
+    assert "pytest_pagerduty" in (pytester.path / "debug.log").read_text()
