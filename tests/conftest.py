@@ -20,11 +20,15 @@ def pagerduty() -> Iterator[FakePagerDuty]:
     """A fake PagerDuty on 127.0.0.1; threaded, so a slow reply delays only itself."""
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
+    fake = FakePagerDuty(server)
     try:
-        yield FakePagerDuty(server)
+        yield fake
     finally:
         server.clear()
         server.stop()
+    # Every request the plugin sent must meet PagerDuty's published contract.
+    for received in fake.received:
+        assert not received.problems, (received.body, received.problems)
 
 
 @pytest.fixture(scope="session")

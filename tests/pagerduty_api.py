@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from openapi_schema_validator import OAS30Validator
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "pagerduty-api"
+# `POST /incidents` and all it references, extracted unchanged from PagerDuty's
+# published REST contract by contract/extract.py.
+EXTRACT = Path(__file__).parent / "contract" / "rest-create-incident.json"
 CREATE_INCIDENT = "#/paths/~1incidents/post/requestBody/content/application~1json/schema"
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @cache
 def rest_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = json.loads((CONTRACT / "rest-openapiv3.json").read_text("utf-8"))
+    spec: dict[str, Any] = json.loads(EXTRACT.read_text("utf-8"))
     # Known quirk (shared/pagerduty-api/README.md): the spec types
     # IncidentBody.details as an object, but the API accepts only a string.
     spec["components"]["schemas"]["IncidentBody"]["properties"]["details"] = {"type": "string"}
@@ -34,14 +38,20 @@ def create_incident_problems(headers: dict[str, str], body: Any) -> list[str]:
         f"body: {e.message} at {list(e.absolute_path)}"
         for e in create_incident_validator().iter_errors(body)
     ]
-    parameters = rest_spec()["components"]["parameters"]
-    for ref in ("header_Accept", "header_Content-Type"):
-        parameter = parameters[ref]
+    spec = rest_spec()
+    for parameter_ref in spec["paths"]["/incidents"]["post"]["parameters"]:
+        parameter = spec["components"]["parameters"][parameter_ref["$ref"].rsplit("/", 1)[1]]
         name, schema = parameter["name"], parameter["schema"]
         value = headers.get(name.lower())
-        allowed = schema.get("enum", [schema.get("default")])
+        if value is None:
+            if parameter.get("required"):
+                problems.append(f"header {name} is required")
+            continue
+        allowed = schema.get("enum", [schema.get("default", value)])
         if value not in allowed:
             problems.append(f"header {name}: {value!r} is not one of {allowed}")
+        if schema.get("format") == "email" and not EMAIL.match(value):
+            problems.append(f"header {name}: {value!r} is not an email address")
     return problems
 
 

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import pytest
+
+GREEN_MARKED = """
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_ok():
+    pass
+"""
+
+FAILING_MARKED = GREEN_MARKED.replace("pass", "assert False")
 
 REPORT_WASMTIME = """
 import sys
@@ -22,48 +34,74 @@ def test_a_run_without_marked_tests_never_imports_wasmtime(pytester: pytest.Pyte
     assert (pytester.path / "wasmtime-imported.txt").read_text() == "False"
 
 
-def test_a_run_with_marked_tests_loads_it_to_check_them(pytester: pytest.Pytester) -> None:
+def test_markers_are_checked_once_then_green_runs_never_import_wasmtime(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh-cache"))
     pytester.makeconftest(REPORT_WASMTIME)
-    pytester.makepyfile(
-        """
-        import pytest
-
-        @pytest.mark.usefixtures("pagerduty_fixture")
-        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
-        def test_ok():
-            pass
-        """
-    )
+    pytester.makepyfile(GREEN_MARKED)
+    imported = pytester.path / "wasmtime-imported.txt"
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
-    assert (pytester.path / "wasmtime-imported.txt").read_text() == "True"
+    assert imported.read_text() == "True"  # the component checked the marker
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    assert imported.read_text() == "False"  # it accepted the same marker before
+    # Other settings are checked again.
+    pytester.runpytest_subprocess("--pagerduty_timeout=3").assert_outcomes(passed=1)
+    assert imported.read_text() == "True"
+    # A bad marker is never remembered: it is rejected on every run.
+    pytester.makepyfile(GREEN_MARKED.replace('service_id="PWIXJZS"', 'service_id="P X"'))
+    for _ in range(2):
+        assert pytester.runpytest_subprocess().ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_the_verdict_cache_holds_no_secret(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pytester.makepyfile(GREEN_MARKED)
+    pytester.runpytest_subprocess(
+        "--pagerduty_api_key=SecretKeyValue123", "--pagerduty_default_from=a@example.com"
+    ).assert_outcomes(passed=1)
+    files = list((tmp_path / "cache" / "pytest-pagerduty").iterdir())
+    assert any(f.name.startswith("accepted-") for f in files)
+    for f in files:
+        assert b"SecretKeyValue123" not in f.read_bytes()
+    salt = tmp_path / "cache" / "pytest-pagerduty" / "salt"
+    assert salt.stat().st_mode & 0o077 == 0
 
 
 def test_the_compiled_component_is_cached_for_later_runs(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh-cache"))
-    pytester.makepyfile(
-        """
-        import pytest
-
-        @pytest.mark.usefixtures("pagerduty_fixture")
-        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
-        def test_ok():
-            pass
-        """
-    )
+    pytester.makepyfile(FAILING_MARKED)
     live_debug_log = ("-o", "log_cli=true", "--log-cli-level=DEBUG")
     first = pytester.runpytest_subprocess(*live_debug_log)
     first.stdout.fnmatch_lines(["*component loaded (compiled)*"])
+    # Loaded once per process, though collection and delivery both use it.
+    assert first.stdout.str().count("component loaded") == 1
     (cached,) = (tmp_path / "fresh-cache" / "pytest-pagerduty").glob("*.cwasm")
-    assert cached.name.endswith(
-        f"-wasmtime-{__import__('importlib.metadata').metadata.version('wasmtime')}.cwasm"
-    )
+    version = importlib.metadata.version("wasmtime")
+    assert cached.name.endswith(f"-wasmtime-{version}.cwasm")
     stamp = cached.stat().st_mtime_ns
 
     second = pytester.runpytest_subprocess(*live_debug_log)
     second.stdout.fnmatch_lines(["*component loaded (from cache)*"])
     assert cached.stat().st_mtime_ns == stamp
+
+
+def test_a_component_that_cannot_start_leaves_the_run_alone(pytester: pytest.Pytester) -> None:
+    # 1 MiB is less than the component's own memory: instantiation fails.
+    pytester.makepyfile(FAILING_MARKED)
+    result = pytester.runpytest_subprocess("--pagerduty_memory_limit=1", "-W", "error")
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*= PagerDuty =*",
+            "paging is off: the embedded component could not be loaded: *",
+        ]
+    )
 
 
 def test_a_corrupt_cache_entry_is_recompiled(
@@ -89,6 +127,6 @@ def test_a_corrupt_cache_entry_is_recompiled(
         [
             "*unusable*recompiling*",
             "*component loaded (compiled)*",
-            "would open: Test failed: test_fails: assert False *",
+            "would open: Test failed: test_fails: assert False",
         ]
     )

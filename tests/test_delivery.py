@@ -166,7 +166,8 @@ def test_a_401_is_one_line_stops_sending_and_keeps_every_incident(
         [
             "queued: Test failed: test_probe: assert False: PagerDuty answered 401: "
             "Authentication failed. Fix: PagerDuty did not accept the credentials*",
-            "queued: 1 more incident(s) not sent, since PagerDuty refused the credentials above",
+            "queued: 1 more incident(s) not sent, since every request with these settings would "
+            "be refused as above",
             "PagerDuty: 2 queued in *",
         ]
     )

@@ -26,9 +26,15 @@ def test_without_credentials_the_run_is_a_dry_run_that_says_so(
     result.stdout.fnmatch_lines(
         [
             "*= PagerDuty =*",
-            f"would open: Test failed: test_critical_feature: assert False (POST {pagerduty.url}/incidents)",
-            "would open: Test failed: test_service_failure: assert False *",
-            "would open: Test failed: test_critical_flow: assert 201 == 502 *",
+            "would open: Test failed: test_critical_feature: assert False",
+            f"    POST {pagerduty.url}/incidents",
+            "    Accept: application/vnd.pagerduty+json;version=2",
+            "    Content-Type: application/json",
+            # (fnmatch reads [ as a set: the body's lists are checked from the file below)
+            '    {"incident":{"type":"incident","title":"Test failed: test_critical_feature: '
+            'assert False","service":{"id":"XIXOOXZ","type":"service_reference"},"urgency":"high",*',
+            "would open: Test failed: test_service_failure: assert False",
+            "would open: Test failed: test_critical_flow: assert 201 == 502",
             "dry run (no API key or OAuth token is configured): 3 incident(s) built, nothing sent; "
             f"requests written to {dry_run_file}",
         ]
@@ -68,6 +74,8 @@ def test_an_explicit_dry_run_redacts_the_key_and_writes_where_asked(
             f"requests written to {target}"
         ]
     )
+    result.stdout.fnmatch_lines(["    Authorization: [redacted]", "    From: oncall@example.com"])
+    assert API_KEY not in result.stdout.str()
     text = target.read_text()
     assert API_KEY not in text
     headers = json.loads(text)[0]["request"]["headers"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,12 +130,14 @@ def test_an_oauth_token_is_sent_as_a_bearer_token(
         """
     )
     result = pytester.runpytest_subprocess(
-        f"--pagerduty_api_url={pagerduty.url}", "--pagerduty_oauth_token=oauth_tok_42"
+        f"--pagerduty_api_url={pagerduty.url}",
+        "--pagerduty_oauth_token=oauth_tok_42",
+        "--pagerduty_default_from=oncall@example.com",
     )
     result.assert_outcomes(failed=1)
     (request,) = pagerduty.received
     assert request.headers["authorization"] == "Bearer oauth_tok_42"
-    assert "from" not in request.headers
+    assert request.headers["from"] == "oncall@example.com"
     assert request.headers["accept"] == "application/vnd.pagerduty+json;version=2"
     assert request.headers["content-type"] == "application/json"
 
@@ -174,3 +178,13 @@ def test_the_api_url_base_path_is_kept(pytester: pytest.Pytester, pagerduty: Fak
     )
     result.assert_outcomes(failed=1)
     assert [r.path for r in pagerduty.received] == ["/incidents"]
+
+
+def test_the_contract_extract_is_pagerdutys_published_one() -> None:
+    shared = Path(__file__).parents[2] / "shared" / "pagerduty-api" / "rest-openapiv3.json"
+    if not shared.exists():
+        pytest.skip("PagerDuty's full contract (../shared/pagerduty-api) is not beside the clone")
+    sys.path.insert(0, str(Path(__file__).parent / "contract"))
+    from extract import EXTRACT, extract
+
+    assert json.loads(EXTRACT.read_text()) == extract(json.loads(shared.read_text()))

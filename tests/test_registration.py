@@ -31,21 +31,26 @@ def test_every_way_of_loading_the_plugin_pages_once(
 
 
 def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester, pagerduty: FakePagerDuty) -> None:
-    pytester.makepyfile(
-        """
-        import pytest
+    pytester.makepyfile(FAILING)
+    pytester.runpytest_subprocess(*pagerduty.options()).assert_outcomes(failed=1)
+    assert len(pagerduty.received) == 1  # on: it pages
 
-        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
-        def test_probe():
-            assert False
-        """
+    result = pytester.runpytest_subprocess(
+        *pagerduty.options(),
+        "-p",
+        "no:pytest_pagerduty.plugin",
+        "-W",
+        "ignore::pytest.PytestUnknownMarkWarning",
     )
+    # Off: its options are unknown, so pytest stops at the command line.
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     result = pytester.runpytest_subprocess(
         "-p", "no:pytest_pagerduty.plugin", "-W", "ignore::pytest.PytestUnknownMarkWarning"
     )
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'pagerduty_fixture' not found*"])
     assert "PagerDuty" not in result.stdout.str()
-    assert pagerduty.received == []
+    assert len(pagerduty.received) == 1
 
 
 def test_the_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) -> None:

@@ -76,7 +76,8 @@ BAD_SETTINGS = {
     "scheme. Fix: set pagerduty_api_key to the bare key*",
     (
         "--pagerduty_api_key=Sekr3tKey",
-    ): "*pagerduty_default_from (from default): an API key needs a From address*",
+    ): "*pagerduty_default_from (from default): PagerDuty creates incidents as a user, named "
+    "by a From address, and none is set*",
     (
         "--pagerduty_oauth_token=Sekr3tKey",
         "--pagerduty_default_from=nobody",
@@ -103,7 +104,14 @@ def test_bad_settings_stop_the_run_before_any_test(
             "--pagerduty_timeout=soon",
             "*--pagerduty_timeout must be a number of seconds, got 'soon'",
         ),
-        ("--pagerduty_timeout=0", "*--pagerduty_timeout must be more than 0 seconds, got '0'"),
+        (
+            "--pagerduty_timeout=inf",
+            "*--pagerduty_timeout must be a number of seconds above 0, got 'inf'",
+        ),
+        (
+            "--pagerduty_timeout=0",
+            "*--pagerduty_timeout must be a number of seconds above 0, got '0'",
+        ),
     ],
 )
 def test_a_setting_that_is_not_a_number_is_rejected_at_start(

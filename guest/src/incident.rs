@@ -116,11 +116,27 @@ pub fn build_request(
     settings: &Settings,
 ) -> Result<AlertRequest, SettingsError> {
     let checked = settings::check(settings)?;
+    // Secrets go before any cutting: a secret across a cut would leave a
+    // piece that no longer matches.
     let secrets: Vec<&str> = [&settings.api_key, &settings.oauth_token]
         .into_iter()
         .filter_map(|s| s.as_deref())
         .collect();
-    let title = text::redact(&title(failure), &secrets);
+    let clean = |t: &Option<String>| t.as_deref().map(|t| text::redact(t, &secrets));
+    let failure = TestFailure {
+        nodeid: failure.nodeid.clone(),
+        short_name: failure.short_name.clone(),
+        docstring: clean(&failure.docstring),
+        message: clean(&failure.message),
+        traceback: text::redact(&failure.traceback, &secrets),
+        phase: failure.phase,
+    };
+    let options = IncidentOptions {
+        details: clean(&options.details),
+        ..options.clone()
+    };
+    let (failure, options) = (&failure, &options);
+    let title = title(failure);
     let payload = CreateIncident {
         incident: Incident {
             kind: "incident",
@@ -145,7 +161,7 @@ pub fn build_request(
             incident_key: options.incident_key.as_deref(),
             body: Body {
                 kind: "incident_body",
-                details: text::redact(&body(failure, options), &secrets),
+                details: body(failure, options),
             },
         },
     };
@@ -210,7 +226,7 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            api_url: "http://127.0.0.1:9999".into(),
+            api_url: Some("http://127.0.0.1:9999".into()),
             api_key: Some("secretkey123".into()),
             oauth_token: None,
             default_from: Some("oncall@example.com".into()),
@@ -337,6 +353,19 @@ mod tests {
         assert!(!request.body.contains("secretkey123"));
         assert!(!request.title.contains("secretkey123"));
         assert!(request.body.contains("[redacted]"));
+    }
+
+    #[test]
+    fn a_secret_across_the_title_or_body_cut_leaves_no_piece_behind() {
+        let mut f = failure();
+        // The key starts 10 characters before the title's cut.
+        f.message = Some(format!("{}key=secretkey123", "x".repeat(TITLE_MAX - 40)));
+        f.traceback = format!("key=secretkey123{}", "y".repeat(BODY_MAX));
+        let request = build_request(&f, &options(), &settings()).unwrap();
+        for piece in ["secretkey", "ey123", "cretk"] {
+            assert!(!request.title.contains(piece), "{piece} in title");
+            assert!(!request.body.contains(piece), "{piece} in body");
+        }
     }
 
     #[test]

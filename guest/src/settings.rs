@@ -3,6 +3,9 @@
 
 use crate::pytest_pagerduty::alerts::types::{Settings, SettingsError};
 
+/// PagerDuty's REST API; EU accounts use https://api.eu.pagerduty.com.
+pub const DEFAULT_API_URL: &str = "https://api.pagerduty.com";
+
 /// The longest wait a user may set, so no send can hang a run for long.
 const TIMEOUT_MAX_MS: u32 = 600_000;
 
@@ -65,28 +68,32 @@ fn is_loopback(host: &str) -> bool {
 
 /// Splits `scheme://authority[/path]`; PagerDuty's base URL has no query.
 pub fn parse_url(url: &str) -> Result<Endpoint, String> {
+    // Messages never quote the URL: it may carry credentials or a token.
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| format!("{url:?} is not an absolute URL"))?;
+        .ok_or_else(|| "the URL is not absolute (scheme://host)".to_string())?;
     let https = match scheme.to_ascii_lowercase().as_str() {
         "https" => true,
         "http" => false,
-        other => return Err(format!("the scheme {other:?} is not http or https")),
+        _ => return Err("the URL's scheme is not http or https".to_string()),
     };
     if rest.contains(['?', '#']) {
-        return Err(format!("{url:?} has a query or fragment"));
+        return Err("the URL has a query or fragment".to_string());
     }
     let (authority, path) = match rest.find('/') {
         Some(at) => rest.split_at(at),
         None => (rest, ""),
     };
-    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace) {
-        return Err(format!("{url:?} has no valid host"));
+    if authority.contains('@') {
+        return Err("the URL carries a user or password (user:password@host)".to_string());
+    }
+    if authority.is_empty() || authority.contains(char::is_whitespace) {
+        return Err("the URL has no valid host".to_string());
     }
     let host = match authority.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
             if !port.is_empty() && !port.chars().all(|c| c.is_ascii_digit()) {
-                return Err(format!("{url:?} has an invalid port"));
+                return Err("the URL's port is not a number".to_string());
             }
             if host.is_empty() {
                 authority
@@ -155,7 +162,8 @@ fn present(value: &Option<String>) -> Option<&str> {
 
 /// Checks settings; an API key wins over an OAuth token when both are set.
 pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
-    let endpoint = parse_url(settings.api_url.trim()).map_err(|problem| {
+    let url = present(&settings.api_url).unwrap_or(DEFAULT_API_URL);
+    let endpoint = parse_url(url).map_err(|problem| {
         error(
             "pagerduty_api_url",
             problem,
@@ -190,22 +198,21 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
         (None, None) => None,
     };
     if !settings.dry_run {
-        match credential {
-            None => {
-                return Err(error(
-                    "pagerduty_api_key",
-                    "no API key or OAuth token is set",
-                    "set PAGERDUTY_API_KEY (or --pagerduty_api_key, or ini pagerduty_api_key), or run with --pagerduty_dry_run",
-                ))
-            }
-            Some(Credential::ApiKey(_)) if from.is_none() => {
-                return Err(error(
-                    "pagerduty_default_from",
-                    "an API key needs a From address: PagerDuty creates the incident as that user",
-                    "set PAGERDUTY_DEFAULT_FROM (or --pagerduty_default_from, or ini pagerduty_default_from) to a PagerDuty user's email",
-                ))
-            }
-            _ => {}
+        if credential.is_none() {
+            return Err(error(
+                "pagerduty_api_key",
+                "no API key or OAuth token is set",
+                "set PAGERDUTY_API_KEY (or --pagerduty_api_key, or ini pagerduty_api_key), or run with --pagerduty_dry_run",
+            ));
+        }
+        // POST /incidents requires From (the user the incident is created as),
+        // whichever credential is used.
+        if from.is_none() {
+            return Err(error(
+                "pagerduty_default_from",
+                "PagerDuty creates incidents as a user, named by a From address, and none is set",
+                "set PAGERDUTY_DEFAULT_FROM (or --pagerduty_default_from, or ini pagerduty_default_from) to a PagerDuty user's email",
+            ));
         }
     }
     Ok(Checked {
@@ -221,7 +228,7 @@ mod tests {
 
     pub fn settings() -> Settings {
         Settings {
-            api_url: "https://api.pagerduty.com".into(),
+            api_url: None,
             api_key: Some("u+abcdefghij".into()),
             oauth_token: None,
             default_from: Some("oncall@example.com".into()),
@@ -275,10 +282,9 @@ mod tests {
     }
 
     #[test]
-    fn an_oauth_token_needs_no_from() {
+    fn an_oauth_token_is_a_bearer_token_and_also_needs_from() {
         let mut s = settings();
         s.api_key = None;
-        s.default_from = None;
         s.oauth_token = Some("tok_123".into());
         let checked = check(&s).unwrap();
         assert_eq!(checked.credential, Some(Credential::OAuthToken("tok_123")));
@@ -286,6 +292,30 @@ mod tests {
             checked.credential.unwrap().authorization(),
             "Bearer tok_123"
         );
+        s.default_from = None;
+        assert_eq!(check(&s).unwrap_err().setting, "pagerduty_default_from");
+    }
+
+    #[test]
+    fn without_a_url_the_default_is_pagerdutys_api() {
+        let s = settings();
+        let checked = check(&s).unwrap();
+        assert_eq!(
+            checked.endpoint.url("/incidents"),
+            "https://api.pagerduty.com/incidents"
+        );
+    }
+
+    #[test]
+    fn url_errors_never_quote_the_url() {
+        for url in [
+            "https://bob:SECRETPW@api.pagerduty.com",
+            "https://h/?token=SECRETQ",
+            "SECRETX",
+        ] {
+            let err = parse_url(url).unwrap_err();
+            assert!(!err.contains("SECRET"), "{err}");
+        }
     }
 
     #[test]

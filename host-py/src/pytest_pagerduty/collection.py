@@ -1,8 +1,13 @@
-"""At collection: find marked tests, have the component check each marker,
-and stop the run before any test when one is wrong."""
+"""At collection: find marked tests, have the component check each marker
+and the settings, and stop the run before any test when one is wrong.
+
+Verdicts the component gave before (same component, same values) are
+remembered, so a repeat run checks nothing and never imports wasmtime.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -11,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .settings import Settings
+from .settings import Settings, component_fields
 
 MARKER = "pagerduty_trigger_incident"
 FIXTURE = "pagerduty_fixture"
@@ -23,11 +28,8 @@ class PagerDutyWarning(pytest.PytestWarning):
 
 @dataclass(frozen=True)
 class Paging:
-    """A test that pages: the marker's arguments and the component's verdict."""
+    """A test that pages: the marker's arguments, to build its incident from."""
 
-    # The component's accepted options (an opaque record).
-    options: Any
-    # The marker's arguments as written, kept to rebuild the incident on replay.
     arguments: Mapping[str, Any]
     positional: int
 
@@ -51,8 +53,12 @@ def short_names(items: Sequence[pytest.Item]) -> dict[str, str]:
     return {nodeid: tail for nodeid, tail in tails.items() if tail and counts[tail] == 1}
 
 
-def _arguments_key(marker: pytest.Mark) -> str:
-    return repr((marker.args, sorted(marker.kwargs.items())))
+def _warn_or_fail(message: str, problems: list[str]) -> None:
+    """A warning; under `-W error`, one of the problems that stop the run."""
+    try:
+        warnings.warn(PagerDutyWarning(message), stacklevel=2)
+    except PagerDutyWarning:
+        problems.append(message)
 
 
 def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
@@ -64,45 +70,86 @@ def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
     if not marked_items:
         return collected  # wasmtime is never imported
 
+    from .verdicts import Verdicts
+
+    verdicts = Verdicts()
+    settings_key = verdicts.key("settings", component_fields(settings))
+    marker_keys = {
+        item.nodeid: verdicts.key("marker", [marker.args, marker.kwargs])
+        for item, marker in marked_items
+    }
+    unknown = {key for key in marker_keys.values() if not verdicts.known(key)}
+    problems: list[str] = []
+    if unknown or not verdicts.known(settings_key):
+        problems += _check_with_component(
+            marked_items, marker_keys, unknown, settings, settings_key, verdicts, collected
+        )
+        if collected.unavailable:
+            return collected
+    for item, marker in marked_items:
+        if FIXTURE not in getattr(item, "fixturenames", ()):
+            _warn_or_fail(
+                f"{item.nodeid} has @pytest.mark.{MARKER} but does not use {FIXTURE}: "
+                f'it will not page. Add @pytest.mark.usefixtures("{FIXTURE}").',
+                problems,
+            )
+            continue
+        collected.paging[item.nodeid] = Paging(dict(marker.kwargs), len(marker.args))
+    if problems:
+        raise pytest.UsageError(
+            "pagerduty: fix these before the run can page anyone:\n  " + "\n  ".join(problems)
+        )
+    return collected
+
+
+def _check_with_component(
+    marked_items: list[tuple[pytest.Item, pytest.Mark]],
+    marker_keys: dict[str, str],
+    unknown: set[str],
+    settings: Settings,
+    settings_key: str,
+    verdicts: Any,
+    collected: Collected,
+) -> list[str]:
+    """Has the component check what it has not accepted before."""
     from .component import Alerts
 
     try:
         alerts = Alerts(settings.memory_limit_mib)
     except Exception as err:  # never take the run down with us
         collected.unavailable = f"the embedded component could not be loaded: {err}"
-        warnings.warn(PagerDutyWarning(f"{collected.unavailable}; no test will page"), stacklevel=1)
-        return collected
+        with contextlib.suppress(PagerDutyWarning):  # not even under -W error
+            warnings.warn(
+                PagerDutyWarning(f"{collected.unavailable}; no test will page"), stacklevel=2
+            )
+        return []
     problems: list[str] = []
+    accepted: list[str] = []
     settings_error = alerts.check_settings(settings)
-    if settings_error is not None:
+    if settings_error is None:
+        accepted.append(settings_key)
+    else:
         source = settings.source(settings_error.setting)
         problems.append(
             f"{settings_error.setting} (from {source}): {settings_error.problem}. "
             f"Fix: {settings_error.fix}"
         )
-    verdicts: dict[str, Any] = {}  # identical markers are checked once
+    rejected: dict[str, Any] = {}
     for item, marker in marked_items:
-        key = _arguments_key(marker)
-        if key not in verdicts:
-            verdicts[key] = alerts.check_marker(marker.kwargs, len(marker.args))
-        verdict = verdicts[key]
-        if hasattr(verdict, "problem"):
-            problems.append(
-                f"{item.nodeid}: @pytest.mark.{MARKER}: {verdict.problem}. Fix: {verdict.fix}"
-            )
+        key = marker_keys[item.nodeid]
+        if key not in unknown:
             continue
-        if FIXTURE not in getattr(item, "fixturenames", ()):
-            warnings.warn(
-                PagerDutyWarning(
-                    f"{item.nodeid} has @pytest.mark.{MARKER} but does not use {FIXTURE}: "
-                    f'it will not page. Add @pytest.mark.usefixtures("{FIXTURE}").'
-                ),
-                stacklevel=1,
-            )
-            continue
-        collected.paging[item.nodeid] = Paging(verdict, dict(marker.kwargs), len(marker.args))
-    if problems:
-        raise pytest.UsageError(
-            "pagerduty: fix these before the run can page anyone:\n  " + "\n  ".join(problems)
+        if key not in rejected:
+            verdict = alerts.check_marker(marker.kwargs, len(marker.args))
+            if hasattr(verdict, "problem"):
+                rejected[key] = verdict
+            else:
+                accepted.append(key)
+                unknown.discard(key)
+                continue
+        verdict = rejected[key]
+        problems.append(
+            f"{item.nodeid}: @pytest.mark.{MARKER}: {verdict.problem}. Fix: {verdict.fix}"
         )
-    return collected
+    verdicts.remember(accepted)
+    return problems

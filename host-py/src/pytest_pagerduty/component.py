@@ -7,7 +7,6 @@ wasm's digest and the wasmtime version, so later runs skip compilation.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import logging
 import os
@@ -15,8 +14,6 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import wasmtime
@@ -24,21 +21,13 @@ from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Func, Instance, Linker, Variant
 
 from . import lowering, wit
-from .settings import Settings
+from .embedded import cache_dir, wasm_bytes, wasm_digest
+from .settings import Settings, component_fields
 
 log = logging.getLogger("pytest_pagerduty")
 
 INTERFACE = "pytest-pagerduty:alerts/incidents@0.1.0"
 _FUNCTIONS = ("check-marker", "check-settings", "build-request", "send")
-
-
-def wasm_bytes() -> bytes:
-    return resources.files(__package__).joinpath("pagerduty.wasm").read_bytes()
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base, "pytest-pagerduty")
 
 
 @dataclass(frozen=True)
@@ -52,7 +41,7 @@ class Loaded:
 
 
 def _compile(engine: Engine, wasm: bytes) -> tuple[Component, bool]:
-    digest = hashlib.sha256(wasm).hexdigest()[:32]
+    digest = wasm_digest()
     version = importlib.metadata.version("wasmtime")
     path = cache_dir() / f"{digest}-wasmtime-{version}.cwasm"
     if path.is_file():
@@ -93,16 +82,7 @@ def load() -> Loaded:
 
 
 def _settings_record(settings: Settings) -> Any:
-    return lowering.record(
-        {
-            "api-url": settings.api_url,
-            "api-key": settings.api_key,
-            "oauth-token": settings.oauth_token,
-            "default-from": settings.default_from,
-            "timeout-ms": max(1, round(settings.timeout * 1000)),
-            "dry-run": settings.dry_run,
-        }
-    )
+    return lowering.record(component_fields(settings))
 
 
 class Alerts:

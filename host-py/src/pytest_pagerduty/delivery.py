@@ -87,7 +87,7 @@ def describe(error: wit.PagerdutyError) -> str:
 @dataclass(frozen=True)
 class Job:
     failure: wit.TestFailure
-    options: Any
+    # The marker's arguments; the component checks them again to build.
     marker: Mapping[str, Any]
     positional: int
 
@@ -198,7 +198,10 @@ class Delivery:
 
     def _deliver(self, alerts: Any, job: Job) -> Outcome:
         nodeid = job.failure.nodeid
-        built = alerts.build_request(job.failure, job.options, self._settings)
+        options = alerts.check_marker(job.marker, job.positional)
+        if isinstance(options, wit.MarkerError):  # checked at collection; kept for safety
+            return Outcome(nodeid, "failed", "", reason=options.problem, fix=options.fix)
+        built = alerts.build_request(job.failure, options, self._settings)
         if isinstance(built, wit.SettingsError):
             return Outcome(nodeid, "failed", "", reason=built.problem, fix=built.fix)
         if self._settings.dry_run:

@@ -18,18 +18,29 @@ def pages(report: pytest.TestReport, page_on_error: bool) -> bool:
     return report.when == "call" or page_on_error
 
 
+def _failure_text(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:
+    """pytest's failure text; in full even when `--tb=line` or `--tb=no`
+    shortened the report, since the incident is read without the terminal."""
+    text = report.longreprtext
+    if call.excinfo is not None and len(text.splitlines()) <= 1:
+        return str(call.excinfo.getrepr(style="short", funcargs=False))
+    return text
+
+
 def describe(
-    item: pytest.Item, report: pytest.TestReport, short_name: str | None
+    item: pytest.Item,
+    report: pytest.TestReport,
+    call: pytest.CallInfo[None],
+    short_name: str | None,
 ) -> wit.TestFailure:
     crash = getattr(report.longrepr, "reprcrash", None)
-    obj = getattr(item, "obj", None)
-    doc = getattr(obj, "__doc__", None)
+    doc = getattr(getattr(item, "obj", None), "__doc__", None)
     phase = report.when if report.when in ("setup", "call", "teardown") else "call"
     return wit.TestFailure(
         nodeid=item.nodeid,
         short_name=short_name,
         docstring=doc if isinstance(doc, str) else None,
         message=getattr(crash, "message", None),
-        traceback=report.longreprtext,
+        traceback=_failure_text(report, call),
         phase=phase,
     )

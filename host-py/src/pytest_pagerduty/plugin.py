@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,19 +93,17 @@ class PagerDutyReporter:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.collected = collection.check(items, self.settings)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
+    ) -> Generator[None, Any, None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
         paging = self.collected.paging.get(item.nodeid)
         if paging is not None and failure.pages(report, self.settings.page_on_error):
             short_name = self.collected.short_names.get(item.nodeid)
-            described = failure.describe(item, report, short_name)
-            self.delivery.submit(
-                Job(described, paging.options, paging.arguments, paging.positional)
-            )
-        return report
+            described = failure.describe(item, report, call, short_name)
+            self.delivery.submit(Job(described, paging.arguments, paging.positional))
 
     def pytest_sessionfinish(self) -> None:
         self.outcomes = self.delivery.finish()

@@ -7,6 +7,7 @@ name the place to fix.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,6 @@ from typing import Literal
 
 import pytest
 
-DEFAULT_API_URL = "https://api.pagerduty.com"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_FLUSH_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_ATTEMPTS = 4
@@ -62,8 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "pagerduty_api_url",
         "string",
-        "PagerDuty REST API base URL (https://api.eu.pagerduty.com for EU accounts).",
-        default=DEFAULT_API_URL,
+        "PagerDuty REST API base URL (default: PagerDuty's; https://api.eu.pagerduty.com "
+        "for EU accounts).",
     ),
     Setting(
         "pagerduty_dry_run",
@@ -129,9 +129,11 @@ def add_options(parser: pytest.Parser) -> None:
                 setting.option,
                 setting.dashed_option,
                 dest=setting.key,
-                action="store_const",
+                # A bare flag turns it on; `=false` overrides an ini file.
+                nargs="?",
                 const="true",
                 default=None,
+                metavar="BOOL",
                 help=help_text,
             )
         else:
@@ -160,7 +162,8 @@ def add_options(parser: pytest.Parser) -> None:
 class Settings:
     """Every setting of one run. Secrets are kept out of repr()."""
 
-    api_url: str
+    # None: PagerDuty's own, which the component knows.
+    api_url: str | None
     api_key: str | None = field(repr=False)
     oauth_token: str | None = field(repr=False)
     default_from: str | None
@@ -216,8 +219,10 @@ def _parse_seconds(value: str, source: str) -> float:
         raise pytest.UsageError(
             f"pagerduty: {source} must be a number of seconds, got {value!r}"
         ) from err
-    if not seconds > 0:
-        raise pytest.UsageError(f"pagerduty: {source} must be more than 0 seconds, got {value!r}")
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise pytest.UsageError(
+            f"pagerduty: {source} must be a number of seconds above 0, got {value!r}"
+        )
     return seconds
 
 
@@ -259,7 +264,7 @@ def resolve(config: pytest.Config) -> Settings:
     dry_run_file = text("pagerduty_dry_run_file")
     outbox = text("pagerduty_outbox")
     return Settings(
-        api_url=text("pagerduty_api_url") or DEFAULT_API_URL,
+        api_url=text("pagerduty_api_url"),
         api_key=api_key,
         oauth_token=oauth_token,
         default_from=text("pagerduty_default_from"),
@@ -275,3 +280,17 @@ def resolve(config: pytest.Config) -> Settings:
         no_credentials=no_credentials,
         sources=sources,
     )
+
+
+def component_fields(settings: Settings) -> dict[str, object]:
+    """The settings as the component's `settings` record (kebab-case fields)."""
+    return {
+        "api-url": settings.api_url,
+        "api-key": settings.api_key,
+        "oauth-token": settings.oauth_token,
+        "default-from": settings.default_from,
+        # Clamped into u32: wasmtime-py would wrap a larger number silently;
+        # the component rejects what is out of its range.
+        "timeout-ms": min(max(1, round(settings.timeout * 1000)), 2**32 - 1),
+        "dry-run": settings.dry_run,
+    }

@@ -37,7 +37,11 @@ def _line(outcome: Outcome) -> str:
     if outcome.status == "already-open":
         return f"already open: {name} ({outcome.reason})"
     if outcome.status == "dry-run" and outcome.request is not None:
-        return f"would open: {name} ({outcome.request.method} {outcome.request.url})"
+        request = outcome.request.redacted()
+        lines = [f"would open: {name}", f"    {request['method']} {request['url']}"]
+        lines += [f"    {header}: {value}" for header, value in request["headers"].items()]
+        lines.append(f"    {request['body']}")
+        return "\n".join(lines)
     if outcome.status == "queued":
         return f"queued: {name}: {outcome.reason}.{_fix(outcome)}"
     if outcome.status == "lost":
@@ -60,8 +64,8 @@ def lines(outcomes: Sequence[Outcome], settings: Settings, dry_run_file: Path | 
             out.append(_line(outcome))
     if held_back:
         out.append(
-            f"queued: {len(held_back)} more incident(s) not sent, since PagerDuty refused "
-            "the credentials above"
+            f"queued: {len(held_back)} more incident(s) not sent, since every request with "
+            "these settings would be refused as above"
         )
     if settings.dry_run:
         why = (

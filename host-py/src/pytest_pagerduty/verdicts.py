@@ -1,0 +1,73 @@
+"""Markers and settings the component already accepted, remembered per user,
+so a later run with the same ones need not load wasmtime at collection.
+
+Keys are HMACs under a random per-user salt (`~/.cache/pytest-pagerduty/salt`,
+readable only by the user) of the component's digest and the checked values:
+the file never holds a secret, nor anything to test a guess of one against
+without the salt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from .embedded import cache_dir, wasm_digest
+
+log = logging.getLogger("pytest_pagerduty")
+
+# A file past this many keys starts afresh; it only costs a recheck.
+MAX_KEYS = 20_000
+
+
+def _salt(directory: Path) -> bytes:
+    path = directory / "salt"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    directory.mkdir(parents=True, exist_ok=True)
+    salt = os.urandom(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another run made it first
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as out:
+        out.write(salt)
+    return salt
+
+
+class Verdicts:
+    def __init__(self) -> None:
+        directory = cache_dir()
+        self._path = directory / f"accepted-{wasm_digest()}.txt"
+        try:
+            self._salt = _salt(directory)
+            self._known = set(self._path.read_text().split()) if self._path.exists() else set()
+        except OSError as err:
+            log.debug("verdict cache unavailable: %s", err)
+            self._salt, self._known = os.urandom(32), set()
+
+    def key(self, kind: str, value: Any) -> str:
+        text = json.dumps([kind, wasm_digest(), value], sort_keys=True, default=repr)
+        return hmac.new(self._salt, text.encode(), hashlib.sha256).hexdigest()
+
+    def known(self, key: str) -> bool:
+        return key in self._known
+
+    def remember(self, keys: list[str]) -> None:
+        new = [k for k in keys if k not in self._known]
+        if not new:
+            return
+        try:
+            mode = "w" if len(self._known) + len(new) > MAX_KEYS else "a"
+            with open(self._path, mode) as out:
+                out.write("".join(k + "\n" for k in new))
+        except OSError as err:
+            log.debug("could not remember accepted verdicts: %s", err)
+        self._known.update(new)
