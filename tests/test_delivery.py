@@ -156,22 +156,29 @@ def test_a_201_with_malformed_json_counts_as_created_and_is_not_resent(
     assert outbox(pytester) == []
 
 
-def test_a_401_is_one_line_stops_sending_and_keeps_every_incident(
-    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+@pytest.mark.parametrize(
+    ("status", "message", "fix"),
+    [
+        (401, "Authentication failed", "PagerDuty did not accept the credentials*"),
+        (403, "Access Denied", "the key or the From user may not create incidents*"),
+    ],
+)
+def test_refused_credentials_are_one_line_stop_sending_and_keep_every_incident(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, status: int, message: str, fix: str
 ) -> None:
-    pagerduty.reply(401, error_reply("Authentication failed", 2006))
+    pagerduty.reply(status, error_reply(message, 2006))
     result = run(pytester, *pagerduty.options(), suite=TWO_FAILURES)
     assert len(pagerduty.received) == 1
     result.stdout.fnmatch_lines(
         [
-            "queued: Test failed: test_probe: assert False: PagerDuty answered 401: "
-            "Authentication failed. Fix: PagerDuty did not accept the credentials*",
+            f"queued: Test failed: test_probe: assert False: PagerDuty answered {status}: "
+            f"{message}. Fix: {fix}",
             "queued: 1 more incident(s) not sent, since every request with these settings would "
             "be refused as above",
             "PagerDuty: 2 queued in *",
         ]
     )
-    assert result.stdout.str().count("Authentication failed. Fix") == 1
+    assert result.stdout.str().count(f"{message}. Fix") == 1
     assert len(outbox(pytester)) == 2
 
 

@@ -345,6 +345,21 @@ mod tests {
     }
 
     #[test]
+    fn each_status_gets_its_class() {
+        let kind = |status| match failure(status, &[], "") {
+            DeliveryFailure::Rejected(r) => format!("{:?} all={}", r.kind, r.applies_to_all),
+            DeliveryFailure::RetryLater(_) => "retry".to_string(),
+            DeliveryFailure::AlreadyOpen(_) => "open".to_string(),
+        };
+        assert_eq!(kind(402), "RejectionKind::Forbidden all=true");
+        assert_eq!(kind(403), "RejectionKind::Forbidden all=true");
+        assert_eq!(kind(404), "RejectionKind::NotFound all=false");
+        assert_eq!(kind(408), "retry");
+        assert_eq!(kind(418), "RejectionKind::Other all=false");
+        assert_eq!(kind(599), "retry");
+    }
+
+    #[test]
     fn refused_connections_retry_and_denied_ones_stop() {
         assert!(matches!(
             transport_failure(&ErrorCode::ConnectionRefused),
