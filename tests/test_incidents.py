@@ -38,7 +38,10 @@ def test_the_seed_readme_examples_open_the_incidents_it_describes(
     assert feature["body"]["details"].startswith(
         "Verifies the critical feature behavior.\n\nFailure:\n"
     )
-    assert "escalation_policy" not in feature and "incident_key" not in feature
+    assert "escalation_policy" not in feature
+    # A stable key per test and service, so a repeated failure updates one incident.
+    assert feature["incident_key"].startswith("pytest-")
+    assert len({feature["incident_key"], service["incident_key"], flow["incident_key"]}) == 3
 
     assert service["title"] == "Test failed: test_service_failure: assert False"
     assert service["urgency"] == "low"

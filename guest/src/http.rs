@@ -25,17 +25,28 @@ fn internal(what: &str) -> ErrorCode {
     ErrorCode::InternalError(Some(what.to_string()))
 }
 
-pub fn post(request: &AlertRequest) -> Result<Reply, ErrorCode> {
-    let endpoint = parse_url(&request.url).map_err(|e| internal(&e))?;
+pub fn send(request: &AlertRequest) -> Result<Reply, ErrorCode> {
+    // The component built the URL; only its query is not part of a base.
+    let (base, query) = match request.url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (request.url.as_str(), None),
+    };
+    let endpoint = parse_url(base).map_err(|e| internal(&e))?;
+    let path_with_query = match query {
+        Some(query) => format!("{}?{query}", endpoint.path),
+        None => endpoint.path.clone(),
+    };
     let fields: Vec<(String, Vec<u8>)> = request
         .headers
         .iter()
         .map(|h| (h.name.to_ascii_lowercase(), h.value.as_bytes().to_vec()))
         // Without content-length the body goes chunked, which some servers refuse.
-        .chain([(
-            "content-length".to_string(),
-            request.body.len().to_string().into_bytes(),
-        )])
+        .chain((request.method != "GET").then(|| {
+            (
+                "content-length".to_string(),
+                request.body.len().to_string().into_bytes(),
+            )
+        }))
         .collect();
     let headers =
         Fields::from_list(&fields).map_err(|e| internal(&format!("bad header: {e:?}")))?;
@@ -61,7 +72,7 @@ pub fn post(request: &AlertRequest) -> Result<Reply, ErrorCode> {
         .set_authority(Some(&endpoint.authority))
         .map_err(|_| internal("authority"))?;
     outgoing
-        .set_path_with_query(Some(&endpoint.path))
+        .set_path_with_query(Some(&path_with_query))
         .map_err(|_| internal("path"))?;
     let body = outgoing.body().map_err(|_| internal("body"))?;
 

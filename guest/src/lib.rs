@@ -1,10 +1,17 @@
 //! PagerDuty's rules as a WebAssembly component: every decision about what
 //! to send and what a reply means lives here, so every host shares them.
 
+mod alerts;
+mod ci;
+mod compose;
+mod dedup;
+mod destination;
+mod event;
 mod http;
 mod incident;
 mod marker;
 mod reply;
+mod request;
 mod settings;
 mod text;
 
@@ -16,44 +23,71 @@ wit_bindgen::generate!({
 
 use exports::pytest_pagerduty::alerts::incidents::Guest;
 use pytest_pagerduty::alerts::types::{
-    AlertRequest, CreatedIncident, DeliveryFailure, IncidentOptions, MarkerArgument, MarkerError,
-    ReplyHeader, Settings, SettingsError, TestFailure,
+    AlertRequest, Delivered, DeliveryFailure, IncidentOptions, MarkerArgument, MarkerError,
+    ReplyHeader, RequestKind, Settings, SettingsError, Severity, TestFailure,
 };
 
 struct Component;
 
 impl Guest for Component {
-    fn check_marker(arguments: Vec<MarkerArgument>) -> Result<IncidentOptions, MarkerError> {
-        marker::check(&arguments)
+    fn check_marker(
+        arguments: Vec<MarkerArgument>,
+        settings: Settings,
+    ) -> Result<IncidentOptions, MarkerError> {
+        marker::check(&arguments, &settings)
     }
 
     fn check_settings(settings: Settings) -> Result<(), SettingsError> {
         settings::check(&settings).map(|_| ())
     }
 
-    fn build_request(
+    fn ci_variables() -> Vec<String> {
+        ci::variables()
+    }
+
+    fn build_trigger(
         failure: TestFailure,
         options: IncidentOptions,
         settings: Settings,
+        severity: Option<Severity>,
     ) -> Result<AlertRequest, SettingsError> {
-        incident::build_request(&failure, &options, &settings)
+        alerts::trigger(&failure, &options, &settings, severity)
     }
 
-    fn send(request: AlertRequest) -> Result<CreatedIncident, DeliveryFailure> {
-        match http::post(&request) {
-            Ok(reply) => reply::classify(reply.status, &reply.headers, &reply.body),
+    fn build_resolve(
+        nodeid: String,
+        options: IncidentOptions,
+        settings: Settings,
+        incident_id: Option<String>,
+    ) -> Result<AlertRequest, SettingsError> {
+        alerts::resolve(&nodeid, &options, &settings, incident_id.as_deref())
+    }
+
+    fn build_aggregate(
+        failures: Vec<TestFailure>,
+        suite: String,
+        options: IncidentOptions,
+        settings: Settings,
+    ) -> Result<AlertRequest, SettingsError> {
+        alerts::aggregate(&failures, &suite, &options, &settings)
+    }
+
+    fn send(request: AlertRequest) -> Result<Delivered, DeliveryFailure> {
+        match http::send(&request) {
+            Ok(reply) => reply::classify(request.kind, reply.status, &reply.headers, &reply.body),
             Err(error) => Err(reply::transport_failure(&error)),
         }
     }
 
     fn classify_reply(
+        kind: RequestKind,
         status: u16,
         headers: Vec<ReplyHeader>,
         body: String,
-    ) -> Result<CreatedIncident, DeliveryFailure> {
+    ) -> Result<Delivered, DeliveryFailure> {
         let headers: Vec<(String, String)> =
             headers.into_iter().map(|h| (h.name, h.value)).collect();
-        reply::classify(status, &headers, body.as_bytes())
+        reply::classify(kind, status, &headers, body.as_bytes())
     }
 }
 

@@ -1,8 +1,9 @@
 //! Validation of `@pytest.mark.pagerduty_trigger_incident(...)` arguments:
 //! every mistake is caught at collection with the argument and the fix.
 
+use crate::destination;
 use crate::pytest_pagerduty::alerts::types::{
-    IncidentOptions, MarkerArgument, MarkerError, MarkerValue, Urgency,
+    IncidentOptions, MarkerArgument, MarkerError, MarkerValue, Settings, Severity, Urgency,
 };
 
 /// The marker's keywords, in the order the README documents them.
@@ -15,10 +16,12 @@ pub const KEYWORDS: &[&str] = &[
     "details",
     "assignee_id",
     "assignee_ids",
+    "routing_key",
+    "severity",
+    "dedup_key",
 ];
 
-/// PagerDuty limits keys to 255 characters (the Events API's dedup key).
-const INCIDENT_KEY_MAX: usize = 255;
+use crate::dedup::KEY_MAX as INCIDENT_KEY_MAX;
 
 fn error(argument: Option<&str>, problem: String, fix: String) -> MarkerError {
     MarkerError {
@@ -95,15 +98,21 @@ fn unknown_keyword(name: &str) -> MarkerError {
 }
 
 /// Checks every argument and returns the options PagerDuty will be sent.
-pub fn check(arguments: &[MarkerArgument]) -> Result<IncidentOptions, MarkerError> {
-    let mut service_id = None;
+/// Which are required depends on the API: a service for REST, a routing key
+/// (from the marker or the settings) for Events API v2.
+pub fn check(
+    arguments: &[MarkerArgument],
+    settings: &Settings,
+) -> Result<IncidentOptions, MarkerError> {
     let mut options = IncidentOptions {
-        service_id: String::new(),
+        service_id: None,
+        routing_key: None,
         urgency: None,
+        severity: None,
         priority_id: None,
         escalation_policy_id: None,
         assignee_id: None,
-        incident_key: None,
+        dedup_key: None,
         details: None,
     };
     let mut assignees: Vec<String> = Vec::new();
@@ -118,7 +127,34 @@ pub fn check(arguments: &[MarkerArgument]) -> Result<IncidentOptions, MarkerErro
                     "write service_id=\"PWIXJZS\" rather than \"PWIXJZS\"".to_string(),
                 ))
             }
-            "service_id" => service_id = Some(pagerduty_id(name, value)?),
+            "service_id" => options.service_id = Some(pagerduty_id(name, value)?),
+            "routing_key" => {
+                let key = text(name, value)?;
+                if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(error(
+                        Some(name),
+                        "routing_key is not an Events API v2 integration key".to_string(),
+                        "copy the 32-character Integration Key from the service's Events API v2 integration".to_string(),
+                    ));
+                }
+                options.routing_key = Some(key.to_string());
+            }
+            "severity" => {
+                options.severity = Some(match text(name, value)? {
+                    "critical" => Severity::Critical,
+                    "error" => Severity::Error,
+                    "warning" => Severity::Warning,
+                    "info" => Severity::Info,
+                    other => {
+                        return Err(error(
+                            Some(name),
+                            format!("severity={other:?} is not an Events API v2 severity"),
+                            "use severity=\"critical\", \"error\", \"warning\" or \"info\""
+                                .to_string(),
+                        ))
+                    }
+                })
+            }
             "priority_id" => options.priority_id = Some(pagerduty_id(name, value)?),
             "escalation_policy_id" => {
                 options.escalation_policy_id = Some(pagerduty_id(name, value)?)
@@ -145,16 +181,23 @@ pub fn check(arguments: &[MarkerArgument]) -> Result<IncidentOptions, MarkerErro
                     }
                 })
             }
-            "incident_key" => {
+            "incident_key" | "dedup_key" => {
                 let key = text(name, value)?;
+                if options.dedup_key.as_deref().is_some_and(|k| k != key) {
+                    return Err(error(
+                        Some(name),
+                        "incident_key and dedup_key differ; they name the same key".to_string(),
+                        "give one of them".to_string(),
+                    ));
+                }
                 if key.trim().is_empty() || key.chars().count() > INCIDENT_KEY_MAX {
                     return Err(error(
                         Some(name),
-                        format!("incident_key must be 1 to {INCIDENT_KEY_MAX} characters"),
+                        format!("{name} must be 1 to {INCIDENT_KEY_MAX} characters"),
                         "use a short stable key, such as the check's name".to_string(),
                     ));
                 }
-                options.incident_key = Some(key.to_string());
+                options.dedup_key = Some(key.to_string());
             }
             "details" => {
                 let details = text(name, value)?;
@@ -164,13 +207,16 @@ pub fn check(arguments: &[MarkerArgument]) -> Result<IncidentOptions, MarkerErro
         }
     }
 
-    options.service_id = service_id.ok_or_else(|| {
-        error(
+    if options.routing_key.is_none()
+        && options.service_id.is_none()
+        && !destination::events_by_default(settings)
+    {
+        return Err(error(
             Some("service_id"),
             "service_id is required".to_string(),
-            "add service_id=\"PWIXJZS\" (your PagerDuty service's id) to the marker".to_string(),
-        )
-    })?;
+            "add service_id=\"PWIXJZS\" (your PagerDuty service's id) to the marker, or a routing_key for Events API v2".to_string(),
+        ));
+    }
     assignees.dedup();
     if assignees.len() > 1 {
         return Err(error(
@@ -204,6 +250,23 @@ mod tests {
         }
     }
 
+    fn settings() -> Settings {
+        Settings {
+            api_url: None,
+            api_key: None,
+            oauth_token: None,
+            default_from: None,
+            routing_key: None,
+            events_url: None,
+            timeout_ms: 1000,
+            dry_run: true,
+        }
+    }
+
+    fn check(arguments: &[MarkerArgument]) -> Result<IncidentOptions, MarkerError> {
+        super::check(arguments, &settings())
+    }
+
     fn problem(arguments: &[MarkerArgument]) -> MarkerError {
         check(arguments).expect_err("the marker should be rejected")
     }
@@ -216,7 +279,7 @@ mod tests {
             arg("assignee_id", "SE169QA"),
         ])
         .unwrap();
-        assert_eq!(options.service_id, "XIXOOXZ");
+        assert_eq!(options.service_id.as_deref(), Some("XIXOOXZ"));
         assert_eq!(options.urgency, Some(Urgency::High));
         assert_eq!(options.assignee_id.as_deref(), Some("SE169QA"));
         assert_eq!(options.escalation_policy_id, None);
@@ -309,6 +372,39 @@ mod tests {
             arg("incident_key", &"k".repeat(256)),
         ]);
         assert_eq!(err.argument.as_deref(), Some("incident_key"));
+    }
+
+    #[test]
+    fn events_mode_needs_no_service_and_checks_severity() {
+        let options = check(&[arg("routing_key", "R0UTE"), arg("severity", "warning")]).unwrap();
+        assert_eq!(options.routing_key.as_deref(), Some("R0UTE"));
+        assert_eq!(options.severity, Some(Severity::Warning));
+        let mut with_key = settings();
+        with_key.routing_key = Some("R0UTE".into());
+        assert!(super::check(&[arg("severity", "info")], &with_key).is_ok());
+        assert!(
+            problem(&[arg("routing_key", "R"), arg("severity", "fatal")])
+                .fix
+                .contains("\"critical\"")
+        );
+    }
+
+    #[test]
+    fn incident_key_and_dedup_key_are_one_key() {
+        let options = check(&[arg("service_id", "P1"), arg("dedup_key", "k")]).unwrap();
+        assert_eq!(options.dedup_key.as_deref(), Some("k"));
+        assert!(check(&[
+            arg("service_id", "P1"),
+            arg("dedup_key", "k"),
+            arg("incident_key", "k")
+        ])
+        .is_ok());
+        let err = problem(&[
+            arg("service_id", "P1"),
+            arg("dedup_key", "k"),
+            arg("incident_key", "j"),
+        ]);
+        assert!(err.problem.contains("differ"));
     }
 
     #[test]

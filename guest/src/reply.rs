@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::pytest_pagerduty::alerts::types::{
-    CreatedIncident, DeliveryFailure, PagerdutyError, Rejection, RejectionKind, Retry,
+    Delivered, DeliveryFailure, PagerdutyError, Rejection, RejectionKind, RequestKind, Retry,
 };
 use crate::wasi::http::types::ErrorCode;
 
@@ -17,6 +17,72 @@ struct CreatedFields {
     id: Option<String>,
     incident_number: Option<u64>,
     html_url: Option<String>,
+    incident_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Found {
+    incidents: Vec<FoundIncident>,
+}
+
+#[derive(Deserialize)]
+struct FoundIncident {
+    id: String,
+}
+
+/// Events API v2: `{"status": "success", "message": ..., "dedup_key": ...}`.
+#[derive(Deserialize)]
+struct Accepted {
+    dedup_key: Option<String>,
+}
+
+fn delivered() -> Delivered {
+    Delivered {
+        id: None,
+        number: None,
+        html_url: None,
+        dedup_key: None,
+        found: Vec::new(),
+    }
+}
+
+/// What a 2xx means for each kind of request. A 2xx always counts: PagerDuty
+/// took the request even when its reply cannot be read.
+fn success(kind: RequestKind, body: &[u8]) -> Delivered {
+    match kind {
+        RequestKind::RestCreate | RequestKind::RestResolve => {
+            match serde_json::from_slice::<Created>(body) {
+                Ok(Created { incident }) => Delivered {
+                    id: incident.id,
+                    number: incident.incident_number,
+                    html_url: incident.html_url,
+                    dedup_key: incident.incident_key,
+                    found: Vec::new(),
+                },
+                Err(_) => delivered(),
+            }
+        }
+        RequestKind::RestFind => Delivered {
+            found: serde_json::from_slice::<Found>(body)
+                .map(|f| f.incidents.into_iter().map(|i| i.id).collect())
+                .unwrap_or_default(),
+            ..delivered()
+        },
+        RequestKind::EventsTrigger | RequestKind::EventsResolve => Delivered {
+            dedup_key: serde_json::from_slice::<Accepted>(body)
+                .ok()
+                .and_then(|a| a.dedup_key),
+            ..delivered()
+        },
+    }
+}
+
+/// Resolving an incident that is already resolved has done its job.
+fn already_resolved(error: &PagerdutyError) -> bool {
+    error.code == Some(1001)
+        || std::iter::once(&error.message)
+            .chain(error.errors.iter())
+            .any(|t| t.to_ascii_lowercase().contains("already resolved"))
 }
 
 #[derive(Deserialize)]
@@ -126,30 +192,34 @@ fn retry_after(headers: &[(String, String)]) -> Option<u32> {
         .and_then(|v| v.parse::<u32>().ok())
 }
 
-/// Classifies one HTTP reply to a create request.
+/// Classifies one HTTP reply to a request of this kind.
 pub fn classify(
+    kind: RequestKind,
     status: u16,
     headers: &[(String, String)],
     body: &[u8],
-) -> Result<CreatedIncident, DeliveryFailure> {
+) -> Result<Delivered, DeliveryFailure> {
     if (200..300).contains(&status) {
-        // A 2xx means PagerDuty made the incident even if we cannot read it.
-        return Ok(match serde_json::from_slice::<Created>(body) {
-            Ok(Created { incident }) => CreatedIncident {
-                id: incident.id,
-                number: incident.incident_number,
-                html_url: incident.html_url,
-            },
-            Err(_) => CreatedIncident {
-                id: None,
-                number: None,
-                html_url: None,
-            },
-        });
+        return Ok(success(kind, body));
     }
     let error = pagerduty_error(status, body);
+    let events = matches!(
+        kind,
+        RequestKind::EventsTrigger | RequestKind::EventsResolve
+    );
     Err(match status {
-        400 if is_duplicate_key(&error) => DeliveryFailure::AlreadyOpen(error),
+        400 if kind == RequestKind::RestCreate && is_duplicate_key(&error) => {
+            DeliveryFailure::AlreadyOpen(error)
+        }
+        400 if kind == RequestKind::RestResolve && already_resolved(&error) => {
+            return Ok(delivered())
+        }
+        400 if events => rejected(
+            RejectionKind::InvalidRequest,
+            error,
+            false,
+            "PagerDuty refused the event: check the routing key is an Events API v2 integration key",
+        ),
         400 => rejected(
             RejectionKind::InvalidRequest,
             error,
@@ -172,7 +242,11 @@ pub fn classify(
             RejectionKind::NotFound,
             error,
             false,
-            "check pagerduty_api_url and the marker's ids",
+            if events {
+                "check pagerduty_events_url"
+            } else {
+                "check pagerduty_api_url and the marker's ids"
+            },
         ),
         408 | 429 | 500..=599 => DeliveryFailure::RetryLater(Retry {
             after_seconds: retry_after(headers),
@@ -237,13 +311,14 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
-        classify(status, &headers, body.as_bytes()).expect_err("should not be created")
+        classify(RequestKind::RestCreate, status, &headers, body.as_bytes())
+            .expect_err("should not be created")
     }
 
     #[test]
     fn a_201_yields_the_incident_number_and_link() {
         let body = r#"{"incident":{"id":"PT4KHLK","incident_number":1234,"html_url":"https://x.pagerduty.com/incidents/PT4KHLK"}}"#;
-        let created = classify(201, &[], body.as_bytes()).unwrap();
+        let created = classify(RequestKind::RestCreate, 201, &[], body.as_bytes()).unwrap();
         assert_eq!(created.id.as_deref(), Some("PT4KHLK"));
         assert_eq!(created.number, Some(1234));
         assert_eq!(
@@ -254,7 +329,7 @@ mod tests {
 
     #[test]
     fn a_201_with_malformed_json_is_still_created() {
-        let created = classify(201, &[], b"{not json").unwrap();
+        let created = classify(RequestKind::RestCreate, 201, &[], b"{not json").unwrap();
         assert_eq!(created.number, None);
     }
 
@@ -342,6 +417,28 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn events_replies_carry_the_dedup_key_and_finds_list_ids() {
+        let accepted = br#"{"status":"success","message":"Event processed","dedup_key":"k1"}"#;
+        let reply = classify(RequestKind::EventsTrigger, 202, &[], accepted).unwrap();
+        assert_eq!(reply.dedup_key.as_deref(), Some("k1"));
+        let found = br#"{"incidents":[{"id":"PA"},{"id":"PB"}],"limit":25}"#;
+        let reply = classify(RequestKind::RestFind, 200, &[], found).unwrap();
+        assert_eq!(reply.found, vec!["PA".to_string(), "PB".to_string()]);
+        let bad = br#"{"status":"invalid event","message":"Event object is invalid","errors":["'routing_key' is invalid"]}"#;
+        match classify(RequestKind::EventsTrigger, 400, &[], bad).unwrap_err() {
+            DeliveryFailure::Rejected(r) => assert!(r.fix.contains("routing key")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn resolving_an_already_resolved_incident_is_done() {
+        let body = br#"{"error":{"message":"Incident Already Resolved","code":1001}}"#;
+        assert!(classify(RequestKind::RestResolve, 400, &[], body).is_ok());
+        assert!(classify(RequestKind::RestCreate, 400, &[], body).is_err());
     }
 
     #[test]

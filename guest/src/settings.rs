@@ -5,6 +5,8 @@ use crate::pytest_pagerduty::alerts::types::{Settings, SettingsError};
 
 /// PagerDuty's REST API; EU accounts use https://api.eu.pagerduty.com.
 pub const DEFAULT_API_URL: &str = "https://api.pagerduty.com";
+/// PagerDuty's Events API; EU accounts use https://events.eu.pagerduty.com.
+pub const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com";
 
 /// The longest wait a user may set, so no send can hang a run for long.
 const TIMEOUT_MAX_MS: u32 = 600_000;
@@ -46,9 +48,38 @@ impl Endpoint {
 #[derive(Debug)]
 pub struct Checked<'a> {
     pub endpoint: Endpoint,
-    /// `None` only in a dry run.
+    pub events: Endpoint,
     pub credential: Option<Credential<'a>>,
     pub from: Option<&'a str>,
+    pub dry_run: bool,
+}
+
+impl<'a> Checked<'a> {
+    /// The REST credential and From address; in a dry run they may be absent.
+    pub fn rest(&self) -> Result<(Option<Credential<'a>>, Option<&'a str>), SettingsError> {
+        if self.dry_run {
+            return Ok((self.credential, self.from));
+        }
+        match (self.credential, self.from) {
+            (None, _) => Err(error(
+                "pagerduty_api_key",
+                "this test pages through the REST API (it has a service_id, no routing_key), and no API key or OAuth token is set",
+                "set PAGERDUTY_API_KEY (or --pagerduty_api_key, or ini pagerduty_api_key), or give the marker a routing_key",
+            )),
+            (Some(_), None) => Err(missing_from()),
+            (credential, from) => Ok((credential, from)),
+        }
+    }
+}
+
+fn missing_from() -> SettingsError {
+    // POST /incidents requires From (the user the incident is created as),
+    // whichever credential is used.
+    error(
+        "pagerduty_default_from",
+        "PagerDuty creates incidents as a user, named by a From address, and none is set",
+        "set PAGERDUTY_DEFAULT_FROM (or --pagerduty_default_from, or ini pagerduty_default_from) to a PagerDuty user's email",
+    )
 }
 
 fn error(setting: &str, problem: impl Into<String>, fix: impl Into<String>) -> SettingsError {
@@ -180,14 +211,26 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
             ),
         ));
     }
+    let events = parse_url(present(&settings.events_url).unwrap_or(DEFAULT_EVENTS_URL))
+        .map_err(|problem| {
+            error(
+                "pagerduty_events_url",
+                problem,
+                "use https://events.pagerduty.com, or https://events.eu.pagerduty.com for EU accounts",
+            )
+        })?;
     let api_key = present(&settings.api_key);
     let oauth_token = present(&settings.oauth_token);
+    let routing_key = present(&settings.routing_key);
     let from = present(&settings.default_from);
     if let Some(key) = api_key {
         check_secret("pagerduty_api_key", key)?;
     }
     if let Some(token) = oauth_token {
         check_secret("pagerduty_oauth_token", token)?;
+    }
+    if let Some(key) = routing_key {
+        check_secret("pagerduty_routing_key", key)?;
     }
     if let Some(from) = from {
         check_from(from)?;
@@ -198,27 +241,23 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
         (None, None) => None,
     };
     if !settings.dry_run {
-        if credential.is_none() {
+        if credential.is_none() && routing_key.is_none() {
             return Err(error(
                 "pagerduty_api_key",
-                "no API key or OAuth token is set",
-                "set PAGERDUTY_API_KEY (or --pagerduty_api_key, or ini pagerduty_api_key), or run with --pagerduty_dry_run",
+                "no API key, OAuth token or routing key is set",
+                "set PAGERDUTY_API_KEY (or --pagerduty_api_key, or ini pagerduty_api_key) or PAGERDUTY_ROUTING_KEY, or run with --pagerduty_dry_run",
             ));
         }
-        // POST /incidents requires From (the user the incident is created as),
-        // whichever credential is used.
-        if from.is_none() {
-            return Err(error(
-                "pagerduty_default_from",
-                "PagerDuty creates incidents as a user, named by a From address, and none is set",
-                "set PAGERDUTY_DEFAULT_FROM (or --pagerduty_default_from, or ini pagerduty_default_from) to a PagerDuty user's email",
-            ));
+        if credential.is_some() && from.is_none() {
+            return Err(missing_from());
         }
     }
     Ok(Checked {
         endpoint,
+        events,
         credential,
         from,
+        dry_run: settings.dry_run,
     })
 }
 
@@ -232,6 +271,8 @@ mod tests {
             api_key: Some("u+abcdefghij".into()),
             oauth_token: None,
             default_from: Some("oncall@example.com".into()),
+            routing_key: None,
+            events_url: None,
             timeout_ms: 10_000,
             dry_run: false,
         }
@@ -338,6 +379,22 @@ mod tests {
             assert_eq!(err.setting, "pagerduty_api_key");
             assert!(!err.problem.contains(bad) && !err.fix.contains(bad));
         }
+    }
+
+    #[test]
+    fn a_routing_key_alone_is_enough_and_needs_no_from() {
+        let mut s = settings();
+        s.api_key = None;
+        s.default_from = None;
+        s.routing_key = Some("R0UTINGKEY".into());
+        let checked = check(&s).unwrap();
+        assert_eq!(
+            checked.events.url("/v2/enqueue"),
+            "https://events.pagerduty.com/v2/enqueue"
+        );
+        assert_eq!(checked.rest().unwrap_err().setting, "pagerduty_api_key");
+        s.routing_key = Some("bad key".into());
+        assert_eq!(check(&s).unwrap_err().setting, "pagerduty_routing_key");
     }
 
     #[test]

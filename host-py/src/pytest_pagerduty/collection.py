@@ -140,7 +140,7 @@ def _check_with_component(
         if key not in unknown:
             continue
         if key not in rejected:
-            verdict = alerts.check_marker(marker.kwargs, len(marker.args))
+            verdict = alerts.check_marker(marker.kwargs, len(marker.args), settings)
             if hasattr(verdict, "problem"):
                 rejected[key] = verdict
             else:

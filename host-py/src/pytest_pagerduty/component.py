@@ -27,7 +27,15 @@ from .settings import Settings, component_fields
 log = logging.getLogger("pytest_pagerduty")
 
 INTERFACE = "pytest-pagerduty:alerts/incidents@0.1.0"
-_FUNCTIONS = ("check-marker", "check-settings", "build-request", "send")
+_FUNCTIONS = (
+    "check-marker",
+    "check-settings",
+    "ci-variables",
+    "build-trigger",
+    "build-resolve",
+    "build-aggregate",
+    "send",
+)
 
 
 @dataclass(frozen=True)
@@ -124,11 +132,13 @@ class Alerts:
             raise
         return result
 
-    def check_marker(self, arguments: Mapping[str, object], positional: int) -> Any:
+    def check_marker(
+        self, arguments: Mapping[str, object], positional: int, settings: Settings
+    ) -> Any:
         """The accepted options (an opaque record), or a `wit.MarkerError`."""
         records = [lowering.marker_argument("", None) for _ in range(positional)]
         records += [lowering.marker_argument(name, value) for name, value in arguments.items()]
-        result: Variant = self._call("check-marker", records)
+        result: Variant = self._call("check-marker", records, _settings_record(settings))
         if result.tag == "err":
             return lowering.marker_error(result.payload)
         return result.payload
@@ -137,19 +147,55 @@ class Alerts:
         result = self._call("check-settings", _settings_record(settings))
         return None if result is None else lowering.settings_error(result)
 
-    def build_request(
-        self, failure: wit.TestFailure, options: Any, settings: Settings
-    ) -> wit.AlertRequest | wit.SettingsError:
-        result: Variant = self._call(
-            "build-request", lowering.to_wit(failure), options, _settings_record(settings)
-        )
+    def ci_variables(self) -> list[str]:
+        names: list[str] = self._call("ci-variables")
+        return names
+
+    def _request(self, result: Variant) -> wit.AlertRequest | wit.SettingsError:
         if result.tag == "err":
             return lowering.settings_error(result.payload)
         return lowering.alert_request(result.payload)
 
-    def send(self, request: wit.AlertRequest) -> wit.CreatedIncident | wit.DeliveryFailure:
+    def build_trigger(
+        self,
+        failure: wit.TestFailure,
+        options: Any,
+        settings: Settings,
+        severity: wit.Severity | None = None,
+    ) -> wit.AlertRequest | wit.SettingsError:
+        return self._request(
+            self._call(
+                "build-trigger",
+                lowering.to_wit(failure),
+                options,
+                _settings_record(settings),
+                severity,
+            )
+        )
+
+    def build_resolve(
+        self, nodeid: str, options: Any, settings: Settings, incident_id: str | None
+    ) -> wit.AlertRequest | wit.SettingsError:
+        return self._request(
+            self._call("build-resolve", nodeid, options, _settings_record(settings), incident_id)
+        )
+
+    def build_aggregate(
+        self, failures: list[wit.TestFailure], suite: str, options: Any, settings: Settings
+    ) -> wit.AlertRequest | wit.SettingsError:
+        return self._request(
+            self._call(
+                "build-aggregate",
+                [lowering.to_wit(f) for f in failures],
+                suite,
+                options,
+                _settings_record(settings),
+            )
+        )
+
+    def send(self, request: wit.AlertRequest) -> wit.Delivered | wit.DeliveryFailure:
         result = self._call("send", lowering.to_wit(request))
         # Ok is a record, err a variant: wasmtime-py returns them untagged.
         if isinstance(result, Variant):
             return lowering.delivery_failure(result)
-        return lowering.created_incident(result)
+        return lowering.delivered(result)

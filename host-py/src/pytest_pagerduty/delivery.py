@@ -1,15 +1,17 @@
-"""Sends incidents from a background thread, so a failing test never waits
-on the network; retries what the component calls transient; keeps in the
+"""Sends alerts from a background thread, so a failing test never waits on
+the network; retries what the component calls transient; keeps in the
 outbox what PagerDuty did not confirm; records what became of each one."""
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
+import socket
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, Union
 
@@ -19,26 +21,68 @@ from .settings import Settings
 
 log = logging.getLogger("pytest_pagerduty")
 
-Status = Literal["created", "already-open", "dry-run", "queued", "failed", "lost"]
+Status = Literal["created", "already-open", "resolved", "dry-run", "queued", "failed", "lost"]
+What = Literal["trigger", "resolve", "aggregate"]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A failure to page for (or, with severity `info`, a flaky test)."""
+
+    failure: wit.TestFailure
+    # The marker's arguments; the component checks them again to build.
+    marker: Mapping[str, Any]
+    positional: int
+    severity: wit.Severity | None = None
+
+
+@dataclass(frozen=True)
+class Resolve:
+    """A test that passes again: resolve its alert."""
+
+    nodeid: str
+    marker: Mapping[str, Any]
+    positional: int
+    incident_id: str | None = None
+    # Whether this machine remembers opening the alert (else: resolve=always).
+    remembered: bool = True
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Failures past the run's cap, sent as one alert."""
+
+    failures: tuple[Trigger, ...]
+    suite: str
+
+
+Job = Union[Trigger, Resolve, Aggregate]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one failure's incident."""
+    """What became of one job."""
 
     nodeid: str
     status: Status
     title: str
-    incident: wit.CreatedIncident | None = None
+    what: What = "trigger"
+    incident: wit.Delivered | None = None
     request: wit.AlertRequest | None = None
-    # Why it was not created, and what to do about it.
+    # Why it was not delivered, and what to do about it.
     reason: str = ""
     fix: str = ""
     attempts: int = 0
     # Set when every further request would fail the same way (bad credentials).
     fatal: bool = False
-    # Where the incident was kept for `replay`, when it was.
+    # Where the alert was kept for `replay`, when it was.
     outbox: Path | None = None
+    # The alert's key and REST incident id, to resolve it later.
+    dedup_key: str | None = None
+    # For an aggregate: the nodeids it stands for.
+    covers: tuple[str, ...] = field(default=())
+    # Counted in the summary rather than listed (resolves of every pass).
+    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,12 +102,12 @@ class RetryPolicy:
 
 
 class Sender(Protocol):
-    def send(self, request: wit.AlertRequest) -> wit.CreatedIncident | wit.DeliveryFailure: ...
+    def send(self, request: wit.AlertRequest) -> wit.Delivered | wit.DeliveryFailure: ...
 
 
 def send_with_retries(
     alerts: Sender, request: wit.AlertRequest, policy: RetryPolicy, stop: threading.Event
-) -> tuple[wit.CreatedIncident | wit.DeliveryFailure, int]:
+) -> tuple[wit.Delivered | wit.DeliveryFailure, int]:
     """Sends until PagerDuty gives a final answer, attempts run out, or
     `stop` is set; returns the last answer and the number of attempts."""
     attempt = 1
@@ -84,20 +128,16 @@ def describe(error: wit.PagerdutyError) -> str:
     return ": ".join(parts)
 
 
-@dataclass(frozen=True)
-class Job:
-    failure: wit.TestFailure
-    # The marker's arguments; the component checks them again to build.
-    marker: Mapping[str, Any]
-    positional: int
+def destination_of(marker: Mapping[str, Any]) -> str:
+    """Groups failures for the aggregate: by the marker's own destination."""
+    return str(marker.get("routing_key") or marker.get("service_id") or "")
 
 
 _Stop = object()
-_Item = Union[Job, object]
 
 
 class Delivery:
-    """A queue of failures and one worker thread with its own component Store.
+    """A queue of jobs and one worker thread with its own component Store.
 
     One request is in flight at a time: PagerDuty asks REST clients to send
     serially per token, and a storm of failures then queues instead of
@@ -105,12 +145,17 @@ class Delivery:
     """
 
     def __init__(
-        self, settings: Settings, outbox_path: Callable[[], Path], policy: RetryPolicy | None = None
+        self,
+        settings: Settings,
+        outbox_path: Callable[[], Path],
+        suite: str,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self._settings = settings
         self._outbox_path = outbox_path
+        self._suite = suite
         self._policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
-        self._queue: queue.Queue[_Item] = queue.Queue()
+        self._queue: queue.Queue[object] = queue.Queue()
         self._outcomes: list[Outcome] = []
         self._pending: dict[int, Job] = {}
         self._lock = threading.Lock()
@@ -118,8 +163,15 @@ class Delivery:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._fatal: Outcome | None = None
+        self._paged = 0
+        self._overflow: list[Trigger] = []
 
     def submit(self, job: Job) -> None:
+        if isinstance(job, Trigger) and job.severity != "info":
+            self._paged += 1
+            if self._paged > self._settings.max_incidents:
+                self._overflow.append(job)  # sent as one aggregate at the end
+                return
         with self._lock:
             self._pending[id(job)] = job
             if self._thread is None:
@@ -130,7 +182,13 @@ class Delivery:
         self._queue.put(job)
 
     def finish(self) -> list[Outcome]:
-        """Waits up to the flush timeout; what is still unsent goes to the outbox."""
+        """Sends the aggregate of failures past the cap, waits up to the flush
+        timeout; what is still unsent goes to the outbox."""
+        groups: dict[str, list[Trigger]] = {}
+        for job in self._overflow:
+            groups.setdefault(destination_of(job.marker), []).append(job)
+        for jobs in groups.values():
+            self.submit(Aggregate(tuple(jobs), self._suite))
         if self._thread is not None:
             self._queue.put(_Stop)
             self._thread.join(self._settings.flush_timeout)
@@ -139,41 +197,55 @@ class Delivery:
             self._closed = True
             unsent = list(self._pending.values())
             self._pending.clear()
-        reason = (
-            f"not confirmed within pagerduty_flush_timeout ({self._settings.flush_timeout:g} s)"
-        )
-        with self._lock:
-            for job in unsent:
-                queued = Outcome(job.failure.nodeid, "queued", "", reason=reason)
-                self._outcomes.append(self._keep(job, queued))
+            reason = (
+                f"not confirmed within pagerduty_flush_timeout ({self._settings.flush_timeout:g} s)"
+            )
+            for unsent_job in unsent:
+                self._outcomes += self._unsent(unsent_job, reason)
             return list(self._outcomes)
+
+    def _unsent(self, job: Job, reason: str) -> list[Outcome]:
+        if isinstance(job, Resolve):
+            return [Outcome(job.nodeid, "failed", "", what="resolve", reason=reason)]
+        triggers = job.failures if isinstance(job, Aggregate) else (job,)
+        return [
+            self._keep(t, Outcome(t.failure.nodeid, "queued", "", reason=reason)) for t in triggers
+        ]
 
     def _run(self) -> None:
         alerts = None
-        while (item := self._queue.get()) is not _Stop:
-            assert isinstance(item, Job)
+        while (job := self._queue.get()) is not _Stop:
+            assert isinstance(job, (Trigger, Resolve, Aggregate))
             try:
                 if alerts is None:
                     from .component import Alerts
 
                     alerts = Alerts(self._settings.memory_limit_mib)
-                outcome = self._deliver(alerts, item)
+                outcomes = self._deliver(alerts, job)
             except Exception as err:  # a trap or a host bug must not end the run
-                log.debug("delivery of %s failed", item.failure.nodeid, exc_info=True)
+                log.debug("delivery failed", exc_info=True)
                 alerts = None  # the next job gets a fresh instance
-                reason = f"the component failed: {type(err).__name__}: {err}"
-                outcome = Outcome(item.failure.nodeid, "queued", "", reason=reason.splitlines()[0])
+                reason = f"the component failed: {type(err).__name__}: {err}".splitlines()[0]
+                outcomes = (
+                    self._unsent(job, reason)
+                    if not isinstance(job, Trigger)
+                    else [Outcome(job.failure.nodeid, "queued", "", reason=reason)]
+                )
             with self._lock:
                 if self._closed:
-                    return  # finish() has put this job in the outbox
-                self._pending.pop(id(item), None)
-                self._outcomes.append(self._keep(item, outcome))
+                    return  # finish() has accounted for this job
+                self._pending.pop(id(job), None)
+                for outcome in outcomes:
+                    if isinstance(job, Trigger):
+                        outcome = self._keep(job, outcome)
+                    self._outcomes.append(outcome)
 
-    def _keep(self, job: Job, outcome: Outcome) -> Outcome:
-        """Writes a queued incident (and, without credentials, a dry-run one)
-        to the outbox for `replay`."""
-        if outcome.status != "queued" and not (
-            outcome.status == "dry-run" and self._settings.no_credentials
+    def _keep(self, job: Trigger, outcome: Outcome) -> Outcome:
+        """Writes a queued alert (and, without credentials, a dry-run one) to
+        the outbox for `replay`."""
+        if outcome.outbox is not None or not (
+            outcome.status == "queued"
+            or (outcome.status == "dry-run" and self._settings.no_credentials)
         ):
             return outcome
         entry = redacted(
@@ -182,6 +254,7 @@ class Delivery:
                 job.marker,
                 job.positional,
                 outcome.reason or "no credentials configured",
+                job.severity,
             ),
             self._settings.secrets,
         )
@@ -196,54 +269,80 @@ class Delivery:
             )
         return replace(outcome, outbox=path)
 
-    def _deliver(self, alerts: Any, job: Job) -> Outcome:
-        nodeid = job.failure.nodeid
-        options = alerts.check_marker(job.marker, job.positional)
+    def _context(self, alerts: Any, failure: wit.TestFailure) -> wit.TestFailure:
+        """The failure with the CI variables the component asks for, and the host."""
+        names = alerts.ci_variables()
+        ci = tuple(wit.Variable(n, os.environ[n]) for n in names if os.environ.get(n))
+        return replace(failure, ci=ci, host=socket.gethostname())
+
+    def _deliver(self, alerts: Any, job: Job) -> list[Outcome]:
+        if isinstance(job, Resolve):
+            return [self._resolve(alerts, job)]
+        triggers = job.failures if isinstance(job, Aggregate) else (job,)
+        nodeid = triggers[0].failure.nodeid
+        options = alerts.check_marker(triggers[0].marker, triggers[0].positional, self._settings)
         if isinstance(options, wit.MarkerError):  # checked at collection; kept for safety
-            return Outcome(nodeid, "failed", "", reason=options.problem, fix=options.fix)
-        built = alerts.build_request(job.failure, options, self._settings)
+            return [Outcome(nodeid, "failed", "", reason=options.problem, fix=options.fix)]
+        failures = [self._context(alerts, t.failure) for t in triggers]
+        if isinstance(job, Aggregate):
+            built = alerts.build_aggregate(failures, job.suite, options, self._settings)
+        else:
+            built = alerts.build_trigger(failures[0], options, self._settings, job.severity)
+        what: What = "aggregate" if isinstance(job, Aggregate) else "trigger"
+        covers = tuple(t.failure.nodeid for t in triggers) if what == "aggregate" else ()
         if isinstance(built, wit.SettingsError):
-            return Outcome(nodeid, "failed", "", reason=built.problem, fix=built.fix)
+            return [Outcome(nodeid, "failed", "", what, reason=built.problem, fix=built.fix)]
+        outcome = self._send(alerts, built, nodeid, what)
+        outcome = replace(outcome, covers=covers)
+        if isinstance(job, Aggregate) and outcome.status == "queued":
+            # Kept one by one, so replay can send each.
+            return [self._keep(t, replace(outcome, nodeid=t.failure.nodeid)) for t in triggers]
+        return [outcome]
+
+    def _send(self, alerts: Any, built: wit.AlertRequest, nodeid: str, what: What) -> Outcome:
+        base = Outcome(
+            nodeid, "dry-run", built.title, what, request=built, dedup_key=built.dedup_key
+        )
         if self._settings.dry_run:
-            return Outcome(nodeid, "dry-run", built.title, request=built)
+            return base
         if self._fatal is not None:
-            return Outcome(nodeid, "queued", built.title, reason=f"not sent: {self._fatal.reason}")
-        result, attempts = send_with_retries(alerts, built, self._policy, self._stop)
-        if isinstance(result, wit.CreatedIncident):
-            return Outcome(nodeid, "created", built.title, incident=result, attempts=attempts)
-        if isinstance(result, wit.AlreadyOpen):
-            return Outcome(
-                nodeid,
-                "already-open",
-                built.title,
-                reason=describe(result.error),
-                attempts=attempts,
+            return replace(
+                base, status="queued", request=None, reason=f"not sent: {self._fatal.reason}"
             )
+        result, attempts = send_with_retries(alerts, built, self._policy, self._stop)
+        base = replace(base, request=None, attempts=attempts)
+        if isinstance(result, wit.Delivered):
+            status: Status = "resolved" if what == "resolve" else "created"
+            return replace(base, status=status, incident=result)
+        if isinstance(result, wit.AlreadyOpen):
+            return replace(base, status="already-open", reason=describe(result.error))
         if isinstance(result, wit.RetryLater):
-            return Outcome(
-                nodeid,
-                "queued",
-                built.title,
-                attempts=attempts,
-                reason=f"{result.reason}, after {attempts} attempt(s)",
+            return replace(
+                base, status="queued", reason=f"{result.reason}, after {attempts} attempt(s)"
             )
         if result.applies_to_all:
-            # Bad credentials: keep this and every later incident for replay.
-            self._fatal = Outcome(
-                nodeid,
-                "queued",
-                built.title,
-                reason=describe(result.error),
-                fix=result.fix,
-                attempts=attempts,
-                fatal=True,
+            # Bad credentials: keep this and every later alert for replay.
+            self._fatal = replace(
+                base, status="queued", reason=describe(result.error), fix=result.fix, fatal=True
             )
             return self._fatal
-        return Outcome(
-            nodeid,
-            "failed",
-            built.title,
-            reason=describe(result.error),
-            fix=result.fix,
-            attempts=attempts,
-        )
+        return replace(base, status="failed", reason=describe(result.error), fix=result.fix)
+
+    def _resolve(self, alerts: Any, job: Resolve) -> Outcome:
+        options = alerts.check_marker(job.marker, job.positional, self._settings)
+        if isinstance(options, wit.MarkerError):
+            return Outcome(job.nodeid, "failed", "", "resolve", reason=options.problem)
+        ids: list[str | None] = [job.incident_id]
+        outcome = Outcome(job.nodeid, "failed", "", "resolve", reason="nothing to resolve")
+        while ids:
+            built = alerts.build_resolve(job.nodeid, options, self._settings, ids.pop(0))
+            if isinstance(built, wit.SettingsError):
+                return replace(outcome, reason=built.problem, fix=built.fix)
+            outcome = self._send(alerts, built, job.nodeid, "resolve")
+            if outcome.status == "queued":  # a resolve is not kept: the next pass retries
+                return replace(outcome, status="failed")
+            if built.kind == "rest-find" and outcome.incident is not None:
+                # The lookup found which incidents to resolve; none: nothing open.
+                ids = list(outcome.incident.found)
+                outcome = replace(outcome, title=f"Resolved: {job.nodeid} passes again")
+        return replace(outcome, quiet=not job.remembered)

@@ -15,7 +15,7 @@ from wasmtime.component._types import Record
 from .wit import (
     AlertRequest,
     AlreadyOpen,
-    CreatedIncident,
+    Delivered,
     DeliveryFailure,
     Header,
     MarkerError,
@@ -56,8 +56,10 @@ def alert_request(record: Any) -> AlertRequest:
     return AlertRequest(**fields)
 
 
-def created_incident(record: Any) -> CreatedIncident:
-    return CreatedIncident(**_fields(record))
+def delivered(record: Any) -> Delivered:
+    fields = _fields(record)
+    fields["found"] = tuple(fields["found"])
+    return Delivered(**fields)
 
 
 def _pagerduty_error(record: Any) -> PagerdutyError:

@@ -15,7 +15,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,17 @@ class Entry:
     failure: wit.TestFailure
     marker: Mapping[str, Any]
     positional: int
+    # `info` for a flaky test reported as such.
+    severity: wit.Severity | None = None
 
     @classmethod
     def new(
-        cls, failure: wit.TestFailure, marker: Mapping[str, Any], positional: int, reason: str
+        cls,
+        failure: wit.TestFailure,
+        marker: Mapping[str, Any],
+        positional: int,
+        reason: str,
+        severity: wit.Severity | None = None,
     ) -> Entry:
         return cls(
             id=uuid.uuid4().hex,
@@ -48,6 +55,7 @@ class Entry:
             failure=failure,
             marker=dict(marker),
             positional=positional,
+            severity=severity,
         )
 
     def to_json(self) -> str:
@@ -56,7 +64,9 @@ class Entry:
     @classmethod
     def from_json(cls, line: str) -> Entry:
         data = json.loads(line)
-        data["failure"] = wit.TestFailure(**data["failure"])
+        failure = data["failure"]
+        failure["ci"] = tuple(wit.Variable(**v) for v in failure.get("ci", ()))
+        data["failure"] = wit.TestFailure(**failure)
         return cls(**data)
 
 
@@ -72,15 +82,15 @@ def redacted(entry: Entry, secrets: Iterable[str]) -> Entry:
         return text
 
     f = entry.failure
-    failure = wit.TestFailure(
-        nodeid=f.nodeid,
-        short_name=f.short_name,
+    failure = replace(
+        f,
         docstring=clean(f.docstring),
         message=clean(f.message),
         traceback=clean(f.traceback) or "",
-        phase=f.phase,
+        # Context is gathered again when the alert is sent.
+        ci=(),
     )
-    return Entry(entry.id, entry.queued_at, entry.reason, failure, entry.marker, entry.positional)
+    return replace(entry, failure=failure)
 
 
 class Outbox:

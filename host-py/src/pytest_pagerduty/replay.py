@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import wit
@@ -23,16 +24,17 @@ class _Result:
 
 def _replay_one(alerts: Alerts, entry: Entry, settings: Settings, policy: RetryPolicy) -> _Result:
     name = entry.failure.nodeid
-    options = alerts.check_marker(entry.marker, entry.positional)
+    options = alerts.check_marker(entry.marker, entry.positional, settings)
     if isinstance(options, wit.MarkerError):
         return _Result(False, f"kept {name}: the marker is no longer valid: {options.problem}")
-    built = alerts.build_request(entry.failure, options, settings)
+    failure = replace(entry.failure, host=socket.gethostname())
+    built = alerts.build_trigger(failure, options, settings, entry.severity)
     if isinstance(built, wit.SettingsError):
         return _Result(False, f"kept {name}: {built.setting}: {built.problem}. Fix: {built.fix}")
     if settings.dry_run:
         return _Result(False, f"would open: {built.title} ({built.method} {built.url})")
     result, _ = send_with_retries(alerts, built, policy, threading.Event())
-    if isinstance(result, wit.CreatedIncident):
+    if isinstance(result, wit.Delivered):
         number = f"#{result.number}" if result.number is not None else "(number unknown)"
         return _Result(True, f"created {number}: {built.title} {result.html_url or ''}".rstrip())
     if isinstance(result, wit.AlreadyOpen):

@@ -20,7 +20,7 @@ DEFAULT_FLUSH_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_MEMORY_LIMIT_MIB = 64
 
-Kind = Literal["string", "bool", "seconds", "count", "path"]
+Kind = Literal["string", "bool", "seconds", "count", "path", "choice"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Setting:
     help: str
     default: str | None = None
     secret: bool = False
+    choices: tuple[str, ...] = ()
 
     @property
     def option(self) -> str:
@@ -64,6 +65,45 @@ SETTINGS: tuple[Setting, ...] = (
         "string",
         "PagerDuty REST API base URL (default: PagerDuty's; https://api.eu.pagerduty.com "
         "for EU accounts).",
+    ),
+    Setting(
+        "pagerduty_routing_key",
+        "string",
+        "Events API v2 integration key: with one, failures go to Events API v2.",
+        secret=True,
+    ),
+    Setting(
+        "pagerduty_events_url",
+        "string",
+        "Events API base URL (default: PagerDuty's; https://events.eu.pagerduty.com for EU "
+        "accounts).",
+    ),
+    Setting(
+        "pagerduty_auto_resolve",
+        "bool",
+        "Resolve a test's alert when it passes again.",
+        default="true",
+    ),
+    Setting(
+        "pagerduty_resolve",
+        "choice",
+        "Which passing tests resolve: 'opened' (alerts this machine remembers opening) or "
+        "'always' (every pass; for CI machines that keep no cache).",
+        default="opened",
+        choices=("opened", "always"),
+    ),
+    Setting(
+        "pagerduty_flaky",
+        "choice",
+        "A test that failed and passed on rerun: 'ignore', or 'info' to send an info alert.",
+        default="ignore",
+        choices=("ignore", "info"),
+    ),
+    Setting(
+        "pagerduty_max_incidents",
+        "count",
+        "Incidents per run; past it, the remaining failures share one aggregate incident.",
+        default="10",
     ),
     Setting(
         "pagerduty_dry_run",
@@ -142,7 +182,7 @@ def add_options(parser: pytest.Parser) -> None:
                 setting.dashed_option,
                 dest=setting.key,
                 default=None,
-                metavar=setting.kind.upper(),
+                metavar="|".join(setting.choices) if setting.choices else setting.kind.upper(),
                 help=help_text,
             )
         # Defaults are applied in `resolve`, so an unset ini key falls through
@@ -167,6 +207,12 @@ class Settings:
     api_key: str | None = field(repr=False)
     oauth_token: str | None = field(repr=False)
     default_from: str | None
+    routing_key: str | None = field(repr=False)
+    events_url: str | None
+    auto_resolve: bool
+    resolve_always: bool
+    flaky_info: bool
+    max_incidents: int
     dry_run: bool
     dry_run_file: Path | None
     page_on_error: bool
@@ -184,7 +230,7 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.api_key, self.oauth_token) if s)
+        return tuple(s for s in (self.api_key, self.oauth_token, self.routing_key) if s)
 
     def source(self, key: str) -> str:
         return self.sources.get(key, f"ini {key}")
@@ -259,8 +305,19 @@ def resolve(config: pytest.Config) -> Settings:
     def count(key: str) -> int:
         return _parse_count(values[key] or "", sources[key])
 
+    def choice(key: str) -> str:
+        setting = next(s for s in SETTINGS if s.key == key)
+        value = (values[key] or "").lower()
+        if value not in setting.choices:
+            raise pytest.UsageError(
+                f"pagerduty: {sources[key]} must be one of {', '.join(setting.choices)}, "
+                f"got {values[key]!r}"
+            )
+        return value
+
     api_key, oauth_token = text("pagerduty_api_key"), text("pagerduty_oauth_token")
-    no_credentials = api_key is None and oauth_token is None
+    routing_key = text("pagerduty_routing_key")
+    no_credentials = api_key is None and oauth_token is None and routing_key is None
     dry_run_file = text("pagerduty_dry_run_file")
     outbox = text("pagerduty_outbox")
     return Settings(
@@ -268,6 +325,12 @@ def resolve(config: pytest.Config) -> Settings:
         api_key=api_key,
         oauth_token=oauth_token,
         default_from=text("pagerduty_default_from"),
+        routing_key=routing_key,
+        events_url=text("pagerduty_events_url"),
+        auto_resolve=flag("pagerduty_auto_resolve"),
+        resolve_always=choice("pagerduty_resolve") == "always",
+        flaky_info=choice("pagerduty_flaky") == "info",
+        max_incidents=count("pagerduty_max_incidents"),
         dry_run=flag("pagerduty_dry_run") or no_credentials,
         dry_run_requested=flag("pagerduty_dry_run"),
         dry_run_file=Path(dry_run_file) if dry_run_file else None,
@@ -289,6 +352,8 @@ def component_fields(settings: Settings) -> dict[str, object]:
         "api-key": settings.api_key,
         "oauth-token": settings.oauth_token,
         "default-from": settings.default_from,
+        "routing-key": settings.routing_key,
+        "events-url": settings.events_url,
         # Clamped into u32: wasmtime-py would wrap a larger number silently;
         # the component rejects what is out of its range.
         "timeout-ms": min(max(1, round(settings.timeout * 1000)), 2**32 - 1),

@@ -28,6 +28,18 @@ def _fix(outcome: Outcome) -> str:
 
 def _line(outcome: Outcome) -> str:
     name = outcome.title or outcome.nodeid
+    if outcome.what == "resolve":
+        if outcome.status == "resolved":
+            return f"resolved: {outcome.nodeid} passes again"
+        if outcome.status == "dry-run" and outcome.request is not None:
+            return (
+                f"would resolve: {outcome.nodeid} ({outcome.request.method} {outcome.request.url})"
+            )
+        return f"not resolved: {outcome.nodeid}: {outcome.reason}.{_fix(outcome)}"
+    if outcome.what == "aggregate" and outcome.status == "created":
+        return (
+            f"created (one for {len(outcome.covers)} failures past pagerduty_max_incidents): {name}"
+        )
     if outcome.status == "created":
         incident = outcome.incident
         number = incident.number if incident else None
@@ -53,15 +65,30 @@ def replay_command(outbox: Path) -> str:
     return f"python -m pytest_pagerduty replay --outbox {shlex.quote(str(outbox))}"
 
 
-def lines(outcomes: Sequence[Outcome], settings: Settings, dry_run_file: Path | None) -> list[str]:
-    """One line per incident (one for all those a refused credential held
-    back), then the counts."""
+def lines(
+    outcomes: Sequence[Outcome],
+    settings: Settings,
+    dry_run_file: Path | None,
+    flaky: Sequence[str] = (),
+) -> list[str]:
+    """One line per alert (one for all those a refused credential held back,
+    one for the quiet resolves), the flaky tests, then the counts."""
     out: list[str] = []
+    quiet = [o for o in outcomes if o.quiet]
+    outcomes = [o for o in outcomes if not o.quiet]
     fatal = next((o for o in outcomes if o.fatal), None)
     held_back = [o for o in outcomes if fatal and o.status == "queued" and not o.fix]
     for outcome in outcomes:
         if outcome not in held_back:
             out.append(_line(outcome))
+    if quiet:
+        done = sum(1 for o in quiet if o.status in ("resolved", "dry-run"))
+        out.append(
+            f"resolve sent for {done} of {len(quiet)} passing test(s) (pagerduty_resolve = always)"
+        )
+    for nodeid in flaky:
+        note = "an info alert was sent" if settings.flaky_info else "not paged"
+        out.append(f"flaky: {nodeid} failed, then passed on rerun ({note})")
     if held_back:
         out.append(
             f"queued: {len(held_back)} more incident(s) not sent, since every request with "
@@ -80,7 +107,11 @@ def lines(outcomes: Sequence[Outcome], settings: Settings, dry_run_file: Path | 
     kept = sorted({o.outbox for o in outcomes if o.outbox is not None})
     parts = [
         f"{counts[status]} {label}"
-        for status, label in (("created", "created"), ("already-open", "already open"))
+        for status, label in (
+            ("created", "created"),
+            ("already-open", "already open"),
+            ("resolved", "resolved"),
+        )
         if counts[status]
     ]
     if kept:

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 Phase = Literal["setup", "call", "teardown"]
+Severity = Literal["critical", "error", "warning", "info"]
+RequestKind = Literal[
+    "rest-create", "rest-find", "rest-resolve", "events-trigger", "events-resolve"
+]
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,12 @@ class SettingsError:
 
 
 @dataclass(frozen=True)
+class Variable:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
 class TestFailure:
     nodeid: str
     short_name: str | None
@@ -35,6 +45,10 @@ class TestFailure:
     message: str | None
     traceback: str
     phase: Phase
+    duration_seconds: float = 0.0
+    # (name, value) of the CI variables the component asked for.
+    ci: tuple[Variable, ...] = ()
+    host: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,11 +60,14 @@ class Header:
 
 @dataclass(frozen=True)
 class AlertRequest:
+    kind: RequestKind
     method: str
     url: str
     headers: tuple[Header, ...]
     body: str
+    display_body: str
     title: str
+    dedup_key: str
     timeout_ms: int
 
     def redacted(self) -> dict[str, Any]:
@@ -59,15 +76,18 @@ class AlertRequest:
             "method": self.method,
             "url": self.url,
             "headers": {h.name: "[redacted]" if h.sensitive else h.value for h in self.headers},
-            "body": self.body,
+            "body": self.display_body,
         }
 
 
 @dataclass(frozen=True)
-class CreatedIncident:
+class Delivered:
     id: str | None
     number: int | None
     html_url: str | None
+    dedup_key: str | None
+    # For a REST lookup: the ids of the open incidents with the key.
+    found: tuple[str, ...]
 
 
 @dataclass(frozen=True)

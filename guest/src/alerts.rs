@@ -1,0 +1,559 @@
+//! The requests a host asks for, sent to whichever API the test's
+//! destination uses: trigger, resolve, and the aggregate past the cap.
+
+use serde_json::{json, Map, Value};
+
+use crate::ci;
+use crate::compose;
+use crate::dedup;
+use crate::destination::{self, Destination};
+use crate::event::{self, Trigger};
+use crate::incident;
+use crate::pytest_pagerduty::alerts::types::{
+    AlertRequest, IncidentOptions, Settings, SettingsError, Severity, TestFailure,
+};
+use crate::settings;
+use crate::text;
+
+/// Room for the failure text in an event's details.
+const EVENT_TRACEBACK_MAX: usize = 16 * 1024;
+
+fn no_destination() -> SettingsError {
+    SettingsError {
+        setting: "service_id".to_string(),
+        problem: "the marker has no service_id and no routing key is set".to_string(),
+        fix: "add service_id=... (REST API) or routing_key=... (Events API v2) to the marker"
+            .to_string(),
+    }
+}
+
+fn destination<'a>(
+    options: &'a IncidentOptions,
+    settings: &'a Settings,
+) -> Result<Destination<'a>, SettingsError> {
+    destination::of(options, settings).ok_or_else(no_destination)
+}
+
+pub fn trigger(
+    failure: &TestFailure,
+    options: &IncidentOptions,
+    settings: &Settings,
+    severity: Option<Severity>,
+) -> Result<AlertRequest, SettingsError> {
+    let checked = settings::check(settings)?;
+    let destination = destination(options, settings)?;
+    let secrets = compose::secrets(settings);
+    let failure = compose::redacted(failure, &secrets);
+    let details = compose::redacted_details(options, &secrets);
+    let title = compose::title(&failure);
+    let dedup_key = options
+        .dedup_key
+        .clone()
+        .unwrap_or_else(|| dedup::for_test(&destination, &failure.nodeid));
+    match destination {
+        Destination::Rest { service_id } => incident::create(
+            &checked,
+            settings,
+            service_id,
+            options,
+            title,
+            compose::body(&failure, details.as_deref()),
+            dedup_key,
+        ),
+        Destination::Events { routing_key } => {
+            let run = ci::run(&failure.ci);
+            let mut custom = Map::new();
+            custom.insert("nodeid".into(), json!(failure.nodeid));
+            let description = compose::description(&failure, details.as_deref());
+            if !description.is_empty() {
+                custom.insert("description".into(), json!(description));
+            }
+            custom.insert(
+                "failure".into(),
+                json!(compose::traceback(&failure, EVENT_TRACEBACK_MAX)),
+            );
+            custom.insert(
+                "duration_seconds".into(),
+                json!((failure.duration_seconds * 1000.0).round() / 1000.0),
+            );
+            let ci = event::ci_details(run.as_ref());
+            if !ci.is_null() {
+                custom.insert("ci".into(), ci);
+            }
+            Ok(event::trigger(
+                &checked,
+                settings,
+                Trigger {
+                    routing_key,
+                    dedup_key: &dedup_key,
+                    title: &title,
+                    severity: event::severity(options, severity),
+                    failure: &failure,
+                    run: run.as_ref(),
+                    custom_details: custom,
+                },
+            ))
+        }
+    }
+}
+
+pub fn resolve(
+    nodeid: &str,
+    options: &IncidentOptions,
+    settings: &Settings,
+    incident_id: Option<&str>,
+) -> Result<AlertRequest, SettingsError> {
+    let checked = settings::check(settings)?;
+    let destination = destination(options, settings)?;
+    let dedup_key = options
+        .dedup_key
+        .clone()
+        .unwrap_or_else(|| dedup::for_test(&destination, nodeid));
+    match (destination, incident_id) {
+        (Destination::Events { routing_key }, _) => Ok(event::resolve(
+            &checked,
+            settings,
+            routing_key,
+            &dedup_key,
+            nodeid,
+        )),
+        (Destination::Rest { .. }, Some(id)) => {
+            incident::resolve(&checked, settings, nodeid, id, dedup_key)
+        }
+        (Destination::Rest { .. }, None) => incident::find(&checked, settings, nodeid, dedup_key),
+    }
+}
+
+/// One alert for the failures past the run's cap, with a key of its own.
+pub fn aggregate(
+    failures: &[TestFailure],
+    suite: &str,
+    options: &IncidentOptions,
+    settings: &Settings,
+) -> Result<AlertRequest, SettingsError> {
+    let checked = settings::check(settings)?;
+    let destination = destination(options, settings)?;
+    let secrets = compose::secrets(settings);
+    let failures: Vec<TestFailure> = failures
+        .iter()
+        .map(|f| compose::redacted(f, &secrets))
+        .collect();
+    let title = text::truncate_end(
+        &format!("{} more marked tests failed in {suite}", failures.len()),
+        compose::TITLE_MAX,
+    );
+    let listed: Vec<String> = failures
+        .iter()
+        .map(|f| {
+            let what = compose::title(f);
+            format!("- {}: {what}", f.nodeid)
+        })
+        .collect();
+    let dedup_key = dedup::for_aggregate(&destination, suite);
+    match destination {
+        Destination::Rest { service_id } => {
+            let body = text::truncate_end(
+                &format!(
+                    "The run's cap on incidents was reached; these failed too:\n{}",
+                    listed.join("\n")
+                ),
+                compose::BODY_MAX,
+            );
+            incident::create(
+                &checked, settings, service_id, options, title, body, dedup_key,
+            )
+        }
+        Destination::Events { routing_key } => {
+            let first = failures.first().ok_or_else(no_destination)?;
+            let run = ci::run(&first.ci);
+            let mut custom = Map::new();
+            let tests: Vec<Value> = listed.iter().take(500).map(|l| json!(l)).collect();
+            custom.insert("failed_tests".into(), Value::Array(tests));
+            custom.insert("count".into(), json!(failures.len()));
+            Ok(event::trigger(
+                &checked,
+                settings,
+                Trigger {
+                    routing_key,
+                    dedup_key: &dedup_key,
+                    title: &title,
+                    severity: event::severity(options, None),
+                    failure: first,
+                    run: run.as_ref(),
+                    custom_details: custom,
+                },
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::{BODY_MAX, TITLE_MAX};
+    use crate::pytest_pagerduty::alerts::types::{Phase, RequestKind, Urgency, Variable};
+    use serde_json::{json, Value};
+
+    const ACCEPT: &str = "application/vnd.pagerduty+json;version=2";
+
+    fn failure() -> TestFailure {
+        TestFailure {
+            nodeid: "tests/test_prod.py::test_critical_flow".into(),
+            short_name: Some("test_critical_flow".into()),
+            docstring: Some("Validates the critical flow.\n\n    - step one\n    ".into()),
+            message: Some("AssertionError: assert 201 == 502".into()),
+            traceback:
+                "def test_critical_flow():\n>       assert 201 == 502\nE       assert 201 == 502"
+                    .into(),
+            phase: Phase::Call,
+            duration_seconds: 0.1234,
+            ci: Vec::new(),
+            host: "build-7".into(),
+        }
+    }
+
+    fn options() -> IncidentOptions {
+        IncidentOptions {
+            service_id: Some("IIXOOXZ".into()),
+            routing_key: None,
+            urgency: Some(Urgency::High),
+            severity: None,
+            priority_id: None,
+            escalation_policy_id: None,
+            assignee_id: Some("SE169QA".into()),
+            dedup_key: None,
+            details: None,
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            api_url: Some("http://127.0.0.1:9999".into()),
+            api_key: Some("secretkey123".into()),
+            oauth_token: None,
+            default_from: Some("oncall@example.com".into()),
+            routing_key: None,
+            events_url: Some("http://127.0.0.1:9998".into()),
+            timeout_ms: 5_000,
+            dry_run: false,
+        }
+    }
+
+    fn sent(request: &AlertRequest) -> Value {
+        serde_json::from_str(&request.body).unwrap()
+    }
+
+    fn headers(request: &AlertRequest) -> Vec<(&str, &str, bool)> {
+        request
+            .headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str(), h.sensitive))
+            .collect()
+    }
+
+    fn test_key() -> String {
+        dedup::for_test(
+            &Destination::Rest {
+                service_id: "IIXOOXZ",
+            },
+            "tests/test_prod.py::test_critical_flow",
+        )
+    }
+
+    #[test]
+    fn builds_the_exact_create_incident_request() {
+        let request = trigger(&failure(), &options(), &settings(), None).unwrap();
+        assert_eq!(request.kind, RequestKind::RestCreate);
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.url, "http://127.0.0.1:9999/incidents");
+        assert_eq!(
+            headers(&request),
+            vec![
+                ("Accept", ACCEPT, false),
+                ("Content-Type", "application/json", false),
+                ("Authorization", "Token token=secretkey123", true),
+                ("From", "oncall@example.com", false),
+            ]
+        );
+        assert_eq!(request.dedup_key, test_key());
+        assert_eq!(
+            sent(&request),
+            json!({"incident": {
+                "type": "incident",
+                "title": "Test failed: test_critical_flow: AssertionError: assert 201 == 502",
+                "service": {"id": "IIXOOXZ", "type": "service_reference"},
+                "urgency": "high",
+                "assignments": [{"assignee": {"id": "SE169QA", "type": "user_reference"}}],
+                "incident_key": test_key(),
+                "body": {"type": "incident_body", "details":
+                    "Validates the critical flow.\n\n- step one\n\nFailure:\ndef test_critical_flow():\n>       assert 201 == 502\nE       assert 201 == 502\n\nTest: tests/test_prod.py::test_critical_flow"},
+            }})
+        );
+        assert_eq!(request.display_body, request.body);
+    }
+
+    #[test]
+    fn optional_references_appear_only_when_given_and_a_given_key_wins() {
+        let mut options = options();
+        options.assignee_id = None;
+        options.urgency = None;
+        options.escalation_policy_id = Some("PT20YPA".into());
+        options.priority_id = Some("P53ZZH5".into());
+        options.dedup_key = Some("checkout-flow".into());
+        let body = sent(&trigger(&failure(), &options, &settings(), None).unwrap());
+        let incident = &body["incident"];
+        assert_eq!(
+            incident["escalation_policy"],
+            json!({"id": "PT20YPA", "type": "escalation_policy_reference"})
+        );
+        assert_eq!(
+            incident["priority"],
+            json!({"id": "P53ZZH5", "type": "priority_reference"})
+        );
+        assert_eq!(incident["incident_key"], "checkout-flow");
+        assert!(incident.get("assignments").is_none());
+        assert!(incident.get("urgency").is_none());
+    }
+
+    #[test]
+    fn details_replace_the_docstring() {
+        let mut options = options();
+        options.details = Some("Checkout is down".into());
+        let body = sent(&trigger(&failure(), &options, &settings(), None).unwrap());
+        let details = body["incident"]["body"]["details"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(details.starts_with("Checkout is down\n\nFailure:\n"));
+        assert!(!details.contains("Validates"));
+    }
+
+    #[test]
+    fn titles_fall_back_to_the_nodeid_name_the_phase_and_take_one_line() {
+        let mut f = failure();
+        f.short_name = None;
+        f.message = None;
+        f.phase = Phase::Setup;
+        assert_eq!(
+            compose::title(&f),
+            "Test errored in setup: tests/test_prod.py::test_critical_flow"
+        );
+        let mut f = failure();
+        f.message = Some("\nAssertionError: checkout returned 500\nassert 1 == 2".into());
+        assert_eq!(
+            compose::title(&f),
+            "Test failed: test_critical_flow: AssertionError: checkout returned 500"
+        );
+    }
+
+    #[test]
+    fn long_titles_and_tracebacks_are_cut_to_the_limits_keeping_the_assertion() {
+        let mut f = failure();
+        f.message = Some("x".repeat(5000));
+        f.traceback = "frame\n".repeat(20_000) + "E   assert the end";
+        let request = trigger(&f, &options(), &settings(), None).unwrap();
+        let incident = &sent(&request)["incident"];
+        let title = incident["title"].as_str().unwrap();
+        assert_eq!(title.chars().count(), TITLE_MAX);
+        assert!(title.ends_with('…'));
+        let details = incident["body"]["details"].as_str().unwrap();
+        assert_eq!(details.chars().count(), BODY_MAX);
+        assert!(
+            details.contains("E   assert the end\n\nTest: tests/test_prod.py::test_critical_flow")
+        );
+        assert!(details.contains("characters cut]"));
+    }
+
+    #[test]
+    fn secrets_never_reach_an_incident_even_across_a_cut() {
+        let mut f = failure();
+        f.message = Some(format!("{}key=secretkey123", "x".repeat(TITLE_MAX - 40)));
+        f.traceback = format!("key=secretkey123{}", "y".repeat(BODY_MAX));
+        let request = trigger(&f, &options(), &settings(), None).unwrap();
+        for piece in ["secretkey", "ey123", "cretk"] {
+            assert!(!request.title.contains(piece), "{piece} in title");
+            assert!(!request.body.contains(piece), "{piece} in body");
+        }
+        let mut f = failure();
+        f.traceback = "env = {'PAGERDUTY_API_KEY': 'secretkey123'}".into();
+        let request = trigger(&f, &options(), &settings(), None).unwrap();
+        assert!(request.body.contains("[redacted]"));
+    }
+
+    #[test]
+    fn a_dry_run_without_credentials_builds_without_authorization() {
+        let mut s = settings();
+        s.api_key = None;
+        s.default_from = None;
+        s.dry_run = true;
+        let request = trigger(&failure(), &options(), &s, None).unwrap();
+        assert!(request
+            .headers
+            .iter()
+            .all(|h| h.name != "Authorization" && h.name != "From"));
+    }
+
+    #[test]
+    fn unicode_survives_intact() {
+        let mut f = failure();
+        f.message = Some("AssertionError: 'café' != 'cafe' ✓".into());
+        let request = trigger(&f, &options(), &settings(), None).unwrap();
+        assert!(sent(&request)["incident"]["title"]
+            .as_str()
+            .unwrap()
+            .ends_with("'café' != 'cafe' ✓"));
+    }
+
+    fn events_settings() -> Settings {
+        let mut s = settings();
+        s.routing_key = Some("R0UTINGKEY0123456789".into());
+        s
+    }
+
+    #[test]
+    fn with_a_routing_key_a_failure_is_an_events_v2_trigger() {
+        let mut f = failure();
+        f.ci = vec![
+            Variable {
+                name: "GITHUB_ACTIONS".into(),
+                value: "true".into(),
+            },
+            Variable {
+                name: "GITHUB_SERVER_URL".into(),
+                value: "https://github.com".into(),
+            },
+            Variable {
+                name: "GITHUB_REPOSITORY".into(),
+                value: "acme/shop".into(),
+            },
+            Variable {
+                name: "GITHUB_RUN_ID".into(),
+                value: "42".into(),
+            },
+            Variable {
+                name: "GITHUB_JOB".into(),
+                value: "smoke".into(),
+            },
+        ];
+        let request = trigger(&f, &options(), &events_settings(), None).unwrap();
+        assert_eq!(request.kind, RequestKind::EventsTrigger);
+        assert_eq!(request.url, "http://127.0.0.1:9998/v2/enqueue");
+        assert!(headers(&request)
+            .iter()
+            .all(|(n, _, _)| *n != "Authorization"));
+        let key = dedup::for_test(
+            &Destination::Events {
+                routing_key: "R0UTINGKEY0123456789",
+            },
+            "tests/test_prod.py::test_critical_flow",
+        );
+        let event = sent(&request);
+        assert_eq!(
+            event,
+            json!({
+                "routing_key": "R0UTINGKEY0123456789",
+                "event_action": "trigger",
+                "dedup_key": key,
+                "client": "pytest-pagerduty",
+                "client_url": "https://github.com/acme/shop/actions/runs/42",
+                "payload": {
+                    "summary": "Test failed: test_critical_flow: AssertionError: assert 201 == 502",
+                    "source": "GitHub Actions: smoke",
+                    "severity": "critical",
+                    "component": "tests/test_prod",
+                    "group": "tests",
+                    "class": "pytest",
+                    "custom_details": {
+                        "nodeid": "tests/test_prod.py::test_critical_flow",
+                        "description": "Validates the critical flow.\n\n- step one",
+                        "failure": "def test_critical_flow():\n>       assert 201 == 502\nE       assert 201 == 502",
+                        "duration_seconds": 0.123,
+                        "ci": {"system": "GitHub Actions", "url": "https://github.com/acme/shop/actions/runs/42",
+                               "commit": null, "branch": null, "job": "smoke"},
+                    },
+                },
+                "links": [{"href": "https://github.com/acme/shop/actions/runs/42", "text": "GitHub Actions run"}],
+            })
+        );
+        let shown: Value = serde_json::from_str(&request.display_body).unwrap();
+        assert_eq!(shown["routing_key"], "[redacted]");
+        assert!(!request.display_body.contains("R0UTINGKEY"));
+        assert_eq!(shown["payload"], event["payload"]);
+    }
+
+    #[test]
+    fn a_flaky_test_can_be_reported_at_info_severity() {
+        let request = trigger(
+            &failure(),
+            &options(),
+            &events_settings(),
+            Some(Severity::Info),
+        )
+        .unwrap();
+        assert_eq!(sent(&request)["payload"]["severity"], "info");
+    }
+
+    #[test]
+    fn resolving_uses_the_same_key_in_both_apis() {
+        let events = resolve(
+            "tests/test_prod.py::test_critical_flow",
+            &options(),
+            &events_settings(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(events.kind, RequestKind::EventsResolve);
+        let trigger_key = trigger(&failure(), &options(), &events_settings(), None)
+            .unwrap()
+            .dedup_key;
+        assert_eq!(
+            sent(&events),
+            json!({"routing_key": "R0UTINGKEY0123456789", "event_action": "resolve", "dedup_key": trigger_key})
+        );
+
+        let find = resolve(
+            "tests/test_prod.py::test_critical_flow",
+            &options(),
+            &settings(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(find.kind, RequestKind::RestFind);
+        assert_eq!(find.method, "GET");
+        assert_eq!(
+            find.url,
+            format!("http://127.0.0.1:9999/incidents?incident_key={}&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged", test_key())
+        );
+        let put = resolve(
+            "tests/test_prod.py::test_critical_flow",
+            &options(),
+            &settings(),
+            Some("PT4KHLK"),
+        )
+        .unwrap();
+        assert_eq!(put.kind, RequestKind::RestResolve);
+        assert_eq!(
+            (put.method.as_str(), put.url.as_str()),
+            ("PUT", "http://127.0.0.1:9999/incidents/PT4KHLK")
+        );
+        assert_eq!(
+            sent(&put),
+            json!({"incident": {"type": "incident_reference", "status": "resolved"}})
+        );
+        assert!(headers(&put).contains(&("From", "oncall@example.com", false)));
+    }
+
+    #[test]
+    fn failures_past_the_cap_become_one_incident_with_its_own_key() {
+        let mut second = failure();
+        second.nodeid = "tests/test_prod.py::test_login".into();
+        second.short_name = Some("test_login".into());
+        let request = aggregate(&[failure(), second], "shop", &options(), &settings()).unwrap();
+        let incident = &sent(&request)["incident"];
+        assert_eq!(incident["title"], "2 more marked tests failed in shop");
+        let details = incident["body"]["details"].as_str().unwrap();
+        assert!(details.contains("- tests/test_prod.py::test_login: Test failed: test_login: AssertionError: assert 201 == 502"));
+        assert_ne!(request.dedup_key, test_key());
+        assert_eq!(incident["incident_key"], request.dedup_key.as_str());
+    }
+}

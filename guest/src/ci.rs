@@ -1,0 +1,239 @@
+//! The CI run a failure happened in: which variables describe it, and how
+//! it appears (a link to the run, commit, branch, job).
+
+use crate::pytest_pagerduty::alerts::types::Variable;
+
+/// One CI system: the variable that says it is running, and how to read it.
+struct System {
+    name: &'static str,
+    detect: &'static str,
+    /// Variables holding the run's URL, or `None` when it is built.
+    url: Option<&'static str>,
+    commit: &'static str,
+    branch: &'static str,
+    job: &'static str,
+}
+
+const SYSTEMS: &[System] = &[
+    System {
+        name: "GitHub Actions",
+        detect: "GITHUB_ACTIONS",
+        url: None,
+        commit: "GITHUB_SHA",
+        branch: "GITHUB_REF_NAME",
+        job: "GITHUB_JOB",
+    },
+    System {
+        name: "GitLab CI",
+        detect: "GITLAB_CI",
+        url: Some("CI_JOB_URL"),
+        commit: "CI_COMMIT_SHA",
+        branch: "CI_COMMIT_REF_NAME",
+        job: "CI_JOB_NAME",
+    },
+    System {
+        name: "Jenkins",
+        detect: "JENKINS_URL",
+        url: Some("BUILD_URL"),
+        commit: "GIT_COMMIT",
+        branch: "GIT_BRANCH",
+        job: "JOB_NAME",
+    },
+    System {
+        name: "Buildkite",
+        detect: "BUILDKITE",
+        url: Some("BUILDKITE_BUILD_URL"),
+        commit: "BUILDKITE_COMMIT",
+        branch: "BUILDKITE_BRANCH",
+        job: "BUILDKITE_LABEL",
+    },
+    System {
+        name: "CircleCI",
+        detect: "CIRCLECI",
+        url: Some("CIRCLE_BUILD_URL"),
+        commit: "CIRCLE_SHA1",
+        branch: "CIRCLE_BRANCH",
+        job: "CIRCLE_JOB",
+    },
+    System {
+        name: "Azure Pipelines",
+        detect: "TF_BUILD",
+        url: None,
+        commit: "BUILD_SOURCEVERSION",
+        branch: "BUILD_SOURCEBRANCHNAME",
+        job: "SYSTEM_JOBDISPLAYNAME",
+    },
+];
+
+/// Variables used to build URLs that no single variable holds.
+const URL_PARTS: &[&str] = &[
+    "GITHUB_SERVER_URL",
+    "GITHUB_REPOSITORY",
+    "GITHUB_RUN_ID",
+    "SYSTEM_COLLECTIONURI",
+    "SYSTEM_TEAMPROJECT",
+    "BUILD_BUILDID",
+];
+
+/// Every variable the component reads; hosts pass exactly these.
+pub fn variables() -> Vec<String> {
+    let mut names: Vec<&str> = SYSTEMS
+        .iter()
+        .flat_map(|s| {
+            [
+                Some(s.detect),
+                s.url,
+                Some(s.commit),
+                Some(s.branch),
+                Some(s.job),
+            ]
+        })
+        .flatten()
+        .chain(URL_PARTS.iter().copied())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter().map(str::to_string).collect()
+}
+
+/// The CI run, as the component shows it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Run {
+    pub system: String,
+    pub url: Option<String>,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub job: Option<String>,
+}
+
+/// The run described by the variables, when they name a CI system.
+pub fn run(variables: &[Variable]) -> Option<Run> {
+    let get = |name: &str| {
+        variables
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.value.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let system = SYSTEMS.iter().find(|s| get(s.detect).is_some())?;
+    let url = match system.url {
+        Some(name) => get(name),
+        None if system.detect == "GITHUB_ACTIONS" => {
+            match (
+                get("GITHUB_SERVER_URL"),
+                get("GITHUB_REPOSITORY"),
+                get("GITHUB_RUN_ID"),
+            ) {
+                (Some(server), Some(repo), Some(id)) => {
+                    Some(format!("{server}/{repo}/actions/runs/{id}"))
+                }
+                _ => None,
+            }
+        }
+        None => match (
+            get("SYSTEM_COLLECTIONURI"),
+            get("SYSTEM_TEAMPROJECT"),
+            get("BUILD_BUILDID"),
+        ) {
+            (Some(collection), Some(project), Some(id)) => Some(format!(
+                "{}/{project}/_build/results?buildId={id}",
+                collection.trim_end_matches('/')
+            )),
+            _ => None,
+        },
+    };
+    Some(Run {
+        system: system.name.to_string(),
+        url: url.filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+        commit: get(system.commit),
+        branch: get(system.branch),
+        job: get(system.job),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<Variable> {
+        pairs
+            .iter()
+            .map(|(n, v)| Variable {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn outside_ci_there_is_no_run() {
+        assert_eq!(run(&vars(&[("GITHUB_SHA", "abc")])), None);
+    }
+
+    #[test]
+    fn github_actions_builds_the_run_url() {
+        let run = run(&vars(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_RUN_ID", "42"),
+            ("GITHUB_SHA", "abc123"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_JOB", "smoke"),
+        ]))
+        .unwrap();
+        assert_eq!(run.system, "GitHub Actions");
+        assert_eq!(
+            run.url.as_deref(),
+            Some("https://github.com/acme/shop/actions/runs/42")
+        );
+        assert_eq!(
+            (
+                run.commit.as_deref(),
+                run.branch.as_deref(),
+                run.job.as_deref()
+            ),
+            (Some("abc123"), Some("main"), Some("smoke"))
+        );
+    }
+
+    #[test]
+    fn azure_pipelines_builds_the_run_url() {
+        let run = run(&vars(&[
+            ("TF_BUILD", "True"),
+            ("SYSTEM_COLLECTIONURI", "https://dev.azure.com/acme/"),
+            ("SYSTEM_TEAMPROJECT", "shop"),
+            ("BUILD_BUILDID", "7"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            run.url.as_deref(),
+            Some("https://dev.azure.com/acme/shop/_build/results?buildId=7")
+        );
+    }
+
+    #[test]
+    fn every_system_is_read_from_the_variables_it_asked_for() {
+        let asked = variables();
+        for system in SYSTEMS {
+            for name in [
+                Some(system.detect),
+                system.url,
+                Some(system.commit),
+                Some(system.branch),
+                Some(system.job),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                assert!(asked.iter().any(|a| a == name), "{name}");
+            }
+        }
+        let run = run(&vars(&[
+            ("JENKINS_URL", "https://ci"),
+            ("BUILD_URL", "javascript:alert(1)"),
+        ]))
+        .unwrap();
+        assert_eq!(run.url, None, "only http(s) links");
+    }
+}

@@ -1,0 +1,261 @@
+//! Events API v2 requests: `trigger` for a failure, `resolve` when the test
+//! passes again (`POST /v2/enqueue`).
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::ci::Run;
+use crate::pytest_pagerduty::alerts::types::{
+    AlertRequest, IncidentOptions, RequestKind, Settings, Severity, TestFailure, Urgency,
+};
+use crate::request::{self, header, Parts};
+use crate::settings::Checked;
+
+const CLIENT: &str = "pytest-pagerduty";
+const REDACTED: &str = "[redacted]";
+
+#[derive(Serialize)]
+struct Link {
+    href: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Payload<'a> {
+    summary: &'a str,
+    source: String,
+    severity: &'static str,
+    component: String,
+    group: String,
+    class: String,
+    custom_details: Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct Event<'a> {
+    routing_key: &'a str,
+    event_action: &'static str,
+    dedup_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<Payload<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    links: Vec<Link>,
+}
+
+/// The marker's severity, else one from its urgency; a failing check is
+/// critical unless said otherwise.
+pub fn severity(options: &IncidentOptions, overridden: Option<Severity>) -> Severity {
+    overridden
+        .or(options.severity)
+        .unwrap_or(match options.urgency {
+            Some(Urgency::Low) => Severity::Warning,
+            _ => Severity::Critical,
+        })
+}
+
+fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "critical",
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
+/// Where the test lives: (component, group, class) from its nodeid, as in
+/// `tests/api/test_pay.py::TestRefund::test_eu` → `tests/api/test_pay`,
+/// `tests/api`, `TestRefund`.
+pub fn location(nodeid: &str) -> (String, String, String) {
+    let mut parts = nodeid.split("::");
+    let path = parts.next().unwrap_or(nodeid);
+    let rest: Vec<&str> = parts.collect();
+    let module = path.strip_suffix(".py").unwrap_or(path).to_string();
+    let group = match path.rsplit_once('/') {
+        Some((dir, _)) => dir.to_string(),
+        None => ".".to_string(),
+    };
+    let class = if rest.len() > 1 {
+        rest[0].to_string()
+    } else {
+        "pytest".to_string()
+    };
+    (module, group, class)
+}
+
+/// The event's source: the CI job when there is one, else the host.
+pub fn source(run: Option<&Run>, host: &str) -> String {
+    match run {
+        Some(Run {
+            system,
+            job: Some(job),
+            ..
+        }) => format!("{system}: {job}"),
+        Some(Run { system, .. }) => system.clone(),
+        None if !host.is_empty() => host.to_string(),
+        None => "pytest".to_string(),
+    }
+}
+
+pub fn ci_details(run: Option<&Run>) -> Value {
+    match run {
+        None => Value::Null,
+        Some(run) => json!({
+            "system": run.system,
+            "url": run.url,
+            "commit": run.commit,
+            "branch": run.branch,
+            "job": run.job,
+        }),
+    }
+}
+
+fn links(run: Option<&Run>) -> Vec<Link> {
+    run.and_then(|r| {
+        r.url.as_ref().map(|url| Link {
+            href: url.clone(),
+            text: format!("{} run", r.system),
+        })
+    })
+    .into_iter()
+    .collect()
+}
+
+fn finish(
+    checked: &Checked,
+    settings: &Settings,
+    kind: RequestKind,
+    event: &Event,
+    title: String,
+) -> AlertRequest {
+    let body = request::json(event);
+    // The shown body keeps everything but the routing key.
+    let mut display: Value = serde_json::from_str(&body).expect("just serialized");
+    display["routing_key"] = Value::String(REDACTED.to_string());
+    request::finish(
+        Parts {
+            kind,
+            method: "POST",
+            url: checked.events.url("/v2/enqueue"),
+            headers: vec![
+                header("Accept", "application/json", false),
+                header("Content-Type", "application/json", false),
+            ],
+            body,
+            display_body: display.to_string(),
+            title,
+            dedup_key: event.dedup_key.to_string(),
+        },
+        settings.timeout_ms,
+    )
+}
+
+pub struct Trigger<'a> {
+    pub routing_key: &'a str,
+    pub dedup_key: &'a str,
+    pub title: &'a str,
+    pub severity: Severity,
+    pub failure: &'a TestFailure,
+    pub run: Option<&'a Run>,
+    pub custom_details: Map<String, Value>,
+}
+
+pub fn trigger(checked: &Checked, settings: &Settings, t: Trigger) -> AlertRequest {
+    let (component, group, class) = location(&t.failure.nodeid);
+    let event = Event {
+        routing_key: t.routing_key,
+        event_action: "trigger",
+        dedup_key: t.dedup_key,
+        client: Some(CLIENT),
+        client_url: t.run.and_then(|r| r.url.clone()),
+        payload: Some(Payload {
+            summary: t.title,
+            source: source(t.run, &t.failure.host),
+            severity: severity_name(t.severity),
+            component,
+            group,
+            class,
+            custom_details: t.custom_details,
+        }),
+        links: links(t.run),
+    };
+    finish(
+        checked,
+        settings,
+        RequestKind::EventsTrigger,
+        &event,
+        t.title.to_string(),
+    )
+}
+
+pub fn resolve(
+    checked: &Checked,
+    settings: &Settings,
+    routing_key: &str,
+    dedup_key: &str,
+    nodeid: &str,
+) -> AlertRequest {
+    let event = Event {
+        routing_key,
+        event_action: "resolve",
+        dedup_key,
+        client: None,
+        client_url: None,
+        payload: None,
+        links: Vec::new(),
+    };
+    finish(
+        checked,
+        settings,
+        RequestKind::EventsResolve,
+        &event,
+        format!("Resolved: {nodeid} passes again"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_splits_module_package_and_class() {
+        assert_eq!(
+            location("tests/api/test_pay.py::TestRefund::test_eu[1]"),
+            (
+                "tests/api/test_pay".into(),
+                "tests/api".into(),
+                "TestRefund".into()
+            )
+        );
+        assert_eq!(
+            location("test_x.py::test_y"),
+            ("test_x".into(), ".".into(), "pytest".into())
+        );
+    }
+
+    #[test]
+    fn severity_follows_the_marker_then_the_urgency() {
+        let mut options = IncidentOptions {
+            service_id: None,
+            routing_key: None,
+            urgency: Some(Urgency::Low),
+            severity: None,
+            priority_id: None,
+            escalation_policy_id: None,
+            assignee_id: None,
+            dedup_key: None,
+            details: None,
+        };
+        assert_eq!(severity(&options, None), Severity::Warning);
+        options.urgency = Some(Urgency::High);
+        assert_eq!(severity(&options, None), Severity::Critical);
+        options.urgency = None;
+        assert_eq!(severity(&options, None), Severity::Critical);
+        options.severity = Some(Severity::Error);
+        assert_eq!(severity(&options, None), Severity::Error);
+        assert_eq!(severity(&options, Some(Severity::Info)), Severity::Info);
+    }
+}

@@ -1,0 +1,43 @@
+//! Pieces every request shares: headers, JSON bodies, the finished record.
+
+use serde::Serialize;
+
+use crate::pytest_pagerduty::alerts::types::{AlertRequest, Header, RequestKind};
+
+pub fn header(name: &str, value: &str, sensitive: bool) -> Header {
+    Header {
+        name: name.to_string(),
+        value: value.to_string(),
+        sensitive,
+    }
+}
+
+pub fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("plain structs serialize")
+}
+
+pub struct Parts {
+    pub kind: RequestKind,
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<Header>,
+    pub body: String,
+    /// The body as it may be shown (an event's routing key removed).
+    pub display_body: String,
+    pub title: String,
+    pub dedup_key: String,
+}
+
+pub fn finish(parts: Parts, timeout_ms: u32) -> AlertRequest {
+    AlertRequest {
+        kind: parts.kind,
+        method: parts.method.to_string(),
+        url: parts.url,
+        headers: parts.headers,
+        body: parts.body,
+        display_body: parts.display_body,
+        title: parts.title,
+        dedup_key: parts.dedup_key,
+        timeout_ms,
+    }
+}

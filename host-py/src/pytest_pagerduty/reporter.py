@@ -1,0 +1,160 @@
+"""Run state: what collection checked, what each report means, the delivery
+worker, and the summary. On an xdist worker it only annotates reports; the
+controller (or a plain run) decides and sends."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Generator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import collection, failure, open_alerts, settings, summary, wit
+from .collection import PagerDutyWarning
+from .delivery import Delivery, Outcome, Resolve, Trigger
+
+# The attribute that carries a marked test's data from makereport (where the
+# item is) to logreport (where xdist delivers reports to the controller).
+REPORT_ATTRIBUTE = "pagerduty"
+
+
+def state_path(config: pytest.Config, name: str) -> Path:
+    """A file in pytest's cache directory (`.pytest_cache/d/pagerduty`), or
+    in the rootdir when the cache plugin is off."""
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("pagerduty")) / name
+    try:  # before pytest_configure (replay), find the directory as the cache would
+        cache_dir = os.path.expanduser(os.path.expandvars(config.getini("cache_dir")))
+    except ValueError:  # -p no:cacheprovider
+        return Path(config.rootpath, f".pagerduty-{name}")
+    return Path(config.rootpath, cache_dir, "d", "pagerduty", name)
+
+
+def _failure_from(data: dict[str, Any]) -> wit.TestFailure:
+    fields = dict(data)
+    fields["ci"] = tuple(wit.Variable(**v) for v in fields.get("ci", ()))
+    return wit.TestFailure(**fields)
+
+
+class PagerDutyReporter:
+    def __init__(self, config: pytest.Config, resolved: settings.Settings) -> None:
+        self.config = config
+        self.settings = resolved
+        self.is_worker = hasattr(config, "workerinput")
+        self.collected = collection.Collected()
+        self.delivery = Delivery(resolved, self.outbox_path, config.rootpath.name)
+        self.outcomes: list[Outcome] = []
+        self.dry_run_file: Path | None = None
+        self.open_alerts = {} if self.is_worker else open_alerts.load(config)
+        self.marked_reports = 0
+        # nodeid -> the failure of its last rerun (pytest-rerunfailures)
+        self.reruns: dict[str, dict[str, Any]] = {}
+        self.flaky: list[str] = []
+        self.triggered: set[str] = set()
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.collected = collection.check(items, self.settings)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, Any, None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        paging = self.collected.paging.get(item.nodeid)
+        if paging is None:
+            return
+        data: dict[str, Any] = {"marker": dict(paging.arguments), "positional": paging.positional}
+        if failure.pages(report, self.settings.page_on_error):
+            short_name = self.collected.short_names.get(item.nodeid)
+            data["failure"] = asdict(failure.describe(item, report, call, short_name))
+        setattr(report, REPORT_ATTRIBUTE, data)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, REPORT_ATTRIBUTE, None)
+        if self.is_worker or not isinstance(data, dict):
+            return
+        self.marked_reports += 1
+        nodeid = report.nodeid
+        marker, positional = data["marker"], data["positional"]
+        if str(report.outcome) == "rerun":  # pytest-rerunfailures: only the last try counts
+            if "failure" in data:
+                self.reruns[nodeid] = data["failure"]
+            return
+        if "failure" in data:
+            if nodeid not in self.triggered:  # --dist each runs a test on every worker
+                self.triggered.add(nodeid)
+                self.delivery.submit(Trigger(_failure_from(data["failure"]), marker, positional))
+            return
+        if report.when != "call" or not report.passed or hasattr(report, "wasxfail"):
+            return
+        if nodeid in self.reruns:
+            self.flaky.append(nodeid)
+            if self.settings.flaky_info and nodeid not in self.triggered:
+                self.triggered.add(nodeid)
+                self.delivery.submit(
+                    Trigger(_failure_from(self.reruns[nodeid]), marker, positional, "info")
+                )
+        remembered = self.open_alerts.get(nodeid)
+        if (
+            self.settings.auto_resolve
+            and nodeid not in self.triggered
+            and (remembered is not None or self.settings.resolve_always)
+        ):
+            incident_id = remembered.get("incident_id") if remembered else None
+            self.delivery.submit(
+                Resolve(nodeid, marker, positional, incident_id, remembered is not None)
+            )
+
+    def pytest_sessionfinish(self) -> None:
+        if self.is_worker:
+            return
+        self.outcomes = self.delivery.finish()
+        if not self.settings.dry_run:
+            open_alerts.update(self.open_alerts, self.outcomes)
+            open_alerts.save(self.config, self.open_alerts)
+        if self.settings.dry_run and self.outcomes:
+            self.dry_run_file = self._dry_run_path()
+            try:
+                summary.write_dry_run(self.dry_run_file, self.outcomes)
+            except OSError as err:
+                self._warn(f"could not write the dry-run file {self.dry_run_file}: {err}")
+                self.dry_run_file = None
+        for outcome in self.outcomes:
+            if outcome.status in ("queued", "failed", "lost") and outcome.what != "resolve":
+                verb = {"queued": "kept in the outbox", "failed": "not created", "lost": "LOST"}
+                self._warn(
+                    f"incident for {outcome.nodeid} {verb[outcome.status]}: {outcome.reason}",
+                    where=outcome.nodeid.partition("::")[0],
+                )
+
+    def _dry_run_path(self) -> Path:
+        return self.settings.dry_run_file or state_path(self.config, "dry-run.json")
+
+    def outbox_path(self) -> Path:
+        return self.settings.outbox or state_path(self.config, "outbox.jsonl")
+
+    def _warn(self, message: str, where: str = "pytest_pagerduty") -> None:
+        # A delivery problem is a warning, never a failure: even with warnings
+        # turned into errors it must not change the run's exit status.
+        with contextlib.suppress(PagerDutyWarning):
+            warnings.warn_explicit(PagerDutyWarning(message), PagerDutyWarning, where, 0)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.is_worker or not (self.collected.marked or self.marked_reports):
+            return
+        terminalreporter.write_sep("=", "PagerDuty")
+        lines = summary.lines(self.outcomes, self.settings, self.dry_run_file, self.flaky)
+        if self.collected.unavailable:
+            lines.insert(0, f"paging is off: {self.collected.unavailable}")
+        if not lines:
+            marked = self.collected.marked or self.marked_reports
+            lines = [f"no incidents: none of the {marked} marked test(s) failed"]
+        for line in lines:
+            terminalreporter.write_line(line)
