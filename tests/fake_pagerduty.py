@@ -1,9 +1,12 @@
-"""A PagerDuty REST API on 127.0.0.1 (pytest-httpserver) that checks every
-request against the published contract and answers as PagerDuty does."""
+"""PagerDuty on 127.0.0.1 (pytest-httpserver): the REST incidents API and
+Events API v2, checking every request against the published contracts and
+answering as PagerDuty does, with state: an open incident's key refuses a
+second create, a lookup finds it, a resolve closes it."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -14,16 +17,18 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from pagerduty_api import create_incident_problems, incident_reply
+from pagerduty_api import error_reply, incident_reply, request_problems
 
 API_KEY = "u+PDtestkey_9f8e7d6c5b4a"
 FROM = "oncall@example.com"
+ROUTING_KEY = "R0UT1NGKEYe93facc04764012d7bfb0"
 
 
 @dataclass(frozen=True)
 class Received:
     method: str
     path: str
+    query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
     problems: list[str]
@@ -38,7 +43,7 @@ class Scripted:
 
 
 class FakePagerDuty:
-    """Answers `POST /incidents`: scripted replies first, then 201s."""
+    """Scripted replies first (any route), then PagerDuty's own answers."""
 
     def __init__(self, server: HTTPServer) -> None:
         self.server = server
@@ -51,7 +56,17 @@ class FakePagerDuty:
         self.max_in_flight = 0
         # Called as each reply is sent, to record what had happened by then.
         self.on_reply: list[Callable[[], None]] = []
-        server.expect_request("/incidents", method="POST").respond_with_handler(self._handle)
+        # incident_key -> incident id, for open REST incidents
+        self.open_incidents: dict[str, str] = {}
+        # dedup_key -> summary, for triggered (unresolved) events
+        self.open_events: dict[str, str] = {}
+        for path, method in (
+            ("/incidents", "POST"),
+            ("/incidents", "GET"),
+            (re.compile(r"^/incidents/[^/]+$"), "PUT"),
+            ("/v2/enqueue", "POST"),
+        ):
+            server.expect_request(path, method=method).respond_with_handler(self._handle)
 
     @property
     def url(self) -> str:
@@ -61,8 +76,19 @@ class FakePagerDuty:
         """Command-line options that point the plugin here with an API key."""
         return [
             f"--pagerduty_api_url={self.url}",
+            f"--pagerduty_events_url={self.url}",
             f"--pagerduty_api_key={API_KEY}",
             f"--pagerduty_default_from={FROM}",
+            "--pagerduty_timeout=5",
+            *extra,
+        ]
+
+    def events_options(self, *extra: str) -> list[str]:
+        """Command-line options for Events API v2 here, with a routing key only."""
+        return [
+            f"--pagerduty_events_url={self.url}",
+            f"--pagerduty_api_url={self.url}",
+            f"--pagerduty_routing_key={ROUTING_KEY}",
             "--pagerduty_timeout=5",
             *extra,
         ]
@@ -76,30 +102,30 @@ class FakePagerDuty:
         delay: float = 0.0,
     ) -> None:
         """Queues one reply; `body` is JSON unless it is a str. Status 0 means
-        the usual 201, sent after `delay`."""
+        PagerDuty's usual answer, sent after `delay`."""
         self._script.append(Scripted(status, body, headers or {}, delay))
 
     def _handle(self, request: Request) -> Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
+        query = {k: request.args.getlist(k) for k in request.args}
+        text = request.get_data(as_text=True)
         try:
-            body = json.loads(request.get_data(as_text=True))
-            problems = create_incident_problems(headers, body)
+            body = json.loads(text) if text else None
+            problems = request_problems(request.method, request.path, query, headers, body)
         except ValueError as err:
-            body, problems = request.get_data(as_text=True), [f"body is not JSON: {err}"]
+            body, problems = text, [f"body is not JSON: {err}"]
+        received = Received(request.method, request.path, query, headers, body, problems)
         with self._lock:
-            self.received.append(Received(request.method, request.path, headers, body, problems))
+            self.received.append(received)
             scripted = self._script.popleft() if self._script else None
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
             if scripted is not None and scripted.delay:
                 time.sleep(scripted.delay)
-            if scripted is None or scripted.status == 0:  # 0: a 201 after the delay
+            if scripted is None or scripted.status == 0:
                 with self._lock:
-                    self._next_number += 1
-                    number = self._next_number
-                title = body["incident"]["title"] if isinstance(body, dict) else ""
-                scripted = Scripted(201, incident_reply(number, title))
+                    scripted = self._answer(received)
             for callback in self.on_reply:
                 callback()
         finally:
@@ -113,8 +139,59 @@ class FakePagerDuty:
             content_type="application/json",
         )
 
-    def incidents(self) -> list[dict[str, Any]]:
-        """The `incident` objects received, each checked against the contract."""
+    def _answer(self, request: Received) -> Scripted:
+        """What PagerDuty answers, given what is open."""
+        body = request.body if isinstance(request.body, dict) else {}
+        if request.path == "/v2/enqueue":
+            key = body.get("dedup_key") or f"generated-{len(self.received)}"
+            if body.get("event_action") == "trigger":
+                self.open_events[key] = body.get("payload", {}).get("summary", "")
+            elif body.get("event_action") == "resolve":
+                self.open_events.pop(key, None)
+            return Scripted(
+                202, {"status": "success", "message": "Event processed", "dedup_key": key}
+            )
+        if request.method == "GET":
+            keys = request.query.get("incident_key", [])
+            found = [{"id": self.open_incidents[k]} for k in keys if k in self.open_incidents]
+            return Scripted(200, {"incidents": found, "limit": 25, "offset": 0, "more": False})
+        if request.method == "PUT":
+            incident_id = request.path.rsplit("/", 1)[1]
+            for key, open_id in list(self.open_incidents.items()):
+                if open_id == incident_id:
+                    del self.open_incidents[key]
+                    return Scripted(200, {"incident": {"id": incident_id, "status": "resolved"}})
+            return Scripted(400, error_reply("Incident Already Resolved", 1001))
+        incident = body.get("incident", {})
+        key = incident.get("incident_key")
+        if key in self.open_incidents:
+            return Scripted(
+                400,
+                error_reply(
+                    "Invalid Input Provided",
+                    2001,
+                    "Open incident with matching incident key already exists on this service",
+                ),
+            )
+        self._next_number += 1
+        reply = incident_reply(self._next_number, incident.get("title", ""), key)
+        if key:
+            self.open_incidents[key] = reply["incident"]["id"]
+        return Scripted(201, reply)
+
+    def _bodies(self, method: str, path: str) -> list[Any]:
         for received in self.received:
             assert not received.problems, received.problems
-        return [r.body["incident"] for r in self.received]
+        return [r.body for r in self.received if r.method == method and r.path == path]
+
+    def incidents(self) -> list[dict[str, Any]]:
+        """The `incident` objects of the creates received."""
+        return [body["incident"] for body in self._bodies("POST", "/incidents")]
+
+    def events(self) -> list[dict[str, Any]]:
+        """The Events API v2 events received."""
+        return self._bodies("POST", "/v2/enqueue")
+
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path) of everything received, in order."""
+        return [(r.method, r.path) for r in self.received]

@@ -1,4 +1,4 @@
-"""PagerDuty's published contract (shared/pagerduty-api), as validators."""
+"""PagerDuty's published contracts (tests/contract), as request validators."""
 
 from __future__ import annotations
 
@@ -10,52 +10,92 @@ from typing import Any
 
 from openapi_schema_validator import OAS30Validator
 
-# `POST /incidents` and all it references, extracted unchanged from PagerDuty's
-# published REST contract by contract/extract.py.
-EXTRACT = Path(__file__).parent / "contract" / "rest-create-incident.json"
-CREATE_INCIDENT = "#/paths/~1incidents/post/requestBody/content/application~1json/schema"
+CONTRACT = Path(__file__).parent / "contract"
+# The REST operations the plugin uses, extracted unchanged from PagerDuty's
+# published REST contract by contract/extract.py; Events API v2 copied whole.
+REST = CONTRACT / "rest-incidents.json"
+EVENTS = CONTRACT / "events-v2-openapiv3.json"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
+# (method, path pattern) -> (contract, path in the contract)
+OPERATIONS = {
+    ("POST", re.compile(r"^/incidents$")): ("rest", "/incidents", "post"),
+    ("GET", re.compile(r"^/incidents$")): ("rest", "/incidents", "get"),
+    ("PUT", re.compile(r"^/incidents/[A-Za-z0-9]+$")): ("rest", "/incidents/{id}", "put"),
+    ("POST", re.compile(r"^/v2/enqueue$")): ("events", "/enqueue", "post"),
+}
+
 
 @cache
-def rest_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = json.loads(EXTRACT.read_text("utf-8"))
-    # Known quirk (shared/pagerduty-api/README.md): the spec types
-    # IncidentBody.details as an object, but the API accepts only a string.
-    spec["components"]["schemas"]["IncidentBody"]["properties"]["details"] = {"type": "string"}
-    return spec
+def spec(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((REST if name == "rest" else EVENTS).read_text("utf-8"))
+    if name == "rest":
+        # Known quirk (shared/pagerduty-api/README.md): the spec types
+        # IncidentBody.details as an object, but the API accepts only a string.
+        data["components"]["schemas"]["IncidentBody"]["properties"]["details"] = {
+            "type": "string"
+        }
+    return data
 
 
 @cache
-def create_incident_validator() -> OAS30Validator:
+def body_validator(name: str, path: str, method: str) -> OAS30Validator:
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    ref = f"#/paths/{pointer}/{method}/requestBody/content/application~1json/schema"
     # The whole spec is the root, so the body schema's internal $refs resolve.
-    return OAS30Validator({**rest_spec(), "$ref": CREATE_INCIDENT})
+    return OAS30Validator({**spec(name), "$ref": ref})
 
 
-def create_incident_problems(headers: dict[str, str], body: Any) -> list[str]:
-    """Everything about a `POST /incidents` request the contract rejects."""
-    problems = [
-        f"body: {e.message} at {list(e.absolute_path)}"
-        for e in create_incident_validator().iter_errors(body)
-    ]
-    spec = rest_spec()
-    for parameter_ref in spec["paths"]["/incidents"]["post"]["parameters"]:
-        parameter = spec["components"]["parameters"][parameter_ref["$ref"].rsplit("/", 1)[1]]
-        name, schema = parameter["name"], parameter["schema"]
-        value = headers.get(name.lower())
+def _parameters(name: str, operation: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for parameter in operation.get("parameters", []):
+        if "$ref" in parameter:
+            parameter = spec(name)["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+        found.append(parameter)
+    return found
+
+
+def request_problems(
+    method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
+) -> list[str]:
+    """Everything about a request that PagerDuty's contract rejects."""
+    match = next(
+        (op for (m, pattern), op in OPERATIONS.items() if m == method and pattern.match(path)),
+        None,
+    )
+    if match is None:
+        return [f"{method} {path} is not an operation the plugin may use"]
+    name, spec_path, spec_method = match
+    operation = spec(name)["paths"][spec_path][spec_method]
+    problems: list[str] = []
+    declared_query = set()
+    for parameter in _parameters(name, operation):
+        where, pname, schema = parameter["in"], parameter["name"], parameter.get("schema", {})
+        if where == "query":
+            declared_query.add(pname)
+            continue
+        if where != "header":
+            continue
+        value = headers.get(pname.lower())
         if value is None:
             if parameter.get("required"):
-                problems.append(f"header {name} is required")
+                problems.append(f"header {pname} is required")
             continue
         allowed = schema.get("enum", [schema.get("default", value)])
         if value not in allowed:
-            problems.append(f"header {name}: {value!r} is not one of {allowed}")
+            problems.append(f"header {pname}: {value!r} is not one of {allowed}")
         if schema.get("format") == "email" and not EMAIL.match(value):
-            problems.append(f"header {name}: {value!r} is not an email address")
+            problems.append(f"header {pname}: {value!r} is not an email address")
+    problems += [f"query parameter {q} is not declared" for q in query if q not in declared_query]
+    if "requestBody" in operation:
+        problems += [
+            f"body: {e.message} at {list(e.absolute_path)}"
+            for e in body_validator(name, spec_path, spec_method).iter_errors(body)
+        ]
     return problems
 
 
-def incident_reply(number: int, title: str) -> dict[str, Any]:
+def incident_reply(number: int, title: str, key: str | None = None) -> dict[str, Any]:
     """A 201 body shaped like the spec's example."""
     incident_id = f"PINC{number:03d}"
     return {
@@ -67,6 +107,7 @@ def incident_reply(number: int, title: str) -> dict[str, Any]:
             "self": f"https://api.pagerduty.com/incidents/{incident_id}",
             "html_url": f"https://acme.pagerduty.com/incidents/{incident_id}",
             "incident_number": number,
+            "incident_key": key,
             "status": "triggered",
         }
     }

@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = [
     pytest.mark.usefixtures("pagerduty_fixture"),
-    pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS", incident_key="probe"),
+    pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS"),
 ]
 
 def test_probe():
@@ -123,7 +123,7 @@ def test_retries_are_bounded_and_what_is_left_goes_to_the_outbox(
     )
     (entry,) = outbox(pytester)
     assert entry["failure"]["nodeid"] == "test_suite.py::test_probe"
-    assert entry["marker"] == {"service_id": "PWIXJZS", "incident_key": "probe"}
+    assert entry["marker"] == {"service_id": "PWIXJZS"}
     assert entry["reason"].startswith("PagerDuty answered 503")
 
 

@@ -69,13 +69,14 @@ fn reference<'a>(id: &'a Option<String>, kind: &'static str) -> Option<Reference
     id.as_deref().map(|id| Reference { id, kind })
 }
 
-/// Accept, the credential and From; Content-Type when there is a body.
-fn headers(checked: &Checked, with_body: bool) -> Result<Vec<Header>, SettingsError> {
+/// Accept, Content-Type (the contract requires it even on a GET), the
+/// credential and From.
+fn headers(checked: &Checked) -> Result<Vec<Header>, SettingsError> {
     let (credential, from) = checked.rest()?;
-    let mut headers = vec![header("Accept", ACCEPT, false)];
-    if with_body {
-        headers.push(header("Content-Type", "application/json", false));
-    }
+    let mut headers = vec![
+        header("Accept", ACCEPT, false),
+        header("Content-Type", "application/json", false),
+    ];
     if let Some(credential) = credential {
         headers.push(header("Authorization", &credential.authorization(), true));
     }
@@ -129,7 +130,7 @@ pub fn create(
             kind: RequestKind::RestCreate,
             method: "POST",
             url: checked.endpoint.url("/incidents"),
-            headers: headers(checked, true)?,
+            headers: headers(checked)?,
             display_body: body.clone(),
             body,
             title,
@@ -168,7 +169,7 @@ pub fn find(
             kind: RequestKind::RestFind,
             method: "GET",
             url,
-            headers: headers(checked, false)?,
+            headers: headers(checked)?,
             body: String::new(),
             display_body: String::new(),
             title: format!("Find the incident of {nodeid}"),
@@ -199,7 +200,7 @@ pub fn resolve(
             url: checked
                 .endpoint
                 .url(&format!("/incidents/{}", query_value(incident_id))),
-            headers: headers(checked, true)?,
+            headers: headers(checked)?,
             display_body: body.clone(),
             body,
             title: format!("Resolved: {nodeid} passes again"),

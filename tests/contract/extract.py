@@ -1,6 +1,6 @@
 """Writes the part of PagerDuty's published REST contract that the tests
-check requests against: `POST /incidents` with every schema and parameter
-it references. Run from the repository root when the contract changes:
+check requests against: `POST /incidents`, `GET /incidents` and
+`PUT /incidents/{id}`, with every schema and parameter they reference. Run from the repository root when the contract changes:
 
     python tests/contract/extract.py ../shared/pagerduty-api/rest-openapiv3.json
 
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-EXTRACT = HERE / "rest-create-incident.json"
+EXTRACT = HERE / "rest-incidents.json"
+OPERATIONS = ("#/paths/~1incidents/post", "#/paths/~1incidents/get", "#/paths/~1incidents~1{id}/put")
 
 
 def _refs(node: Any) -> set[str]:
@@ -48,7 +49,7 @@ def _put(out: dict[str, Any], ref: str, value: Any) -> None:
 def extract(spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"openapi": spec["openapi"], "info": spec["info"]}
     seen: set[str] = set()
-    todo = ["#/paths/~1incidents/post"]
+    todo = list(OPERATIONS)
     while todo:
         ref = todo.pop()
         # A ref into part of a schema (".../allOf/0") needs the whole schema.
