@@ -32,9 +32,7 @@ def spec(name: str) -> dict[str, Any]:
     if name == "rest":
         # Known quirk (shared/pagerduty-api/README.md): the spec types
         # IncidentBody.details as an object, but the API accepts only a string.
-        data["components"]["schemas"]["IncidentBody"]["properties"]["details"] = {
-            "type": "string"
-        }
+        data["components"]["schemas"]["IncidentBody"]["properties"]["details"] = {"type": "string"}
     return data
 
 

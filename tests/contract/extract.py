@@ -17,7 +17,11 @@ from typing import Any
 
 HERE = Path(__file__).parent
 EXTRACT = HERE / "rest-incidents.json"
-OPERATIONS = ("#/paths/~1incidents/post", "#/paths/~1incidents/get", "#/paths/~1incidents~1{id}/put")
+OPERATIONS = (
+    "#/paths/~1incidents/post",
+    "#/paths/~1incidents/get",
+    "#/paths/~1incidents~1{id}/put",
+)
 
 
 def _refs(node: Any) -> set[str]:

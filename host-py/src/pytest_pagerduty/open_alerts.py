@@ -24,9 +24,11 @@ def update(remembered: dict[str, dict[str, Any]], outcomes: Iterable[Outcome]) -
     for outcome in outcomes:
         if outcome.what == "trigger" and outcome.status in ("created", "already-open"):
             incident = outcome.incident
+            before = remembered.get(outcome.nodeid, {})
             remembered[outcome.nodeid] = {
                 "dedup_key": outcome.dedup_key,
-                "incident_id": incident.id if incident else None,
+                # "Already open" names no incident: keep the id an earlier run learned.
+                "incident_id": (incident.id if incident else None) or before.get("incident_id"),
             }
         elif outcome.what == "resolve" and outcome.status == "resolved":
             remembered.pop(outcome.nodeid, None)
