@@ -131,3 +131,17 @@ def test_a_boolean_setting_from_the_environment_is_checked(
     result.stderr.fnmatch_lines(
         ["*environment PAGERDUTY_DRY_RUN must be true or false, got 'perhaps'"]
     )
+
+
+def test_under_xdist_a_bad_marker_stops_the_run_before_any_test(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makepyfile(TEMPLATE.format(arguments='service_id="P1", urgancy="high"'))
+    result = pytester.runpytest_subprocess(*pagerduty.options("-p", "xdist", "-n", "2"))
+    assert result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.INTERNAL_ERROR)
+    result.stdout.fnmatch_lines(
+        ["*test_probe: @pytest.mark.pagerduty_trigger_incident: unknown argument urgancy=*"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert "1 failed" not in result.stdout.str()
+    assert pagerduty.received == []

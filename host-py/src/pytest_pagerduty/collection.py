@@ -42,6 +42,8 @@ class Collected:
     # nodeid -> the name a title uses: the nodeid without its path, when unique
     short_names: dict[str, str] = field(default_factory=dict)
     marked: int = 0
+    # Mistakes in markers and settings, each naming the test and the fix.
+    problems: list[str] = field(default_factory=list)
     # Why nothing can page this run, when the component could not be loaded.
     unavailable: str | None = None
 
@@ -62,7 +64,7 @@ def _warn_or_fail(message: str, problems: list[str]) -> None:
 
 
 def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
-    """Checks every marked item; raises `pytest.UsageError` listing all mistakes."""
+    """Checks every marked item; `problems` lists every mistake."""
     collected = Collected(short_names=short_names(items))
     marked = [(item, item.get_closest_marker(MARKER)) for item in items]
     marked_items = [(item, m) for item, m in marked if m is not None]
@@ -95,10 +97,7 @@ def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
             )
             continue
         collected.paging[item.nodeid] = Paging(dict(marker.kwargs), len(marker.args))
-    if problems:
-        raise pytest.UsageError(
-            "pagerduty: fix these before the run can page anyone:\n  " + "\n  ".join(problems)
-        )
+    collected.problems = problems
     return collected
 
 

@@ -60,6 +60,18 @@ class PagerDutyReporter:
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.collected = collection.check(items, self.settings)
+        if not self.collected.problems:
+            return
+        message = "pagerduty: fix these before the run can page anyone:\n  " + "\n  ".join(
+            self.collected.problems
+        )
+        if not self.is_worker:
+            raise pytest.UsageError(message)
+        # An xdist worker cannot stop the run with a usage error; a collection
+        # error reaches the controller, which stops before any test runs.
+        report = pytest.CollectReport("pagerduty", "failed", message, [])
+        self.config.hook.pytest_collectreport(report=report)
+        items.clear()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
