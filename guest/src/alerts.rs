@@ -10,7 +10,7 @@ use crate::destination::{self, Destination};
 use crate::event::{self, Trigger};
 use crate::incident;
 use crate::pytest_pagerduty::alerts::types::{
-    AlertRequest, IncidentOptions, Settings, SettingsError, Severity, TestFailure,
+    AlertRequest, IncidentOptions, Settings, SettingsError, Severity, TestFailure, Urgency,
 };
 use crate::settings;
 use crate::text;
@@ -42,9 +42,19 @@ pub fn trigger(
 ) -> Result<AlertRequest, SettingsError> {
     let checked = settings::check(settings)?;
     let destination = destination(options, settings)?;
-    let secrets = compose::secrets(settings);
+    let secrets = compose::secrets(settings, options);
     let failure = compose::redacted(failure, &secrets);
     let details = compose::redacted_details(options, &secrets);
+    // An info alert (a flaky test) must not page: in REST, low urgency.
+    let low = IncidentOptions {
+        urgency: Some(Urgency::Low),
+        ..options.clone()
+    };
+    let options = if severity == Some(Severity::Info) {
+        &low
+    } else {
+        options
+    };
     let title = compose::title(&failure);
     let dedup_key = options
         .dedup_key
@@ -124,6 +134,19 @@ pub fn resolve(
     }
 }
 
+/// The key of the aggregate alert these options' failures would share: hosts
+/// group failures past the cap by it.
+pub fn aggregate_key(
+    options: &IncidentOptions,
+    settings: &Settings,
+    suite: &str,
+) -> Result<String, SettingsError> {
+    Ok(dedup::for_aggregate(
+        &destination(options, settings)?,
+        suite,
+    ))
+}
+
 /// One alert for the failures past the run's cap, with a key of its own.
 pub fn aggregate(
     failures: &[TestFailure],
@@ -133,7 +156,7 @@ pub fn aggregate(
 ) -> Result<AlertRequest, SettingsError> {
     let checked = settings::check(settings)?;
     let destination = destination(options, settings)?;
-    let secrets = compose::secrets(settings);
+    let secrets = compose::secrets(settings, options);
     let failures: Vec<TestFailure> = failures
         .iter()
         .map(|f| compose::redacted(f, &secrets))
@@ -191,7 +214,7 @@ pub fn aggregate(
 mod tests {
     use super::*;
     use crate::compose::{BODY_MAX, TITLE_MAX};
-    use crate::pytest_pagerduty::alerts::types::{Phase, RequestKind, Urgency, Variable};
+    use crate::pytest_pagerduty::alerts::types::{Phase, RequestKind, Variable};
     use serde_json::{json, Value};
 
     const ACCEPT: &str = "application/vnd.pagerduty+json;version=2";
@@ -491,6 +514,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sent(&request)["payload"]["severity"], "info");
+    }
+
+    #[test]
+    fn a_flaky_info_incident_in_rest_mode_is_low_urgency() {
+        let request = trigger(&failure(), &options(), &settings(), Some(Severity::Info)).unwrap();
+        assert_eq!(sent(&request)["incident"]["urgency"], "low");
+    }
+
+    #[test]
+    fn a_secret_in_a_test_id_or_in_the_markers_routing_key_is_redacted() {
+        let mut f = failure();
+        f.nodeid = "t.py::test_x[secretkey123]".into();
+        f.short_name = Some("test_x[secretkey123]".into());
+        let request = trigger(&f, &options(), &settings(), None).unwrap();
+        assert!(!request.body.contains("secretkey123") && !request.title.contains("secretkey123"));
+        let mut options = options();
+        options.routing_key = Some("MARKERKEY42".into());
+        f.traceback = "key MARKERKEY42".into();
+        let request = trigger(&f, &options, &settings(), None).unwrap();
+        assert!(!request.display_body.contains("MARKERKEY42"));
+        assert!(sent(&request)["payload"]["custom_details"]["failure"] == "key [redacted]");
+    }
+
+    #[test]
+    fn failures_group_for_the_aggregate_by_where_they_would_go() {
+        let mut other = options();
+        other.service_id = Some("POTHER".into());
+        assert_ne!(
+            aggregate_key(&options(), &settings(), "s").unwrap(),
+            aggregate_key(&other, &settings(), "s").unwrap()
+        );
+        // With a routing key in the settings, both go to the same place.
+        assert_eq!(
+            aggregate_key(&options(), &events_settings(), "s").unwrap(),
+            aggregate_key(&other, &events_settings(), "s").unwrap()
+        );
     }
 
     #[test]

@@ -9,12 +9,14 @@ pub const TITLE_MAX: usize = 1024;
 /// Keeps a page readable and far below PagerDuty's request size limits.
 pub const BODY_MAX: usize = 32 * 1024;
 
-/// The secrets of these settings, to keep out of anything sent or shown.
-pub fn secrets(settings: &Settings) -> Vec<&str> {
+/// The secrets of these settings and options (a marker's routing key), to
+/// keep out of anything sent or shown.
+pub fn secrets<'a>(settings: &'a Settings, options: &'a IncidentOptions) -> Vec<&'a str> {
     [
         &settings.api_key,
         &settings.oauth_token,
         &settings.routing_key,
+        &options.routing_key,
     ]
     .into_iter()
     .filter_map(|s| s.as_deref())
@@ -27,6 +29,9 @@ pub fn secrets(settings: &Settings) -> Vec<&str> {
 pub fn redacted(failure: &TestFailure, secrets: &[&str]) -> TestFailure {
     let clean = |t: &Option<String>| t.as_deref().map(|t| text::redact(t, secrets));
     TestFailure {
+        // A test parametrized with a secret carries it in its id.
+        nodeid: text::redact(&failure.nodeid, secrets),
+        short_name: clean(&failure.short_name),
         docstring: clean(&failure.docstring),
         message: clean(&failure.message),
         traceback: text::redact(&failure.traceback, secrets),

@@ -63,6 +63,14 @@ impl Guest for Component {
         alerts::resolve(&nodeid, &options, &settings, incident_id.as_deref())
     }
 
+    fn aggregate_key(
+        options: IncidentOptions,
+        settings: Settings,
+        suite: String,
+    ) -> Result<String, SettingsError> {
+        alerts::aggregate_key(&options, &settings, &suite)
+    }
+
     fn build_aggregate(
         failures: Vec<TestFailure>,
         suite: String,

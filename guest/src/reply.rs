@@ -122,6 +122,9 @@ fn error_details(errors: &serde_json::Value) -> Vec<String> {
     }
 }
 
+/// Seconds between retries of a rate-limited event (events-API-v2 rate limits).
+const EVENTS_RATE_LIMIT_WAIT: u32 = 30;
+
 /// Longest excerpt of an unreadable body quoted back to the user.
 const EXCERPT_MAX: usize = 200;
 
@@ -249,7 +252,9 @@ pub fn classify(
             },
         ),
         408 | 429 | 500..=599 => DeliveryFailure::RetryLater(Retry {
-            after_seconds: retry_after(headers),
+            // The Events API sends no reset header; PagerDuty suggests 30 s apart.
+            after_seconds: retry_after(headers)
+                .or((events && status == 429).then_some(EVENTS_RATE_LIMIT_WAIT)),
             reason: if status == 429 {
                 format!("rate limited by PagerDuty ({})", error.message)
             } else {

@@ -33,6 +33,7 @@ _FUNCTIONS = (
     "ci-variables",
     "build-trigger",
     "build-resolve",
+    "aggregate-key",
     "build-aggregate",
     "send",
 )
@@ -179,6 +180,12 @@ class Alerts:
         return self._request(
             self._call("build-resolve", nodeid, options, _settings_record(settings), incident_id)
         )
+
+    def aggregate_key(self, options: Any, settings: Settings, suite: str) -> str | None:
+        """The key failures past the cap are grouped by; None without a destination."""
+        result = self._call("aggregate-key", options, _settings_record(settings), suite)
+        # Ok is a string, err a record: wasmtime-py returns them untagged.
+        return result if isinstance(result, str) else None
 
     def build_aggregate(
         self, failures: list[wit.TestFailure], suite: str, options: Any, settings: Settings

@@ -4,6 +4,7 @@ outbox what PagerDuty did not confirm; records what became of each one."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -93,6 +94,8 @@ class RetryPolicy:
     max_attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 60.0
+    # Most seconds one alert may spend waiting between attempts in all.
+    budget: float = 120.0
 
     def delay(self, attempt: int, asked: int | None) -> float:
         if asked is not None:
@@ -110,13 +113,15 @@ def send_with_retries(
 ) -> tuple[wit.Delivered | wit.DeliveryFailure, int]:
     """Sends until PagerDuty gives a final answer, attempts run out, or
     `stop` is set; returns the last answer and the number of attempts."""
-    attempt = 1
+    attempt, waited = 1, 0.0
     while True:
         result = alerts.send(request)
         if not isinstance(result, wit.RetryLater) or attempt >= policy.max_attempts:
             return result, attempt
-        if stop.wait(policy.delay(attempt, result.after_seconds)):
+        delay = policy.delay(attempt, result.after_seconds)
+        if waited + delay > policy.budget or stop.wait(delay):
             return result, attempt
+        waited += delay
         attempt += 1
 
 
@@ -126,11 +131,6 @@ def describe(error: wit.PagerdutyError) -> str:
         parts.append(error.message)
     parts.extend(error.errors)
     return ": ".join(parts)
-
-
-def destination_of(marker: Mapping[str, Any]) -> str:
-    """Groups failures for the aggregate: by the marker's own destination."""
-    return str(marker.get("routing_key") or marker.get("service_id") or "")
 
 
 _Stop = object()
@@ -155,7 +155,10 @@ class Delivery:
         self._outbox_path = outbox_path
         self._suite = suite
         self._policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
-        self._queue: queue.Queue[object] = queue.Queue()
+        # Triggers first, then aggregates, then resolves: a late failure's page
+        # must not wait behind a run's worth of resolves.
+        self._queue: queue.PriorityQueue[tuple[int, int, object]] = queue.PriorityQueue()
+        self._sequence = 0
         self._outcomes: list[Outcome] = []
         self._pending: dict[int, Job] = {}
         self._lock = threading.Lock()
@@ -174,24 +177,26 @@ class Delivery:
                 return
         with self._lock:
             self._pending[id(job)] = job
+            self._sequence += 1
+            sequence = self._sequence
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="pagerduty-delivery", daemon=True
                 )
                 self._thread.start()
-        self._queue.put(job)
+        priority = {Trigger: 0, Aggregate: 1, Resolve: 2}[type(job)]
+        self._queue.put((priority, sequence, job))
 
     def finish(self) -> list[Outcome]:
         """Sends the aggregate of failures past the cap, waits up to the flush
         timeout; what is still unsent goes to the outbox."""
-        groups: dict[str, list[Trigger]] = {}
-        for job in self._overflow:
-            groups.setdefault(destination_of(job.marker), []).append(job)
-        for jobs in groups.values():
-            self.submit(Aggregate(tuple(jobs), self._suite))
+        if self._overflow:  # the worker groups them as the component says
+            self.submit(Aggregate(tuple(self._overflow), self._suite))
         if self._thread is not None:
-            self._queue.put(_Stop)
-            self._thread.join(self._settings.flush_timeout)
+            self._queue.put((9, 0, _Stop))
+            # Ctrl-C while waiting: stop waiting, keep the rest.
+            with contextlib.suppress(KeyboardInterrupt):
+                self._thread.join(self._settings.flush_timeout)
         self._stop.set()
         with self._lock:
             self._closed = True
@@ -201,20 +206,19 @@ class Delivery:
                 f"not confirmed within pagerduty_flush_timeout ({self._settings.flush_timeout:g} s)"
             )
             for unsent_job in unsent:
-                self._outcomes += self._unsent(unsent_job, reason)
+                for trigger, outcome in self._unsent(unsent_job, reason):
+                    self._outcomes.append(self._keep(trigger, outcome) if trigger else outcome)
             return list(self._outcomes)
 
-    def _unsent(self, job: Job, reason: str) -> list[Outcome]:
+    def _unsent(self, job: Job, reason: str) -> list[tuple[Trigger | None, Outcome]]:
         if isinstance(job, Resolve):
-            return [Outcome(job.nodeid, "failed", "", what="resolve", reason=reason)]
+            return [(None, Outcome(job.nodeid, "failed", "", what="resolve", reason=reason))]
         triggers = job.failures if isinstance(job, Aggregate) else (job,)
-        return [
-            self._keep(t, Outcome(t.failure.nodeid, "queued", "", reason=reason)) for t in triggers
-        ]
+        return [(t, Outcome(t.failure.nodeid, "queued", "", reason=reason)) for t in triggers]
 
     def _run(self) -> None:
         alerts = None
-        while (job := self._queue.get()) is not _Stop:
+        while (job := self._queue.get()[2]) is not _Stop:
             assert isinstance(job, (Trigger, Resolve, Aggregate))
             try:
                 if alerts is None:
@@ -226,21 +230,16 @@ class Delivery:
                 log.debug("delivery failed", exc_info=True)
                 alerts = None  # the next job gets a fresh instance
                 reason = f"the component failed: {type(err).__name__}: {err}".splitlines()[0]
-                outcomes = (
-                    self._unsent(job, reason)
-                    if not isinstance(job, Trigger)
-                    else [Outcome(job.failure.nodeid, "queued", "", reason=reason)]
-                )
+                outcomes = self._unsent(job, reason)
             with self._lock:
                 if self._closed:
                     return  # finish() has accounted for this job
                 self._pending.pop(id(job), None)
-                for outcome in outcomes:
-                    if isinstance(job, Trigger):
-                        outcome = self._keep(job, outcome)
-                    self._outcomes.append(outcome)
+                for trigger, outcome in outcomes:
+                    self._outcomes.append(self._keep(trigger, outcome) if trigger else outcome)
 
     def _keep(self, job: Trigger, outcome: Outcome) -> Outcome:
+        # Called with the lock held, and only while not closed: one entry per alert.
         """Writes a queued alert (and, without credentials, a dry-run one) to
         the outbox for `replay`."""
         if outcome.outbox is not None or not (
@@ -275,35 +274,80 @@ class Delivery:
         ci = tuple(wit.Variable(n, os.environ[n]) for n in names if os.environ.get(n))
         return replace(failure, ci=ci, host=socket.gethostname())
 
-    def _deliver(self, alerts: Any, job: Job) -> list[Outcome]:
-        if isinstance(job, Resolve):
-            return [self._resolve(alerts, job)]
-        triggers = job.failures if isinstance(job, Aggregate) else (job,)
-        nodeid = triggers[0].failure.nodeid
-        options = alerts.check_marker(triggers[0].marker, triggers[0].positional, self._settings)
-        if isinstance(options, wit.MarkerError):  # checked at collection; kept for safety
-            return [Outcome(nodeid, "failed", "", reason=options.problem, fix=options.fix)]
-        failures = [self._context(alerts, t.failure) for t in triggers]
-        if isinstance(job, Aggregate):
-            built = alerts.build_aggregate(failures, job.suite, options, self._settings)
-        else:
-            built = alerts.build_trigger(failures[0], options, self._settings, job.severity)
-        what: What = "aggregate" if isinstance(job, Aggregate) else "trigger"
-        covers = tuple(t.failure.nodeid for t in triggers) if what == "aggregate" else ()
-        if isinstance(built, wit.SettingsError):
-            return [Outcome(nodeid, "failed", "", what, reason=built.problem, fix=built.fix)]
-        outcome = self._send(alerts, built, nodeid, what)
-        outcome = replace(outcome, covers=covers)
-        if isinstance(job, Aggregate) and outcome.status == "queued":
-            # Kept one by one, so replay can send each.
-            return [self._keep(t, replace(outcome, nodeid=t.failure.nodeid)) for t in triggers]
-        return [outcome]
+    def _settings_for(self, marker: Mapping[str, Any]) -> Settings:
+        """A marker with its own routing key can send even when the settings
+        hold no credentials (which alone would make the run a dry run)."""
+        if (
+            marker.get("routing_key")
+            and self._settings.no_credentials
+            and not self._settings.dry_run_requested
+        ):
+            return replace(self._settings, dry_run=False)
+        return self._settings
 
-    def _send(self, alerts: Any, built: wit.AlertRequest, nodeid: str, what: What) -> Outcome:
+    def _deliver(self, alerts: Any, job: Job) -> list[tuple[Trigger | None, Outcome]]:
+        if isinstance(job, Resolve):
+            return [(None, self._resolve(alerts, job))]
+        if isinstance(job, Aggregate):
+            return self._aggregate(alerts, job)
+        settings = self._settings_for(job.marker)
+        nodeid = job.failure.nodeid
+        options = alerts.check_marker(job.marker, job.positional, settings)
+        if isinstance(options, wit.MarkerError):  # checked at collection; kept for safety
+            return [(job, Outcome(nodeid, "failed", "", reason=options.problem, fix=options.fix))]
+        built = alerts.build_trigger(
+            self._context(alerts, job.failure), options, settings, job.severity
+        )
+        if isinstance(built, wit.SettingsError):
+            return [(job, Outcome(nodeid, "failed", "", reason=built.problem, fix=built.fix))]
+        return [(job, self._send(alerts, built, nodeid, "trigger", settings))]
+
+    def _aggregate(self, alerts: Any, job: Aggregate) -> list[tuple[Trigger | None, Outcome]]:
+        """One alert per destination for the failures past the cap."""
+        groups: dict[str, list[tuple[Trigger, Any]]] = {}
+        results: list[tuple[Trigger | None, Outcome]] = []
+        for trigger in job.failures:
+            settings = self._settings_for(trigger.marker)
+            options = alerts.check_marker(trigger.marker, trigger.positional, settings)
+            key = None
+            if not isinstance(options, wit.MarkerError):
+                key = alerts.aggregate_key(options, settings, job.suite)
+            if key is None:
+                reason = "no destination for the aggregate alert"
+                results.append(
+                    (trigger, Outcome(trigger.failure.nodeid, "failed", "", reason=reason))
+                )
+                continue
+            groups.setdefault(key, []).append((trigger, options))
+        for members in groups.values():
+            first, options = members[0]
+            settings = self._settings_for(first.marker)
+            failures = [self._context(alerts, t.failure) for t, _ in members]
+            built = alerts.build_aggregate(failures, job.suite, options, settings)
+            nodeid = first.failure.nodeid
+            covers = tuple(t.failure.nodeid for t, _ in members)
+            if isinstance(built, wit.SettingsError):
+                outcome = Outcome(nodeid, "failed", "", "aggregate", reason=built.problem)
+            else:
+                outcome = self._send(alerts, built, nodeid, "aggregate", settings)
+            outcome = replace(outcome, covers=covers)
+            if outcome.status == "queued":
+                # Kept one by one in the outbox, for replay.
+                results += [
+                    (t, replace(outcome, nodeid=t.failure.nodeid, what="trigger"))
+                    for t, _ in members
+                ]
+            else:
+                results.append((None, outcome))
+        return results
+
+    def _send(
+        self, alerts: Any, built: wit.AlertRequest, nodeid: str, what: What, settings: Settings
+    ) -> Outcome:
         base = Outcome(
             nodeid, "dry-run", built.title, what, request=built, dedup_key=built.dedup_key
         )
-        if self._settings.dry_run:
+        if settings.dry_run:
             return base
         if self._fatal is not None:
             return replace(
@@ -329,16 +373,17 @@ class Delivery:
         return replace(base, status="failed", reason=describe(result.error), fix=result.fix)
 
     def _resolve(self, alerts: Any, job: Resolve) -> Outcome:
-        options = alerts.check_marker(job.marker, job.positional, self._settings)
+        settings = self._settings_for(job.marker)
+        options = alerts.check_marker(job.marker, job.positional, settings)
         if isinstance(options, wit.MarkerError):
             return Outcome(job.nodeid, "failed", "", "resolve", reason=options.problem)
         ids: list[str | None] = [job.incident_id]
         outcome = Outcome(job.nodeid, "failed", "", "resolve", reason="nothing to resolve")
         while ids:
-            built = alerts.build_resolve(job.nodeid, options, self._settings, ids.pop(0))
+            built = alerts.build_resolve(job.nodeid, options, settings, ids.pop(0))
             if isinstance(built, wit.SettingsError):
                 return replace(outcome, reason=built.problem, fix=built.fix)
-            outcome = self._send(alerts, built, job.nodeid, "resolve")
+            outcome = self._send(alerts, built, job.nodeid, "resolve", settings)
             if outcome.status == "queued":  # a resolve is not kept: the next pass retries
                 return replace(outcome, status="failed")
             if built.kind == "rest-find" and outcome.incident is not None:

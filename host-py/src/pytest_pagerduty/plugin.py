@@ -58,4 +58,6 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     from .replay import replay
 
     resolved = settings.resolve(config)
-    return replay(resolved, resolved.outbox or state_path(config, "outbox.jsonl"))
+    return replay(
+        resolved, resolved.outbox or state_path(config, "outbox.jsonl"), config.rootpath.name
+    )

@@ -57,6 +57,7 @@ class PagerDutyReporter:
         self.reruns: dict[str, dict[str, Any]] = {}
         self.flaky: list[str] = []
         self.triggered: set[str] = set()
+        self.resolving: set[str] = set()
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.collected = collection.check(items, self.settings)
@@ -117,8 +118,10 @@ class PagerDutyReporter:
         if (
             self.settings.auto_resolve
             and nodeid not in self.triggered
+            and nodeid not in self.resolving  # --dist each: once, not once per worker
             and (remembered is not None or self.settings.resolve_always)
         ):
+            self.resolving.add(nodeid)
             incident_id = remembered.get("incident_id") if remembered else None
             self.delivery.submit(
                 Resolve(nodeid, marker, positional, incident_id, remembered is not None)

@@ -1,0 +1,349 @@
+"""Measures what the plugin costs a test suite, side by side in one run.
+
+    .venv/bin/python bench/run.py            # the full run (several minutes)
+    .venv/bin/python bench/run.py --quick    # small suites, one repetition (CI)
+
+Each figure is the median of several repetitions, with the spread
+(min-max) beside it; ratios are of medians measured in the same run. The
+seed plugin (pytest-pagerduty 1.0.0 from PyPI) is installed in its own
+virtual environment under .bench/ and pointed at the same loopback
+PagerDuty. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_STATE = ROOT / ".bench"
+SEED_VENV = BENCH_STATE / "seed-venv"
+OURS = ROOT / ".venv" / "bin" / "python"
+PLUGIN = "pytest_pagerduty.plugin"
+
+
+class PagerDuty(BaseHTTPRequestHandler):
+    """A loopback PagerDuty that answers every create after `delay` seconds."""
+
+    delay = 0.02
+    count = 0
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        time.sleep(self.delay)
+        with PagerDuty.lock:
+            PagerDuty.count += 1
+            number = PagerDuty.count
+        body = json.dumps(
+            {"incident": {"id": f"P{number}", "incident_number": number, "html_url": "https://x"}}
+        ).encode()
+        self.send_response(201)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+SUITE = """
+import pytest
+
+pytestmark = [
+    pytest.mark.usefixtures("pagerduty_fixture"),
+    pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS", urgency="high"),
+]
+
+@pytest.mark.parametrize("n", range({count}))
+def test_check(n):
+    \"\"\"A production check.\"\"\"
+    assert {assertion}
+"""
+
+CONFTEST = """
+import os
+import pytest
+
+if os.environ.get("BENCH_PLUGIN_OFF"):
+    # The plugin is off (-p no:...): the suite still needs its fixture.
+    @pytest.fixture
+    def pagerduty_fixture():
+        yield
+elif os.environ.get("BENCH_SEED"):
+    import pagerduty
+
+    pagerduty.RestApiV2Client.url = os.environ["BENCH_PD_URL"]
+    pytest_plugins = ["pytest_pagerduty.plugin"]
+"""
+
+INI = "[pytest]\nmarkers =\n    pagerduty_trigger_incident: benchmark\n"
+
+
+def write_suite(directory: Path, passing: int, failing: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "conftest.py").write_text(CONFTEST)
+    (directory / "pytest.ini").write_text(INI)
+    if passing:
+        (directory / "test_green.py").write_text(SUITE.format(count=passing, assertion="n >= 0"))
+    if failing:
+        (directory / "test_red.py").write_text(SUITE.format(count=failing, assertion="n < 0"))
+    return directory
+
+
+@dataclass
+class Sample:
+    seconds: float
+    peak_mib: float
+
+
+def run_pytest(python: Path, suite: Path, args: list[str], env: dict[str, str]) -> Sample:
+    """One pytest process: wall time and its own peak resident memory."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=suite,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise RuntimeError(f"pytest exited {code} in {suite} with {args}")
+    return Sample(elapsed, usage.ru_maxrss / 1024)
+
+
+@dataclass
+class Figure:
+    samples: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def spread(self, scale: float = 1.0, unit: str = "s") -> str:
+        return f"{min(self.samples) * scale:.3g}-{max(self.samples) * scale:.3g} {unit}"
+
+
+def repeat(reps: int, measure: Callable[[], Sample]) -> tuple[Figure, Figure]:
+    samples = [measure() for _ in range(reps)]
+    return Figure([s.seconds for s in samples]), Figure([s.peak_mib for s in samples])
+
+
+def ensure_seed() -> Path | None:
+    python = SEED_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(SEED_VENV)], check=True)
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "pytest-pagerduty==1.0.0"],
+            check=False,
+        )
+        if installed.returncode != 0:
+            shutil.rmtree(SEED_VENV)
+            return None
+    return python
+
+
+def first_incident_cost(cold: bool, cache: Path) -> float:
+    """Seconds from 'a marked test failed' to its request built, in a fresh
+    process: import wasmtime, load (or compile) the component, build."""
+    if cold:
+        shutil.rmtree(cache, ignore_errors=True)
+    code = """
+import time, sys
+start = time.perf_counter()
+from pytest_pagerduty.component import Alerts
+from pytest_pagerduty.settings import Settings
+from pytest_pagerduty import wit
+settings = Settings(api_url=None, api_key="k", oauth_token=None, default_from="a@b.co",
+    routing_key=None, events_url=None, auto_resolve=True, resolve_always=False,
+    flaky_info=False, max_incidents=10, dry_run=True, dry_run_file=None, page_on_error=False,
+    timeout=10, flush_timeout=30, max_attempts=4, memory_limit_mib=64, outbox=None,
+    no_credentials=False, dry_run_requested=True, sources={})
+alerts = Alerts(64)
+options = alerts.check_marker({"service_id": "PWIXJZS"}, 0, settings)
+failure = wit.TestFailure("t.py::test_x", "test_x", "doc", "assert False", "E assert False", "call")
+alerts.build_trigger(failure, options, settings)
+print(time.perf_counter() - start)
+"""
+    out = subprocess.run(
+        [str(OURS), "-c", code],
+        env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip())
+
+
+def boundary(builds: int) -> dict[str, float]:
+    """Per-call costs of building an incident through the component from
+    Python: value conversion alone, and the whole call."""
+    code = f"""
+import ctypes, time, json
+from pytest_pagerduty.component import Alerts, _settings_record
+from pytest_pagerduty.settings import Settings
+from pytest_pagerduty import lowering, wit
+from wasmtime import _ffi as ffi
+settings = Settings(api_url=None, api_key="k", oauth_token=None, default_from="a@b.co",
+    routing_key=None, events_url=None, auto_resolve=True, resolve_always=False,
+    flaky_info=False, max_incidents=10, dry_run=False, dry_run_file=None, page_on_error=False,
+    timeout=10, flush_timeout=30, max_attempts=4, memory_limit_mib=64, outbox=None,
+    no_credentials=False, dry_run_requested=False, sources={{}})
+alerts = Alerts(64)
+options = alerts.check_marker({{"service_id": "PWIXJZS", "urgency": "high"}}, 0, settings)
+failure = wit.TestFailure("tests/test_prod.py::test_x", "test_x", "A production check.",
+    "AssertionError: assert 201 == 502", "E   assert 201 == 502\\n" * 20, "call", 0.5)
+n = {builds}
+start = time.perf_counter()
+for _ in range(n):
+    alerts.build_trigger(failure, options, settings)
+total = (time.perf_counter() - start) / n
+func = alerts._funcs["build-trigger"]
+params = func.type(alerts._store).params
+args = (lowering.to_wit(failure), options, _settings_record(settings), None)
+start = time.perf_counter()
+for _ in range(n):
+    space = (ffi.wasmtime_component_val_t * len(params))()
+    for i, ((_, ty), value) in enumerate(zip(params, args)):
+        ty.convert_to_c(alerts._store, value, ctypes.pointer(space[i]))
+    for i in range(len(params)):
+        ffi.wasmtime_component_val_delete(ctypes.byref(space[i]))
+lower = (time.perf_counter() - start) / n
+start = time.perf_counter()
+for _ in range(n):
+    alerts.ci_variables()
+noop = (time.perf_counter() - start) / n
+print(json.dumps({{"total": total, "lower": lower, "noop": noop}}))
+"""
+    out = subprocess.run([str(OURS), "-c", code], capture_output=True, text=True, check=True)
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small suites, one repetition")
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args()
+    reps = 1 if args.quick else args.reps
+    green, red = (100, 20) if args.quick else (2000, 500)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PagerDuty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    work = Path(tempfile.mkdtemp(prefix="pagerduty-bench-"))
+    cache = work / "xdg-cache"
+    ours_env = {
+        "PAGERDUTY_API_KEY": "bench-key",
+        "PAGERDUTY_DEFAULT_FROM": "bench@example.com",
+        "PAGERDUTY_API_URL": url,
+        "XDG_CACHE_HOME": str(cache),
+    }
+    seed_env = {**ours_env, "BENCH_SEED": "1", "BENCH_PD_URL": url}
+    off_env = {"BENCH_PLUGIN_OFF": "1"}
+    off_args = ["-p", f"no:{PLUGIN}"]
+    seed = ensure_seed()
+    rows: list[tuple[str, str, str, str]] = []
+
+    def ratio(name: str, on: Figure, off: Figure, target: str) -> None:
+        rows.append((name, f"{on.median / off.median:.3f}", f"on {on.median:.3f} s "
+                     f"({on.spread()}), off {off.median:.3f} s ({off.spread()})", target))
+
+    # P1: a green suite.
+    p1 = write_suite(work / "p1", green, 0)
+    run_pytest(OURS, p1, [], ours_env)  # the component checks the marker once
+    on, on_mem = repeat(reps, lambda: run_pytest(OURS, p1, [], ours_env))
+    off, off_mem = repeat(reps, lambda: run_pytest(OURS, p1, off_args, {**ours_env, **off_env}))
+    ratio(f"P1 {green} passing marked tests: plugin on / off", on, off, "<= 1.03")
+    rows.append(("P1 peak memory on / off", f"{on_mem.median / off_mem.median:.3f}",
+                 f"on {on_mem.median:.0f} MiB, off {off_mem.median:.0f} MiB", ""))
+    if seed:
+        s_on, _ = repeat(reps, lambda: run_pytest(seed, p1, [], seed_env))
+        s_off, _ = repeat(reps, lambda: run_pytest(seed, p1, [], {**seed_env, **off_env}))
+        ratio("P1 seed plugin 1.0.0: on / off", s_on, s_off, "")
+
+    # P2: start-up and the first incident.
+    p2 = write_suite(work / "p2", 20, 0)
+    on, _ = repeat(reps, lambda: run_pytest(OURS, p2, ["--collect-only"], ours_env))
+    off, _ = repeat(
+        reps, lambda: run_pytest(OURS, p2, ["--collect-only", *off_args], {**ours_env, **off_env})
+    )
+    ratio("P2 --collect-only, 20 marked tests: on / off", on, off, "<= 1.05")
+    cold = Figure([first_incident_cost(True, cache) for _ in range(reps)])
+    warm = Figure([first_incident_cost(False, cache) for _ in range(reps)])
+    rows.append(("P2 first incident, cold compile cache", f"{cold.median * 1000:.0f} ms",
+                 cold.spread(1000, "ms"), ""))
+    rows.append(("P2 first incident, warm compile cache", f"{warm.median * 1000:.0f} ms",
+                 warm.spread(1000, "ms"), "<= 25 ms"))
+
+    # P3: a storm of failures against a PagerDuty answering in 20 ms.
+    p3 = write_suite(work / "p3", 0, red)
+    before = PagerDuty.count
+    on, on_mem = repeat(reps, lambda: run_pytest(OURS, p3, [], ours_env))
+    sent_default = (PagerDuty.count - before) / reps
+    off, off_mem = repeat(reps, lambda: run_pytest(OURS, p3, off_args, {**ours_env, **off_env}))
+    ratio(f"P3 {red} failing, default cap (10 + 1 aggregate): on / off", on, off, "<= 1.25")
+    rows.append(("P3 requests PagerDuty received per run (default cap)", f"{sent_default:.0f}",
+                 f"{red} failures: 10 incidents + 1 aggregate listing the rest", ""))
+    rows.append(("P3 peak memory on / off", f"{on_mem.median / off_mem.median:.3f}",
+                 f"on {on_mem.median:.0f} MiB, off {off_mem.median:.0f} MiB", ""))
+    uncapped = [f"--pagerduty_max_incidents={red}", "--pagerduty_flush_timeout=600"]
+    before = PagerDuty.count
+    full, _ = repeat(reps, lambda: run_pytest(OURS, p3, uncapped, ours_env))
+    sent_full = (PagerDuty.count - before) / reps
+    ratio(f"P3 {red} failing, one incident each: on / off", full, off, "")
+    rows.append(("P3 requests received per run (one each)", f"{sent_full:.0f}",
+                 f"of {red} failures", ""))
+    if seed:
+        before = PagerDuty.count
+        s_on, _ = repeat(reps, lambda: run_pytest(seed, p3, [], seed_env))
+        sent_seed = (PagerDuty.count - before) / reps
+        rows.append(("P3 seed plugin 1.0.0 / ours (one incident each)",
+                     f"{s_on.median / full.median:.2f}x",
+                     f"seed {s_on.median:.2f} s ({sent_seed:.0f} requests), ours "
+                     f"{full.median:.2f} s", ">= 5x"))
+        rows.append(("P3 seed plugin 1.0.0 / ours (default cap)",
+                     f"{s_on.median / on.median:.2f}x", f"ours {on.median:.2f} s", ">= 5x"))
+
+    # P4: the Python-component boundary.
+    b = boundary(200 if args.quick else 2000)
+    rows.append(("P4 build-trigger from Python, per incident", f"{b['total'] * 1000:.3f} ms",
+                 f"{1 / b['total']:.0f} incidents/s", "<= 0.5 ms"))
+    rows.append(("P4   of which lowering the arguments (Python)", f"{b['lower'] * 1000:.3f} ms",
+                 "wasmtime-py converting records to C values", ""))
+    rows.append(("P4   a call with no arguments (ci-variables)", f"{b['noop'] * 1000:.3f} ms",
+                 "fixed cost of a call", ""))
+    rows.append(("P4   guest work, lifting and the rest", 
+                 f"{(b['total'] - b['lower'] - b['noop']) * 1000:.3f} ms", "", ""))
+
+    server.shutdown()
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"\npytest-pagerduty benchmark ({'quick' if args.quick else 'full'}: "
+          f"{reps} repetition(s), median, spread min-max; {os.cpu_count()} cores)\n")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'value':>9}  {'target':>9}  detail")
+    for name, value, detail, target in rows:
+        print(f"{name:<{width}}  {value:>9}  {target:>9}  {detail}")
+    if not seed:
+        print("\n(the seed plugin could not be installed from PyPI: its rows are missing)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
