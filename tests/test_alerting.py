@@ -3,6 +3,7 @@ check across runs, resolved when green, xdist, reruns, storms, CI links."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -390,3 +391,56 @@ def test_the_open_alerts_live_in_pytests_cache(
             "incident_id": "PINC1001",
         }
     }
+
+
+MARKER_KEY = "M4RKERKEY0123456789abcdef01234567"
+
+
+def test_a_routing_key_in_the_marker_alone_sends_and_the_outbox_keeps_only_its_fingerprint(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    pytester.makepyfile(test_shop=CHECK.format(marker=f'routing_key="{MARKER_KEY}"'))
+    no_settings_credentials = [f"--pagerduty_events_url={pagerduty.url}", "--pagerduty_timeout=5"]
+    run(pytester, no_settings_credentials, down=True, monkeypatch=monkeypatch)
+    (event,) = pagerduty.events()
+    assert event["routing_key"] == MARKER_KEY
+    for _ in range(2):
+        pagerduty.reply(503, "")
+    result = run(
+        pytester,
+        [*no_settings_credentials, "--pagerduty_max_attempts=2"],
+        down=True,
+        monkeypatch=monkeypatch,
+    )
+    outbox = Path(pytester.path, ".pytest_cache", "d", "pagerduty", "outbox.jsonl").read_text()
+    # (pytest's own traceback shows the test's source, marker included)
+    assert MARKER_KEY not in outbox + result.stdout.str().split("= PagerDuty =")[1]
+    (entry,) = [json.loads(line) for line in outbox.splitlines()]
+    assert entry["marker"]["routing_key"].startswith("sha256:")
+    replayed = pytester.run(
+        sys.executable,
+        "-m",
+        "pytest_pagerduty",
+        "replay",
+        f"--pagerduty_events_url={pagerduty.url}",
+        f"--pagerduty_routing_key={MARKER_KEY}",
+    )
+    assert replayed.ret == 0
+    assert pagerduty.events()[-1]["routing_key"] == MARKER_KEY
+
+
+def test_under_dist_each_a_pass_resolves_once(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makepyfile(test_ok=SUITE.format(count=4).replace("n % 2 == 1", "True"))
+    result = pytester.runpytest_subprocess(
+        *pagerduty.events_options(
+            "-p", "xdist", "-n", "2", "--dist", "each", "--pagerduty_resolve=always"
+        )
+    )
+    assert result.ret == 0
+    resolves = [e for e in pagerduty.events() if e["event_action"] == "resolve"]
+    assert len(resolves) == 4
+    assert len({e["dedup_key"] for e in resolves}) == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,69 @@ def test_created():
     (kept,) = [json.loads(line) for line in (pytester.path / OUTBOX).read_text().splitlines()]
     assert "leaked: [redacted] [redacted]" in kept["failure"]["traceback"]
     assert "pytest_pagerduty" in (pytester.path / "debug.log").read_text()
+
+
+def test_ctrl_c_while_waiting_for_pagerduty_at_the_end_keeps_the_incident(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pagerduty.reply(0, delay=8)
+    pytester.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_probe():
+    assert False
+"""
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *pagerduty.options("--pagerduty_flush_timeout=20")],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not pagerduty.received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the run is now waiting for the held-back reply
+    os.kill(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert "Traceback" not in err
+    assert "queued: test_suite.py::test_probe: not confirmed within pagerduty_flush_timeout" in out
+    lines = (pytester.path / OUTBOX).read_text().splitlines()
+    assert [json.loads(line)["failure"]["nodeid"] for line in lines] == [
+        "test_suite.py::test_probe"
+    ]
+
+
+def test_failures_past_the_cap_reach_the_outbox_once_each(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(429, error_reply("Rate Limit Exceeded", 2020), headers={"ratelimit-reset": "5"})
+    pytester.makepyfile(
+        test_suite="""
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
+              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
+
+@pytest.mark.parametrize("n", range(3))
+def test_probe(n):
+    assert False
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        *pagerduty.options("--pagerduty_max_incidents=1", "--pagerduty_flush_timeout=1")
+    )
+    result.assert_outcomes(failed=3)
+    entries = [json.loads(line) for line in (pytester.path / OUTBOX).read_text().splitlines()]
+    assert sorted(e["failure"]["nodeid"] for e in entries) == [
+        f"test_suite.py::test_probe[{n}]" for n in range(3)
+    ]

@@ -240,17 +240,10 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
         (None, Some(token)) => Some(Credential::OAuthToken(token)),
         (None, None) => None,
     };
-    if !settings.dry_run {
-        if credential.is_none() && routing_key.is_none() {
-            return Err(error(
-                "pagerduty_api_key",
-                "no API key, OAuth token or routing key is set",
-                "set PAGERDUTY_API_KEY (or --pagerduty_api_key, or ini pagerduty_api_key) or PAGERDUTY_ROUTING_KEY, or run with --pagerduty_dry_run",
-            ));
-        }
-        if credential.is_some() && from.is_none() {
-            return Err(missing_from());
-        }
+    // What each destination needs (a REST credential, a routing key, which a
+    // marker may bring) is checked when its request is built.
+    if !settings.dry_run && credential.is_some() && from.is_none() {
+        return Err(missing_from());
     }
     Ok(Checked {
         endpoint,
@@ -398,12 +391,17 @@ mod tests {
     }
 
     #[test]
-    fn no_credentials_are_fine_only_in_a_dry_run() {
+    fn without_credentials_rest_requests_are_refused_unless_in_a_dry_run() {
         let mut s = settings();
         s.api_key = None;
-        assert!(check(&s).is_err());
+        let err = check(&s).unwrap().rest().unwrap_err();
+        assert_eq!(err.setting, "pagerduty_api_key");
+        assert!(err.fix.contains("routing_key"));
         s.dry_run = true;
-        assert_eq!(check(&s).unwrap().credential, None);
+        assert_eq!(
+            check(&s).unwrap().rest().unwrap(),
+            (None, Some("oncall@example.com"))
+        );
     }
 
     #[test]
