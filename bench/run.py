@@ -166,10 +166,11 @@ def first_incident_cost(cold: bool, cache: Path) -> float:
         shutil.rmtree(cache, ignore_errors=True)
     code = """
 import time, sys
-start = time.perf_counter()
-from pytest_pagerduty.component import Alerts
+import pytest  # loaded already in any run; not the incident's cost
 from pytest_pagerduty.settings import Settings
 from pytest_pagerduty import wit
+start = time.perf_counter()
+from pytest_pagerduty.component import Alerts
 settings = Settings(api_url=None, api_key="k", oauth_token=None, default_from="a@b.co",
     routing_key=None, events_url=None, auto_resolve=True, resolve_always=False,
     flaky_info=False, max_incidents=10, dry_run=True, dry_run_file=None, page_on_error=False,

@@ -14,4 +14,7 @@ cargo test --locked -p pagerduty-guest
 .venv/bin/ruff format --check host-py tests examples
 .venv/bin/mypy --config-file host-py/pyproject.toml host-py/src tests
 
+# The benchmark once, small and quick, only to prove it runs (figures: BENCHMARKS.md).
+.venv/bin/python bench/run.py --quick
+
 .venv/bin/pytest tests -n 2 -W error

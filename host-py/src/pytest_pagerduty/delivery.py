@@ -168,6 +168,9 @@ class Delivery:
         self._fatal: Outcome | None = None
         self._paged = 0
         self._overflow: list[Trigger] = []
+        self._ci: tuple[wit.Variable, ...] | None = None
+        self._host = ""
+        self._checked_markers: dict[str, tuple[Any, str | None]] = {}
 
     def submit(self, job: Job) -> None:
         if isinstance(job, Trigger) and job.severity != "info":
@@ -270,9 +273,23 @@ class Delivery:
 
     def _context(self, alerts: Any, failure: wit.TestFailure) -> wit.TestFailure:
         """The failure with the CI variables the component asks for, and the host."""
-        names = alerts.ci_variables()
-        ci = tuple(wit.Variable(n, os.environ[n]) for n in names if os.environ.get(n))
-        return replace(failure, ci=ci, host=socket.gethostname())
+        if self._ci is None:  # the same for the whole run
+            names = alerts.ci_variables()
+            self._ci = tuple(wit.Variable(n, os.environ[n]) for n in names if os.environ.get(n))
+            self._host = socket.gethostname()
+        return replace(failure, ci=self._ci, host=self._host)
+
+    def _checked(self, alerts: Any, trigger: Trigger, suite: str) -> tuple[Any, str | None]:
+        """The marker's options and aggregate key; identical markers are asked once."""
+        cache_key = repr((sorted(trigger.marker.items()), trigger.positional))
+        if cache_key not in self._checked_markers:
+            settings = self._settings_for(trigger.marker)
+            options = alerts.check_marker(trigger.marker, trigger.positional, settings)
+            key = None
+            if not isinstance(options, wit.MarkerError):
+                key = alerts.aggregate_key(options, settings, suite)
+            self._checked_markers[cache_key] = (options, key)
+        return self._checked_markers[cache_key]
 
     def _settings_for(self, marker: Mapping[str, Any]) -> Settings:
         """A marker with its own routing key can send even when the settings
@@ -307,11 +324,7 @@ class Delivery:
         groups: dict[str, list[tuple[Trigger, Any]]] = {}
         results: list[tuple[Trigger | None, Outcome]] = []
         for trigger in job.failures:
-            settings = self._settings_for(trigger.marker)
-            options = alerts.check_marker(trigger.marker, trigger.positional, settings)
-            key = None
-            if not isinstance(options, wit.MarkerError):
-                key = alerts.aggregate_key(options, settings, job.suite)
+            options, key = self._checked(alerts, trigger, job.suite)
             if key is None:
                 reason = "no destination for the aggregate alert"
                 results.append(

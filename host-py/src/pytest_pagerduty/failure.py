@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from . import wit
+if TYPE_CHECKING:  # imported when a test fails: green runs never pay for it
+    from . import wit
 
 
 def pages(report: pytest.TestReport, page_on_error: bool) -> bool:
@@ -32,15 +35,21 @@ def describe(
     report: pytest.TestReport,
     call: pytest.CallInfo[None],
     short_name: str | None,
+    full: bool = True,
 ) -> wit.TestFailure:
+    """The failure as the component is told it; without `full`, the crash
+    message stands in for the traceback."""
+    from . import wit
+
     crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
     doc = getattr(getattr(item, "obj", None), "__doc__", None)
     phase = report.when if report.when in ("setup", "call", "teardown") else "call"
     return wit.TestFailure(
         nodeid=item.nodeid,
         short_name=short_name,
         docstring=doc if isinstance(doc, str) else None,
-        message=getattr(crash, "message", None),
-        traceback=_failure_text(report, call),
+        message=message,
+        traceback=_failure_text(report, call) if full else (message or ""),
         phase=phase,
     )

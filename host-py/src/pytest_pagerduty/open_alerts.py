@@ -4,11 +4,12 @@ so a test that passes again resolves the alert its failure opened."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .delivery import Outcome
+if TYPE_CHECKING:
+    from .delivery import Outcome
 
 CACHE_KEY = "pagerduty/open-alerts"
 

@@ -10,13 +10,16 @@ import warnings
 from collections.abc import Generator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import collection, failure, open_alerts, settings, summary, wit
+from . import collection, failure, open_alerts, settings
 from .collection import PagerDutyWarning
-from .delivery import Delivery, Outcome, Resolve, Trigger
+
+if TYPE_CHECKING:  # imported when first needed: a green run never sends
+    from . import wit
+    from .delivery import Delivery, Outcome
 
 # The attribute that carries a marked test's data from makereport (where the
 # item is) to logreport (where xdist delivers reports to the controller).
@@ -37,6 +40,8 @@ def state_path(config: pytest.Config, name: str) -> Path:
 
 
 def _failure_from(data: dict[str, Any]) -> wit.TestFailure:
+    from . import wit
+
     fields = dict(data)
     fields["ci"] = tuple(wit.Variable(**v) for v in fields.get("ci", ()))
     return wit.TestFailure(**fields)
@@ -48,7 +53,7 @@ class PagerDutyReporter:
         self.settings = resolved
         self.is_worker = hasattr(config, "workerinput")
         self.collected = collection.Collected()
-        self.delivery = Delivery(resolved, self.outbox_path, config.rootpath.name)
+        self._delivery: Delivery | None = None
         self.outcomes: list[Outcome] = []
         self.dry_run_file: Path | None = None
         self.open_alerts = {} if self.is_worker else open_alerts.load(config)
@@ -58,6 +63,15 @@ class PagerDutyReporter:
         self.flaky: list[str] = []
         self.triggered: set[str] = set()
         self.resolving: set[str] = set()
+        self.described = 0
+
+    @property
+    def delivery(self) -> Delivery:
+        if self._delivery is None:
+            from .delivery import Delivery
+
+            self._delivery = Delivery(self.settings, self.outbox_path, self.config.rootpath.name)
+        return self._delivery
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.collected = collection.check(items, self.settings)
@@ -80,13 +94,19 @@ class PagerDutyReporter:
     ) -> Generator[None, Any, None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
+        if report.when != "call" and not report.failed:
+            return  # only a call, or a failed setup or teardown, can page or resolve
         paging = self.collected.paging.get(item.nodeid)
         if paging is None:
             return
         data: dict[str, Any] = {"marker": dict(paging.arguments), "positional": paging.positional}
         if failure.pages(report, self.settings.page_on_error):
             short_name = self.collected.short_names.get(item.nodeid)
-            data["failure"] = asdict(failure.describe(item, report, call, short_name))
+            # Past the cap a failure is only listed in the aggregate: skip
+            # rendering its traceback (the costly part of describing it).
+            self.described += 1
+            full = self.described <= self.settings.max_incidents
+            data["failure"] = asdict(failure.describe(item, report, call, short_name, full))
         setattr(report, REPORT_ATTRIBUTE, data)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -103,6 +123,8 @@ class PagerDutyReporter:
         if "failure" in data:
             if nodeid not in self.triggered:  # --dist each runs a test on every worker
                 self.triggered.add(nodeid)
+                from .delivery import Trigger
+
                 self.delivery.submit(Trigger(_failure_from(data["failure"]), marker, positional))
             return
         if report.when != "call" or not report.passed or hasattr(report, "wasxfail"):
@@ -110,6 +132,8 @@ class PagerDutyReporter:
         if nodeid in self.reruns:
             self.flaky.append(nodeid)
             if self.settings.flaky_info and nodeid not in self.triggered:
+                from .delivery import Trigger
+
                 self.triggered.add(nodeid)
                 self.delivery.submit(
                     Trigger(_failure_from(self.reruns[nodeid]), marker, positional, "info")
@@ -122,15 +146,19 @@ class PagerDutyReporter:
             and (remembered is not None or self.settings.resolve_always)
         ):
             self.resolving.add(nodeid)
+            from .delivery import Resolve
+
             incident_id = remembered.get("incident_id") if remembered else None
             self.delivery.submit(
                 Resolve(nodeid, marker, positional, incident_id, remembered is not None)
             )
 
     def pytest_sessionfinish(self) -> None:
-        if self.is_worker:
-            return
-        self.outcomes = self.delivery.finish()
+        if self.is_worker or self._delivery is None:
+            return  # nothing was sent: nothing to wait for
+        from . import summary
+
+        self.outcomes = self._delivery.finish()
         if not self.settings.dry_run:
             open_alerts.update(self.open_alerts, self.outcomes)
             open_alerts.save(self.config, self.open_alerts)
@@ -164,6 +192,8 @@ class PagerDutyReporter:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.is_worker or not (self.collected.marked or self.marked_reports):
             return
+        from . import summary
+
         terminalreporter.write_sep("=", "PagerDuty")
         lines = summary.lines(self.outcomes, self.settings, self.dry_run_file, self.flaky)
         if self.collected.unavailable:

@@ -7,9 +7,11 @@ import shlex
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .delivery import Outcome
-from .settings import Settings
+if TYPE_CHECKING:
+    from .delivery import Outcome
+    from .settings import Settings
 
 
 def write_dry_run(path: Path, outcomes: Sequence[Outcome]) -> None:
