@@ -194,13 +194,12 @@ print(time.perf_counter() - start)
 
 def boundary(builds: int) -> dict[str, float]:
     """Per-call costs of building an incident through the component from
-    Python: value conversion alone, and the whole call."""
+    Python: the host's JSON work, a call's fixed cost, and the whole call."""
     code = f"""
-import ctypes, time, json
-from pytest_pagerduty.component import Alerts, _settings_record
+import time, json
+from pytest_pagerduty.component import Alerts, _settings_json
 from pytest_pagerduty.settings import Settings
 from pytest_pagerduty import lowering, wit
-from wasmtime import _ffi as ffi
 settings = Settings(api_url=None, api_key="k", oauth_token=None, default_from="a@b.co",
     routing_key=None, events_url=None, auto_resolve=True, resolve_always=False,
     flaky_info=False, max_incidents=10, dry_run=False, dry_run_file=None, page_on_error=False,
@@ -211,26 +210,23 @@ options = alerts.check_marker({{"service_id": "PWIXJZS", "urgency": "high"}}, 0,
 failure = wit.TestFailure("tests/test_prod.py::test_x", "test_x", "A production check.",
     "AssertionError: assert 201 == 502", "E   assert 201 == 502\\n" * 20, "call", 0.5)
 n = {builds}
+request = alerts.build_trigger(failure, options, settings)
 start = time.perf_counter()
 for _ in range(n):
     alerts.build_trigger(failure, options, settings)
 total = (time.perf_counter() - start) / n
-func = alerts._funcs["build-trigger"]
-params = func.type(alerts._store).params
-args = (lowering.to_wit(failure), options, _settings_record(settings), None)
+reply = lowering.request_json(request)
 start = time.perf_counter()
 for _ in range(n):
-    space = (ffi.wasmtime_component_val_t * len(params))()
-    for i, ((_, ty), value) in enumerate(zip(params, args)):
-        ty.convert_to_c(alerts._store, value, ctypes.pointer(space[i]))
-    for i in range(len(params)):
-        ffi.wasmtime_component_val_delete(ctypes.byref(space[i]))
-lower = (time.perf_counter() - start) / n
+    lowering.failure_json(failure)
+    _settings_json(settings)
+    lowering.request_from_json(reply)
+host = (time.perf_counter() - start) / n
 start = time.perf_counter()
 for _ in range(n):
     alerts.ci_variables()
 noop = (time.perf_counter() - start) / n
-print(json.dumps({{"total": total, "lower": lower, "noop": noop}}))
+print(json.dumps({{"total": total, "host": host, "noop": noop}}))
 """
     out = subprocess.run([str(OURS), "-c", code], capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(out.stdout)
@@ -263,8 +259,14 @@ def main() -> int:
     rows: list[tuple[str, str, str, str]] = []
 
     def ratio(name: str, on: Figure, off: Figure, target: str) -> None:
-        rows.append((name, f"{on.median / off.median:.3f}", f"on {on.median:.3f} s "
-                     f"({on.spread()}), off {off.median:.3f} s ({off.spread()})", target))
+        rows.append(
+            (
+                name,
+                f"{on.median / off.median:.3f}",
+                f"on {on.median:.3f} s ({on.spread()}), off {off.median:.3f} s ({off.spread()})",
+                target,
+            )
+        )
 
     # P1: a green suite.
     p1 = write_suite(work / "p1", green, 0)
@@ -272,8 +274,14 @@ def main() -> int:
     on, on_mem = repeat(reps, lambda: run_pytest(OURS, p1, [], ours_env))
     off, off_mem = repeat(reps, lambda: run_pytest(OURS, p1, off_args, {**ours_env, **off_env}))
     ratio(f"P1 {green} passing marked tests: plugin on / off", on, off, "<= 1.03")
-    rows.append(("P1 peak memory on / off", f"{on_mem.median / off_mem.median:.3f}",
-                 f"on {on_mem.median:.0f} MiB, off {off_mem.median:.0f} MiB", ""))
+    rows.append(
+        (
+            "P1 peak memory on / off",
+            f"{on_mem.median / off_mem.median:.3f}",
+            f"on {on_mem.median:.0f} MiB, off {off_mem.median:.0f} MiB",
+            "",
+        )
+    )
     if seed:
         s_on, _ = repeat(reps, lambda: run_pytest(seed, p1, [], seed_env))
         s_off, _ = repeat(reps, lambda: run_pytest(seed, p1, [], {**seed_env, **off_env}))
@@ -288,10 +296,22 @@ def main() -> int:
     ratio("P2 --collect-only, 20 marked tests: on / off", on, off, "<= 1.05")
     cold = Figure([first_incident_cost(True, cache) for _ in range(reps)])
     warm = Figure([first_incident_cost(False, cache) for _ in range(reps)])
-    rows.append(("P2 first incident, cold compile cache", f"{cold.median * 1000:.0f} ms",
-                 cold.spread(1000, "ms"), ""))
-    rows.append(("P2 first incident, warm compile cache", f"{warm.median * 1000:.0f} ms",
-                 warm.spread(1000, "ms"), "<= 25 ms"))
+    rows.append(
+        (
+            "P2 first incident, cold compile cache",
+            f"{cold.median * 1000:.0f} ms",
+            cold.spread(1000, "ms"),
+            "",
+        )
+    )
+    rows.append(
+        (
+            "P2 first incident, warm compile cache",
+            f"{warm.median * 1000:.0f} ms",
+            warm.spread(1000, "ms"),
+            "<= 25 ms",
+        )
+    )
 
     # P3: a storm of failures against a PagerDuty answering in 20 ms.
     p3 = write_suite(work / "p3", 0, red)
@@ -300,43 +320,92 @@ def main() -> int:
     sent_default = (PagerDuty.count - before) / reps
     off, off_mem = repeat(reps, lambda: run_pytest(OURS, p3, off_args, {**ours_env, **off_env}))
     ratio(f"P3 {red} failing, default cap (10 + 1 aggregate): on / off", on, off, "<= 1.25")
-    rows.append(("P3 requests PagerDuty received per run (default cap)", f"{sent_default:.0f}",
-                 f"{red} failures: 10 incidents + 1 aggregate listing the rest", ""))
-    rows.append(("P3 peak memory on / off", f"{on_mem.median / off_mem.median:.3f}",
-                 f"on {on_mem.median:.0f} MiB, off {off_mem.median:.0f} MiB", ""))
+    rows.append(
+        (
+            "P3 requests PagerDuty received per run (default cap)",
+            f"{sent_default:.0f}",
+            f"{red} failures: 10 incidents + 1 aggregate listing the rest",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "P3 peak memory on / off",
+            f"{on_mem.median / off_mem.median:.3f}",
+            f"on {on_mem.median:.0f} MiB, off {off_mem.median:.0f} MiB",
+            "",
+        )
+    )
     uncapped = [f"--pagerduty_max_incidents={red}", "--pagerduty_flush_timeout=600"]
     before = PagerDuty.count
     full, _ = repeat(reps, lambda: run_pytest(OURS, p3, uncapped, ours_env))
     sent_full = (PagerDuty.count - before) / reps
     ratio(f"P3 {red} failing, one incident each: on / off", full, off, "")
-    rows.append(("P3 requests received per run (one each)", f"{sent_full:.0f}",
-                 f"of {red} failures", ""))
+    rows.append(
+        ("P3 requests received per run (one each)", f"{sent_full:.0f}", f"of {red} failures", "")
+    )
     if seed:
         before = PagerDuty.count
         s_on, _ = repeat(reps, lambda: run_pytest(seed, p3, [], seed_env))
         sent_seed = (PagerDuty.count - before) / reps
-        rows.append(("P3 seed plugin 1.0.0 / ours (one incident each)",
-                     f"{s_on.median / full.median:.2f}x",
-                     f"seed {s_on.median:.2f} s ({sent_seed:.0f} requests), ours "
-                     f"{full.median:.2f} s", ">= 5x"))
-        rows.append(("P3 seed plugin 1.0.0 / ours (default cap)",
-                     f"{s_on.median / on.median:.2f}x", f"ours {on.median:.2f} s", ">= 5x"))
+        rows.append(
+            (
+                "P3 seed plugin 1.0.0 / ours (one incident each)",
+                f"{s_on.median / full.median:.2f}x",
+                f"seed {s_on.median:.2f} s ({sent_seed:.0f} requests), ours {full.median:.2f} s",
+                ">= 5x",
+            )
+        )
+        rows.append(
+            (
+                "P3 seed plugin 1.0.0 / ours (default cap)",
+                f"{s_on.median / on.median:.2f}x",
+                f"ours {on.median:.2f} s",
+                ">= 5x",
+            )
+        )
 
     # P4: the Python-component boundary.
     b = boundary(200 if args.quick else 2000)
-    rows.append(("P4 build-trigger from Python, per incident", f"{b['total'] * 1000:.3f} ms",
-                 f"{1 / b['total']:.0f} incidents/s", "<= 0.5 ms"))
-    rows.append(("P4   of which lowering the arguments (Python)", f"{b['lower'] * 1000:.3f} ms",
-                 "wasmtime-py converting records to C values", ""))
-    rows.append(("P4   a call with no arguments (ci-variables)", f"{b['noop'] * 1000:.3f} ms",
-                 "fixed cost of a call", ""))
-    rows.append(("P4   guest work, lifting and the rest", 
-                 f"{(b['total'] - b['lower'] - b['noop']) * 1000:.3f} ms", "", ""))
+    rows.append(
+        (
+            "P4 build-trigger from Python, per incident",
+            f"{b['total'] * 1000:.3f} ms",
+            f"{1 / b['total']:.0f} incidents/s",
+            "<= 0.5 ms",
+        )
+    )
+    rows.append(
+        (
+            "P4   of which the host's JSON (encode, decode)",
+            f"{b['host'] * 1000:.3f} ms",
+            "json.dumps of the failure and settings, json.loads of the request",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "P4   a call with no arguments (ci-variables)",
+            f"{b['noop'] * 1000:.3f} ms",
+            "fixed cost of a wasmtime-py call (includes lifting a list of 34 strings)",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "P4   guest work and passing the strings",
+            f"{(b['total'] - b['host'] - b['noop']) * 1000:.3f} ms",
+            "",
+            "",
+        )
+    )
 
     server.shutdown()
     shutil.rmtree(work, ignore_errors=True)
-    print(f"\npytest-pagerduty benchmark ({'quick' if args.quick else 'full'}: "
-          f"{reps} repetition(s), median, spread min-max; {os.cpu_count()} cores)\n")
+    print(
+        f"\npytest-pagerduty benchmark ({'quick' if args.quick else 'full'}: "
+        f"{reps} repetition(s), median, spread min-max; {os.cpu_count()} cores)\n"
+    )
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'value':>9}  {'target':>9}  detail")
     for name, value, detail, target in rows:

@@ -10,8 +10,8 @@ cargo clippy --locked -p pagerduty-guest --all-targets -- -D warnings
 cargo clippy --locked -p pagerduty-guest --target wasm32-wasip2 -- -D warnings
 cargo test --locked -p pagerduty-guest
 
-.venv/bin/ruff check host-py tests examples
-.venv/bin/ruff format --check host-py tests examples
+.venv/bin/ruff check host-py tests examples bench
+.venv/bin/ruff format --check host-py tests examples bench
 .venv/bin/mypy --config-file host-py/pyproject.toml host-py/src tests
 
 # The benchmark once, small and quick, only to prove it runs (figures: BENCHMARKS.md).

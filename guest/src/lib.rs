@@ -7,6 +7,7 @@ mod compose;
 mod dedup;
 mod destination;
 mod event;
+mod flat;
 mod http;
 mod incident;
 mod marker;
@@ -19,12 +20,15 @@ wit_bindgen::generate!({
     path: "../wit",
     world: "alerts",
     generate_all,
+    // The hot path passes some records as JSON (flat.rs); the guest still
+    // works with their generated types.
+    generate_unused_types: true,
 });
 
 use exports::pytest_pagerduty::alerts::incidents::Guest;
 use pytest_pagerduty::alerts::types::{
-    AlertRequest, Delivered, DeliveryFailure, IncidentOptions, MarkerArgument, MarkerError,
-    ReplyHeader, RequestKind, Settings, SettingsError, Severity, TestFailure,
+    Delivered, DeliveryFailure, IncidentOptions, MarkerArgument, MarkerError, ReplyHeader,
+    RequestKind, Settings, SettingsError, Severity,
 };
 
 struct Component;
@@ -46,41 +50,55 @@ impl Guest for Component {
     }
 
     fn build_trigger(
-        failure: TestFailure,
-        options: IncidentOptions,
-        settings: Settings,
+        failure: String,
+        options: String,
+        settings: String,
         severity: Option<Severity>,
-    ) -> Result<AlertRequest, SettingsError> {
-        alerts::trigger(&failure, &options, &settings, severity)
+    ) -> Result<String, SettingsError> {
+        let (failure, options) = (flat::failure(&failure)?, flat::options(&options)?);
+        alerts::trigger(&failure, &options, &flat::settings(&settings)?, severity)
+            .map(flat::request_json)
     }
 
     fn build_resolve(
         nodeid: String,
-        options: IncidentOptions,
-        settings: Settings,
+        options: String,
+        settings: String,
         incident_id: Option<String>,
-    ) -> Result<AlertRequest, SettingsError> {
+    ) -> Result<String, SettingsError> {
+        let (options, settings) = (flat::options(&options)?, flat::settings(&settings)?);
         alerts::resolve(&nodeid, &options, &settings, incident_id.as_deref())
+            .map(flat::request_json)
     }
 
     fn aggregate_key(
-        options: IncidentOptions,
-        settings: Settings,
+        options: String,
+        settings: String,
         suite: String,
     ) -> Result<String, SettingsError> {
-        alerts::aggregate_key(&options, &settings, &suite)
+        alerts::aggregate_key(
+            &flat::options(&options)?,
+            &flat::settings(&settings)?,
+            &suite,
+        )
     }
 
     fn build_aggregate(
-        failures: Vec<TestFailure>,
+        failures: String,
         suite: String,
-        options: IncidentOptions,
-        settings: Settings,
-    ) -> Result<AlertRequest, SettingsError> {
-        alerts::aggregate(&failures, &suite, &options, &settings)
+        options: String,
+        settings: String,
+    ) -> Result<String, SettingsError> {
+        let (options, settings) = (flat::options(&options)?, flat::settings(&settings)?);
+        alerts::aggregate(&flat::failures(&failures)?, &suite, &options, &settings)
+            .map(flat::request_json)
     }
 
-    fn send(request: AlertRequest) -> Result<Delivered, DeliveryFailure> {
+    fn send(request: String) -> Result<Delivered, DeliveryFailure> {
+        let request = match flat::request(&request) {
+            Ok(request) => request,
+            Err(error) => return Err(reply::malformed_request(&error)),
+        };
         match http::send(&request) {
             Ok(reply) => reply::classify(request.kind, reply.status, &reply.headers, &reply.body),
             Err(error) => Err(reply::transport_failure(&error)),

@@ -270,6 +270,21 @@ pub fn classify(
     })
 }
 
+/// A request the host garbled: nothing was sent, and resending cannot help.
+pub fn malformed_request(problem: &str) -> DeliveryFailure {
+    rejected(
+        RejectionKind::Other,
+        PagerdutyError {
+            status: 0,
+            code: None,
+            message: format!("the host passed a malformed request: {problem}"),
+            errors: Vec::new(),
+        },
+        false,
+        "this is a bug in the host; report it",
+    )
+}
+
 /// Classifies a request that got no reply.
 pub fn transport_failure(error: &ErrorCode) -> DeliveryFailure {
     let described = describe(error);

@@ -8,6 +8,7 @@ wasm's digest and the wasmtime version, so later runs skip compilation.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import os
 import tempfile
@@ -94,6 +95,11 @@ def _settings_record(settings: Settings) -> Any:
     return lowering.record(component_fields(settings))
 
 
+def _settings_json(settings: Settings) -> str:
+    fields = component_fields(settings)
+    return json.dumps({name.replace("-", "_"): value for name, value in fields.items()})
+
+
 class Alerts:
     """One instance of the component in its own Store: use it from one thread.
 
@@ -135,14 +141,14 @@ class Alerts:
 
     def check_marker(
         self, arguments: Mapping[str, object], positional: int, settings: Settings
-    ) -> Any:
-        """The accepted options (an opaque record), or a `wit.MarkerError`."""
+    ) -> str | wit.MarkerError:
+        """The accepted options as the JSON the builds take, or the error."""
         records = [lowering.marker_argument("", None) for _ in range(positional)]
         records += [lowering.marker_argument(name, value) for name, value in arguments.items()]
         result: Variant = self._call("check-marker", records, _settings_record(settings))
         if result.tag == "err":
             return lowering.marker_error(result.payload)
-        return result.payload
+        return lowering.options_json(result.payload)
 
     def check_settings(self, settings: Settings) -> wit.SettingsError | None:
         result = self._call("check-settings", _settings_record(settings))
@@ -152,56 +158,57 @@ class Alerts:
         names: list[str] = self._call("ci-variables")
         return names
 
-    def _request(self, result: Variant) -> wit.AlertRequest | wit.SettingsError:
-        if result.tag == "err":
-            return lowering.settings_error(result.payload)
-        return lowering.alert_request(result.payload)
+    def _request(self, result: Any) -> wit.AlertRequest | wit.SettingsError:
+        # Ok is a string (JSON), err a record: wasmtime-py returns them untagged.
+        if isinstance(result, str):
+            return lowering.request_from_json(result)
+        return lowering.settings_error(result)
 
     def build_trigger(
         self,
         failure: wit.TestFailure,
-        options: Any,
+        options: str,
         settings: Settings,
         severity: wit.Severity | None = None,
     ) -> wit.AlertRequest | wit.SettingsError:
         return self._request(
             self._call(
                 "build-trigger",
-                lowering.to_wit(failure),
+                lowering.failure_json(failure),
                 options,
-                _settings_record(settings),
+                _settings_json(settings),
                 severity,
             )
         )
 
     def build_resolve(
-        self, nodeid: str, options: Any, settings: Settings, incident_id: str | None
+        self, nodeid: str, options: str, settings: Settings, incident_id: str | None
     ) -> wit.AlertRequest | wit.SettingsError:
         return self._request(
-            self._call("build-resolve", nodeid, options, _settings_record(settings), incident_id)
+            self._call("build-resolve", nodeid, options, _settings_json(settings), incident_id)
         )
 
-    def aggregate_key(self, options: Any, settings: Settings, suite: str) -> str | None:
+    def aggregate_key(self, options: str, settings: Settings, suite: str) -> str | None:
         """The key failures past the cap are grouped by; None without a destination."""
-        result = self._call("aggregate-key", options, _settings_record(settings), suite)
+        result = self._call("aggregate-key", options, _settings_json(settings), suite)
         # Ok is a string, err a record: wasmtime-py returns them untagged.
         return result if isinstance(result, str) else None
 
     def build_aggregate(
-        self, failures: list[wit.TestFailure], suite: str, options: Any, settings: Settings
+        self, failures: list[wit.TestFailure], suite: str, options: str, settings: Settings
     ) -> wit.AlertRequest | wit.SettingsError:
         return self._request(
             self._call(
                 "build-aggregate",
-                [lowering.to_wit(f) for f in failures],
+                lowering.failures_json(failures),
                 suite,
                 options,
-                _settings_record(settings),
+                _settings_json(settings),
             )
         )
 
     def send(self, request: wit.AlertRequest) -> wit.Delivered | wit.DeliveryFailure:
-        result = self._call("send", lowering.to_wit(request))
+        result = self._call("send", lowering.request_json(request))
         # Ok is a record, err a variant: wasmtime-py returns them untagged.
         if isinstance(result, Variant):
             return lowering.delivery_failure(result)

@@ -7,6 +7,7 @@ field names, enums as `str`, options as `None` and variants as `Variant`.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from wasmtime.component import Variant
@@ -23,19 +24,8 @@ from .wit import (
     Rejection,
     RetryLater,
     SettingsError,
+    TestFailure,
 )
-
-
-def to_wit(value: Any) -> Any:
-    """A dataclass (recursively) as the record wasmtime-py expects."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        record = Record()
-        for f in dataclasses.fields(value):
-            setattr(record, f.name.replace("_", "-"), to_wit(getattr(value, f.name)))
-        return record
-    if isinstance(value, (list, tuple)):
-        return [to_wit(v) for v in value]
-    return value
 
 
 def _fields(record: Any) -> dict[str, Any]:
@@ -96,3 +86,29 @@ def record(fields: dict[str, Any]) -> Record:
 
 def marker_argument(name: str, value: object) -> Record:
     return record({"name": name, "value": marker_value(value)})
+
+
+# The hot path's flat values (wit/pagerduty.wit): JSON of the records.
+
+
+def failure_json(failure: TestFailure) -> str:
+    return json.dumps(dataclasses.asdict(failure))
+
+
+def failures_json(failures: list[TestFailure]) -> str:
+    return json.dumps([dataclasses.asdict(f) for f in failures])
+
+
+def options_json(record: Any) -> str:
+    """The options `check-marker` lifted, as the JSON the builds take."""
+    return json.dumps(_fields(record))
+
+
+def request_json(request: AlertRequest) -> str:
+    return json.dumps(dataclasses.asdict(request))
+
+
+def request_from_json(text: str) -> AlertRequest:
+    fields = json.loads(text)
+    fields["headers"] = tuple(Header(**h) for h in fields["headers"])
+    return AlertRequest(**fields)
