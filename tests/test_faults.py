@@ -272,3 +272,29 @@ def test_probe(n):
     assert sorted(e["failure"]["nodeid"] for e in entries) == [
         f"test_suite.py::test_probe[{n}]" for n in range(3)
     ]
+
+
+def test_a_secret_in_a_test_id_stays_out_of_our_summary_warnings_and_outbox(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    for _ in range(2):
+        pagerduty.reply(503, error_reply("Service Unavailable", 2000))
+    pytester.makepyfile(
+        test_suite=f"""
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+@pytest.mark.parametrize("key", ["{API_KEY}"])
+def test_login(key):
+    assert False
+"""
+    )
+    result = pytester.runpytest_subprocess(*pagerduty.options("--pagerduty_max_attempts=2"))
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    ours = output.split("= warnings summary =")[1].split("short test summary info")[0]
+    assert "queued: Test failed: test_login[[redacted]]: assert False" in ours
+    assert API_KEY not in ours
+    assert API_KEY not in (pytester.path / OUTBOX).read_text()
+    assert all(API_KEY not in json.dumps(r.body) for r in pagerduty.received)

@@ -183,9 +183,16 @@ class PagerDutyReporter:
     def outbox_path(self) -> Path:
         return self.settings.outbox or state_path(self.config, "outbox.jsonl")
 
+    def _scrub(self, text: str) -> str:
+        """Our own output never shows a secret, even one inside a test's id."""
+        for secret in self.settings.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
     def _warn(self, message: str, where: str = "pytest_pagerduty") -> None:
         # A delivery problem is a warning, never a failure: even with warnings
         # turned into errors it must not change the run's exit status.
+        message, where = self._scrub(message), self._scrub(where)
         with contextlib.suppress(PagerDutyWarning):
             warnings.warn_explicit(PagerDutyWarning(message), PagerDutyWarning, where, 0)
 
@@ -202,4 +209,4 @@ class PagerDutyReporter:
             marked = self.collected.marked or self.marked_reports
             lines = [f"no incidents: none of the {marked} marked test(s) failed"]
         for line in lines:
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(self._scrub(line))
