@@ -35,7 +35,7 @@ def test_without_credentials_the_run_is_a_dry_run_that_says_so(
             'assert False","service":{"id":"XIXOOXZ","type":"service_reference"},"urgency":"high",*',
             "would open: Test failed: test_service_failure: assert False",
             "would open: Test failed: test_critical_flow: assert 201 == 502",
-            "dry run (no API key or OAuth token is configured): 3 incident(s) built, nothing sent; "
+            "dry run (no API key, OAuth token or routing key is configured): 3 incident(s) built, nothing sent; "
             f"requests written to {dry_run_file}",
         ]
     )
@@ -99,7 +99,7 @@ def test_a_green_dry_run_writes_no_file(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*= PagerDuty =*",
-            "dry run (no API key or OAuth token is configured): 0 incident(s) built, nothing sent",
+            "dry run (no API key, OAuth token or routing key is configured): 0 incident(s) built, nothing sent",
         ]
     )
     assert not (pytester.path / ".pytest_cache" / "d" / "pagerduty" / "dry-run.json").exists()

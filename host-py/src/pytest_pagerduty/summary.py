@@ -98,7 +98,7 @@ def lines(
         )
     if settings.dry_run:
         why = (
-            "no API key or OAuth token is configured"
+            "no API key, OAuth token or routing key is configured"
             if settings.no_credentials
             else "--pagerduty_dry_run"
         )
