@@ -233,6 +233,35 @@ print(json.dumps({{"total": total, "host": host, "noop": noop}}))
     return result
 
 
+def rust_host_build(builds: int, release: bool) -> float | None:
+    """Seconds per build-trigger from the Rust host (host-rs), or None when
+    it cannot be built here."""
+    profile = ["--release"] if release else []
+    out = subprocess.run(
+        [
+            "cargo",
+            "run",
+            "-q",
+            *profile,
+            "-p",
+            "pagerduty-host",
+            "--example",
+            "build_speed",
+            "--",
+            str(builds),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        print(out.stderr[-2000:], file=sys.stderr)
+        return None
+    seconds: float = json.loads(out.stdout.strip().splitlines()[-1])["seconds_per_build"]
+    return seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small suites, one repetition")
@@ -399,6 +428,19 @@ def main() -> int:
             "",
         )
     )
+
+    rust = rust_host_build(200 if args.quick else 20000, release=not args.quick)
+    if rust is not None:
+        build = "debug build" if args.quick else "release build"
+        rows.append(
+            (
+                "P4 build-trigger from the Rust host, per incident",
+                f"{rust * 1000:.3f} ms",
+                f"{1 / rust:.0f} incidents/s ({build})",
+                "",
+            )
+        )
+        rows.append(("P4 Python / Rust host", f"{b['total'] / rust:.1f}x", "", ""))
 
     server.shutdown()
     shutil.rmtree(work, ignore_errors=True)

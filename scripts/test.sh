@@ -8,7 +8,10 @@ bash scripts/install.sh
 cargo fmt --all --check
 cargo clippy --locked -p pagerduty-guest --all-targets -- -D warnings
 cargo clippy --locked -p pagerduty-guest --target wasm32-wasip2 -- -D warnings
+cargo clippy --locked -p pagerduty-host --all-targets -- -D warnings
 cargo test --locked -p pagerduty-guest
+# The Rust host runs the component the install step built (target/wasm32-wasip2).
+cargo test --locked -p pagerduty-host
 
 .venv/bin/ruff check host-py tests examples bench
 .venv/bin/ruff format --check host-py tests examples bench
