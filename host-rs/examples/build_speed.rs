@@ -1,5 +1,5 @@
 //! P4 from the Rust host: incidents built per second through the component.
-//! `cargo run --release -p pagerduty-host --example build_speed -- [count]`
+//! `cargo run --profile host-release -p pagerduty-host --example build_speed -- [count]`
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
