@@ -67,7 +67,7 @@ pub fn trigger(
             service_id,
             options,
             title,
-            compose::body(&failure, details.as_deref()),
+            compose::body(&failure, details.as_deref(), ci::run(&failure.ci).as_ref()),
             dedup_key,
         ),
         Destination::Events { routing_key } => {

@@ -151,6 +151,28 @@ pub fn run(variables: &[Variable]) -> Option<Run> {
     })
 }
 
+/// "GitHub Actions https://…/runs/42 (job build, branch main, commit 4f2a9c1)",
+/// for an incident's body, where on-call reads it.
+pub fn describe(run: &Run) -> String {
+    let mut text = run.system.clone();
+    if let Some(url) = &run.url {
+        text.push(' ');
+        text.push_str(url);
+    }
+    let facts: Vec<String> = [
+        ("job", &run.job),
+        ("branch", &run.branch),
+        ("commit", &run.commit),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name} {v}")))
+    .collect();
+    if !facts.is_empty() {
+        text.push_str(&format!(" ({})", facts.join(", ")));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +257,24 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(run.url, None, "only http(s) links");
+    }
+
+    #[test]
+    fn describe_names_the_system_link_and_facts_it_has() {
+        let mut run = Run {
+            system: "GitHub Actions".into(),
+            url: Some("https://github.com/a/b/actions/runs/1".into()),
+            commit: Some("4f2a9c1".into()),
+            branch: Some("main".into()),
+            job: None,
+        };
+        assert_eq!(
+            describe(&run),
+            "GitHub Actions https://github.com/a/b/actions/runs/1 (branch main, commit 4f2a9c1)"
+        );
+        run.url = None;
+        run.commit = None;
+        run.branch = None;
+        assert_eq!(describe(&run), "GitHub Actions");
     }
 }

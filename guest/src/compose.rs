@@ -1,6 +1,7 @@
 //! What an alert says about a failed test: its title and body, with the
 //! secrets taken out first and the sizes cut to PagerDuty's limits.
 
+use crate::ci::{self, Run};
 use crate::pytest_pagerduty::alerts::types::{IncidentOptions, Phase, Settings, TestFailure};
 use crate::text;
 
@@ -83,10 +84,13 @@ pub fn traceback(failure: &TestFailure, room: usize) -> String {
     text::truncate_start(failure.traceback.trim_end(), room)
 }
 
-/// The description, the failure, then the nodeid, within `BODY_MAX`.
-pub fn body(failure: &TestFailure, details: Option<&str>) -> String {
+/// The description, the failure, then the nodeid and the CI run, within `BODY_MAX`.
+pub fn body(failure: &TestFailure, details: Option<&str>, run: Option<&Run>) -> String {
     let description = description(failure, details);
-    let footer = format!("\n\nTest: {}", failure.nodeid);
+    let mut footer = format!("\n\nTest: {}", failure.nodeid);
+    if let Some(run) = run {
+        footer.push_str(&format!("\nCI: {}", ci::describe(run)));
+    }
     let header = if description.is_empty() {
         "Failure:\n".to_string()
     } else {

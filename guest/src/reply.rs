@@ -85,9 +85,13 @@ fn already_resolved(error: &PagerdutyError) -> bool {
             .any(|t| t.to_ascii_lowercase().contains("already resolved"))
 }
 
+/// REST errors nest their fields under `error`; the Events API puts
+/// `message` and `errors` at the top (`{"status": "invalid event", ...}`).
 #[derive(Deserialize)]
-struct ErrorReply {
-    error: ErrorFields,
+#[serde(untagged)]
+enum ErrorReply {
+    Rest { error: ErrorFields },
+    Events(ErrorFields),
 }
 
 #[derive(Deserialize)]
@@ -138,13 +142,15 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// PagerDuty's error object, or the body itself when it is not one.
 fn pagerduty_error(status: u16, body: &[u8]) -> PagerdutyError {
     match serde_json::from_slice::<ErrorReply>(body) {
-        Ok(ErrorReply { error }) => PagerdutyError {
-            status,
-            code: error.code,
-            message: error.message.unwrap_or_else(|| format!("HTTP {status}")),
-            errors: error_details(&error.errors),
-        },
-        Err(_) => {
+        Ok(ErrorReply::Rest { error } | ErrorReply::Events(error)) if error.message.is_some() => {
+            PagerdutyError {
+                status,
+                code: error.code,
+                message: error.message.unwrap_or_else(|| format!("HTTP {status}")),
+                errors: error_details(&error.errors),
+            }
+        }
+        _ => {
             let text = String::from_utf8_lossy(body);
             let excerpt = crate::text::truncate_end(&crate::text::one_line(&text), EXCERPT_MAX);
             PagerdutyError {
@@ -484,6 +490,18 @@ mod tests {
         ));
         match transport_failure(&ErrorCode::HttpRequestDenied) {
             DeliveryFailure::Rejected(r) => assert_eq!(r.kind, RejectionKind::Denied),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_events_error_body_gives_its_message_and_errors() {
+        let bad = br#"{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect"]}"#;
+        match classify(RequestKind::EventsTrigger, 400, &[], bad).unwrap_err() {
+            DeliveryFailure::Rejected(r) => {
+                assert_eq!(r.error.message, "Event object is invalid");
+                assert_eq!(r.error.errors, ["Length of 'routing_key' is incorrect"]);
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -37,6 +37,7 @@ _FUNCTIONS = (
     "aggregate-key",
     "build-aggregate",
     "send",
+    "classify-reply",
 )
 
 
@@ -129,7 +130,8 @@ class Alerts:
             funcs[name] = func
         self._store, self._funcs = store, funcs
 
-    def _call(self, name: str, *args: Any) -> Any:
+    def call(self, name: str, *args: Any) -> Any:
+        """Calls an export with wasmtime-py values; the methods below type it."""
         func = self._funcs[name]
         try:
             result = func(self._store, *args)
@@ -145,17 +147,17 @@ class Alerts:
         """The accepted options as the JSON the builds take, or the error."""
         records = [lowering.marker_argument("", None) for _ in range(positional)]
         records += [lowering.marker_argument(name, value) for name, value in arguments.items()]
-        result: Variant = self._call("check-marker", records, _settings_record(settings))
+        result: Variant = self.call("check-marker", records, _settings_record(settings))
         if result.tag == "err":
             return lowering.marker_error(result.payload)
         return lowering.options_json(result.payload)
 
     def check_settings(self, settings: Settings) -> wit.SettingsError | None:
-        result = self._call("check-settings", _settings_record(settings))
+        result = self.call("check-settings", _settings_record(settings))
         return None if result is None else lowering.settings_error(result)
 
     def ci_variables(self) -> list[str]:
-        names: list[str] = self._call("ci-variables")
+        names: list[str] = self.call("ci-variables")
         return names
 
     def _request(self, result: Any) -> wit.AlertRequest | wit.SettingsError:
@@ -172,7 +174,7 @@ class Alerts:
         severity: wit.Severity | None = None,
     ) -> wit.AlertRequest | wit.SettingsError:
         return self._request(
-            self._call(
+            self.call(
                 "build-trigger",
                 lowering.failure_json(failure),
                 options,
@@ -185,12 +187,12 @@ class Alerts:
         self, nodeid: str, options: str, settings: Settings, incident_id: str | None
     ) -> wit.AlertRequest | wit.SettingsError:
         return self._request(
-            self._call("build-resolve", nodeid, options, _settings_json(settings), incident_id)
+            self.call("build-resolve", nodeid, options, _settings_json(settings), incident_id)
         )
 
     def aggregate_key(self, options: str, settings: Settings, suite: str) -> str | None:
         """The key failures past the cap are grouped by; None without a destination."""
-        result = self._call("aggregate-key", options, _settings_json(settings), suite)
+        result = self.call("aggregate-key", options, _settings_json(settings), suite)
         # Ok is a string, err a record: wasmtime-py returns them untagged.
         return result if isinstance(result, str) else None
 
@@ -198,7 +200,7 @@ class Alerts:
         self, failures: list[wit.TestFailure], suite: str, options: str, settings: Settings
     ) -> wit.AlertRequest | wit.SettingsError:
         return self._request(
-            self._call(
+            self.call(
                 "build-aggregate",
                 lowering.failures_json(failures),
                 suite,
@@ -208,7 +210,7 @@ class Alerts:
         )
 
     def send(self, request: wit.AlertRequest) -> wit.Delivered | wit.DeliveryFailure:
-        result = self._call("send", lowering.request_json(request))
+        result = self.call("send", lowering.request_json(request))
         # Ok is a record, err a variant: wasmtime-py returns them untagged.
         if isinstance(result, Variant):
             return lowering.delivery_failure(result)
