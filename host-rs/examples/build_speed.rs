@@ -1,7 +1,6 @@
 //! P4 from the Rust host: incidents built per second through the component.
 //! `cargo run --profile host-release -p pagerduty-host --example build_speed -- [count]`
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use pagerduty_host::{Allowlist, Host};
@@ -15,10 +14,7 @@ fn main() -> wasmtime::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let host = Host::load(&target.join("wasm32-wasip2/release/pagerduty_guest.wasm"))?;
+    let host = Host::embedded()?;
     let mut instance = host.instance(Allowlist::default(), Duration::from_secs(10))?;
     instance
         .build_trigger(FAILURE, OPTIONS, SETTINGS)?

@@ -2,6 +2,7 @@
 //! nothing else (no preopened directories, no environment, no arguments), and
 //! wasi-http only reaches allowed hosts, never waiting past a cap.
 
+pub mod canonical;
 pub mod sandbox;
 
 use std::path::Path;
@@ -26,9 +27,12 @@ wasmtime::component::bindgen!({
 });
 
 pub use pytest_pagerduty::alerts::types::{
-    Delivered, DeliveryFailure, MarkerArgument, MarkerError, MarkerValue, RejectionKind, Settings,
-    SettingsError,
+    Delivered, DeliveryFailure, MarkerArgument, MarkerError, MarkerValue, RejectionKind,
+    ReplyHeader, RequestKind, Settings, SettingsError, Severity,
 };
+
+/// The component this crate was built with (build.rs compiles the guest).
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("PAGERDUTY_COMPONENT_WASM"));
 
 /// One store's state: WASI with nothing granted, wasi-http, the sandbox.
 pub struct State {
@@ -65,10 +69,22 @@ pub struct Host {
 }
 
 impl Host {
+    /// The component from a `.wasm` file.
     pub fn load(wasm: &Path) -> Result<Self> {
+        let bytes = std::fs::read(wasm)
+            .map_err(|e| wasmtime::Error::from(e).context(format!("reading {}", wasm.display())))?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The component embedded in this binary.
+    pub fn embedded() -> Result<Self> {
+        Self::from_bytes(EMBEDDED_COMPONENT)
+    }
+
+    pub fn from_bytes(wasm: &[u8]) -> Result<Self> {
         let engine = Engine::new(&Config::new())?;
-        let component = Component::from_file(&engine, wasm)
-            .map_err(|e| e.context(format!("loading the component {}", wasm.display())))?;
+        let component = Component::new(&engine, wasm)
+            .map_err(|e| e.context("compiling the PagerDuty component"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
@@ -104,15 +120,32 @@ pub struct Instance {
     alerts: Alerts,
 }
 
+type Answer<T, E> = Result<std::result::Result<T, E>>;
+
 impl Instance {
+    /// The marker's options, as the JSON the builds take, or what is wrong.
     pub fn check_marker(
         &mut self,
         arguments: &[MarkerArgument],
         settings: &Settings,
-    ) -> Result<std::result::Result<String, MarkerError>> {
-        let api = self.alerts.pytest_pagerduty_alerts_incidents();
-        let checked = api.call_check_marker(&mut self.store, arguments, settings)?;
-        Ok(checked.map(|o| options_json(&o)))
+    ) -> Answer<String, MarkerError> {
+        let checked = self
+            .alerts
+            .pytest_pagerduty_alerts_incidents()
+            .call_check_marker(&mut self.store, arguments, settings)?;
+        Ok(checked.map(|o| canonical::options(&o).to_string()))
+    }
+
+    pub fn check_settings(&mut self, settings: &Settings) -> Answer<(), SettingsError> {
+        self.alerts
+            .pytest_pagerduty_alerts_incidents()
+            .call_check_settings(&mut self.store, settings)
+    }
+
+    pub fn ci_variables(&mut self) -> Result<Vec<String>> {
+        self.alerts
+            .pytest_pagerduty_alerts_incidents()
+            .call_ci_variables(&mut self.store)
     }
 
     pub fn build_trigger(
@@ -120,49 +153,96 @@ impl Instance {
         failure_json: &str,
         options_json: &str,
         settings_json: &str,
-    ) -> Result<std::result::Result<String, SettingsError>> {
-        let api = self.alerts.pytest_pagerduty_alerts_incidents();
-        api.call_build_trigger(
-            &mut self.store,
-            failure_json,
-            options_json,
-            settings_json,
-            None,
-        )
+    ) -> Answer<String, SettingsError> {
+        self.build_trigger_as(failure_json, options_json, settings_json, None)
     }
 
-    pub fn send(
+    /// `build_trigger` with the severity overridden (a flaky test as `info`).
+    pub fn build_trigger_as(
         &mut self,
-        request_json: &str,
-    ) -> Result<std::result::Result<Delivered, DeliveryFailure>> {
-        let api = self.alerts.pytest_pagerduty_alerts_incidents();
-        api.call_send(&mut self.store, request_json)
+        failure_json: &str,
+        options_json: &str,
+        settings_json: &str,
+        severity: Option<Severity>,
+    ) -> Answer<String, SettingsError> {
+        self.alerts
+            .pytest_pagerduty_alerts_incidents()
+            .call_build_trigger(
+                &mut self.store,
+                failure_json,
+                options_json,
+                settings_json,
+                severity,
+            )
+    }
+
+    pub fn build_resolve(
+        &mut self,
+        nodeid: &str,
+        options_json: &str,
+        settings_json: &str,
+        incident_id: Option<&str>,
+    ) -> Answer<String, SettingsError> {
+        self.alerts
+            .pytest_pagerduty_alerts_incidents()
+            .call_build_resolve(
+                &mut self.store,
+                nodeid,
+                options_json,
+                settings_json,
+                incident_id,
+            )
+    }
+
+    pub fn aggregate_key(
+        &mut self,
+        options_json: &str,
+        settings_json: &str,
+        suite: &str,
+    ) -> Answer<String, SettingsError> {
+        self.alerts
+            .pytest_pagerduty_alerts_incidents()
+            .call_aggregate_key(&mut self.store, options_json, settings_json, suite)
+    }
+
+    pub fn build_aggregate(
+        &mut self,
+        failures_json: &str,
+        suite: &str,
+        options_json: &str,
+        settings_json: &str,
+    ) -> Answer<String, SettingsError> {
+        self.alerts
+            .pytest_pagerduty_alerts_incidents()
+            .call_build_aggregate(
+                &mut self.store,
+                failures_json,
+                suite,
+                options_json,
+                settings_json,
+            )
+    }
+
+    pub fn send(&mut self, request_json: &str) -> Answer<Delivered, DeliveryFailure> {
+        self.alerts
+            .pytest_pagerduty_alerts_incidents()
+            .call_send(&mut self.store, request_json)
+    }
+
+    pub fn classify_reply(
+        &mut self,
+        kind: RequestKind,
+        status: u16,
+        headers: &[ReplyHeader],
+        body: &str,
+    ) -> Answer<Delivered, DeliveryFailure> {
+        self.alerts
+            .pytest_pagerduty_alerts_incidents()
+            .call_classify_reply(&mut self.store, kind, status, headers, body)
     }
 
     /// Every destination the sandbox refused so far.
     pub fn denied(&self) -> &[String] {
         &self.store.data().sandbox.denied
     }
-}
-
-/// The options `check-marker` returned, as the JSON the builds take.
-fn options_json(o: &pytest_pagerduty::alerts::types::IncidentOptions) -> String {
-    use pytest_pagerduty::alerts::types::{Severity, Urgency};
-    serde_json::json!({
-        "service_id": o.service_id,
-        "routing_key": o.routing_key,
-        "urgency": o.urgency.map(|u| match u { Urgency::High => "high", Urgency::Low => "low" }),
-        "severity": o.severity.map(|s| match s {
-            Severity::Critical => "critical",
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }),
-        "priority_id": o.priority_id,
-        "escalation_policy_id": o.escalation_policy_id,
-        "assignee_id": o.assignee_id,
-        "dedup_key": o.dedup_key,
-        "details": o.details,
-    })
-    .to_string()
 }

@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -15,19 +14,7 @@ use pagerduty_host::{Allowlist, DeliveryFailure, Host, RejectionKind};
 /// One compiled component for every test: compiling it is the slow part.
 fn host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
-    HOST.get_or_init(|| Host::load(&wasm()).unwrap())
-}
-
-fn wasm() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("wasm32-wasip2/release/pagerduty_guest.wasm");
-    assert!(
-        path.exists(),
-        "build the component first: cargo build --release --target wasm32-wasip2 -p pagerduty-guest"
-    );
-    path
+    HOST.get_or_init(|| Host::embedded().unwrap())
 }
 
 /// A PagerDuty on 127.0.0.1 answering each create with 201 after `delay`;
