@@ -3,6 +3,8 @@
 //! wasi-http only reaches allowed hosts, never waiting past a cap.
 
 pub mod canonical;
+pub mod junit;
+pub mod routes;
 pub mod sandbox;
 
 use std::path::Path;
@@ -82,7 +84,14 @@ impl Host {
     }
 
     pub fn from_bytes(wasm: &[u8]) -> Result<Self> {
-        let engine = Engine::new(&Config::new())?;
+        let mut config = Config::new();
+        // Compiled code is cached on disk (wasmtime's own cache, under the
+        // user's cache folder): compiling takes seconds, loading milliseconds.
+        // Without a usable cache folder it just compiles every time.
+        if let Ok(cache) = wasmtime::Cache::new(wasmtime::CacheConfig::new()) {
+            config.cache(Some(cache));
+        }
+        let engine = Engine::new(&config)?;
         let component = Component::new(&engine, wasm)
             .map_err(|e| e.context("compiling the PagerDuty component"))?;
         let mut linker = Linker::new(&engine);

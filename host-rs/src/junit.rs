@@ -1,0 +1,220 @@
+//! Test cases out of a JUnit XML report, as pytest, cargo nextest,
+//! go-junit-report, jest-junit and Maven Surefire write them.
+
+use std::fmt;
+
+/// How a test case ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Passed {
+        /// It failed first and passed on a retry (`flakyFailure`).
+        flaky: bool,
+    },
+    /// `<failure>`: an assertion did not hold.
+    Failed(Problem),
+    /// `<error>`: the test could not run or threw unexpectedly.
+    Errored(Problem),
+    Skipped,
+}
+
+/// What a `<failure>` or `<error>` says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// One line: the `message` attribute, or the text's first line.
+    pub message: Option<String>,
+    /// The full text (a traceback or stack), then the case's system-err.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// The innermost `<testsuite name>`.
+    pub suite: String,
+    pub classname: String,
+    pub name: String,
+    /// The `file` attribute (pytest's xunit1, Surefire with some plugins).
+    pub file: Option<String>,
+    pub seconds: f64,
+    pub outcome: Outcome,
+}
+
+impl Case {
+    /// The case's stable id, from which its alert key is derived. For
+    /// pytest's xunit1 reports, which carry the file, it is pytest's own
+    /// nodeid, so the keys match the plugin's for the same test.
+    pub fn id(&self) -> String {
+        if let Some(nodeid) = self.pytest_nodeid() {
+            return nodeid;
+        }
+        // jest-junit repeats the name as the class name by default.
+        let class_is_name = self.classname.is_empty() || self.classname == self.name;
+        match (class_is_name, self.suite.is_empty()) {
+            (false, _) => format!("{}::{}", self.classname, self.name),
+            (true, false) => format!("{}::{}", self.suite, self.name),
+            (true, true) => self.name.clone(),
+        }
+    }
+
+    fn pytest_nodeid(&self) -> Option<String> {
+        let file = self.file.as_deref()?.strip_suffix(".py")?;
+        let module = file.replace('/', ".");
+        let classes = self.classname.strip_prefix(&module)?;
+        let mut nodeid = format!("{file}.py");
+        for class in classes.split('.').filter(|c| !c.is_empty()) {
+            nodeid.push_str("::");
+            nodeid.push_str(class);
+        }
+        Some(format!("{nodeid}::{}", self.name))
+    }
+}
+
+#[derive(Debug)]
+pub struct ReportError(pub String);
+
+impl fmt::Display for ReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReportError {}
+
+/// Every test case in the report, in document order.
+pub fn parse(xml: &str) -> Result<Vec<Case>, ReportError> {
+    let document = roxmltree::Document::parse(xml)
+        .map_err(|e| ReportError(format!("not well-formed XML: {e}")))?;
+    let root = document.root_element();
+    if !matches!(root.tag_name().name(), "testsuites" | "testsuite") {
+        return Err(ReportError(format!(
+            "the root element is <{}>, not <testsuites> or <testsuite>: not a JUnit report",
+            root.tag_name().name()
+        )));
+    }
+    Ok(root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(case)
+        .collect())
+}
+
+fn case(node: roxmltree::Node) -> Case {
+    let suite = node
+        .ancestors()
+        .find(|a| a.has_tag_name("testsuite"))
+        .and_then(|s| s.attribute("name"))
+        .unwrap_or_default();
+    let child = |name: &str| node.children().find(|c| c.has_tag_name(name));
+    let system_err = child("system-err").and_then(|e| e.text()).unwrap_or("");
+    let problem = |element: roxmltree::Node| {
+        let text = element.text().unwrap_or("").trim_end();
+        let first_line = text.lines().map(str::trim).find(|l| !l.is_empty());
+        // go-junit-report's message is only "Failed": the text says more.
+        let says_nothing = |m: &&str| m.is_empty() || m.eq_ignore_ascii_case("failed");
+        let message = element
+            .attribute("message")
+            .map(str::trim)
+            .filter(|m| !says_nothing(m))
+            .or(first_line)
+            .map(str::to_string);
+        let mut text = text.to_string();
+        if !system_err.trim().is_empty() {
+            text.push_str("\n\n--- stderr ---\n");
+            text.push_str(system_err.trim_end());
+        }
+        Problem { message, text }
+    };
+    let outcome = if let Some(failure) = child("failure") {
+        Outcome::Failed(problem(failure))
+    } else if let Some(error) = child("error") {
+        Outcome::Errored(problem(error))
+    } else if child("skipped").is_some() {
+        Outcome::Skipped
+    } else {
+        Outcome::Passed {
+            flaky: child("flakyFailure").is_some() || child("flakyError").is_some(),
+        }
+    };
+    Case {
+        suite: suite.to_string(),
+        classname: node.attribute("classname").unwrap_or_default().to_string(),
+        name: node.attribute("name").unwrap_or_default().to_string(),
+        file: node.attribute("file").map(str::to_string),
+        seconds: node
+            .attribute("time")
+            .and_then(|t| t.replace(',', "").parse().ok())
+            .unwrap_or(0.0),
+        outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_outcomes_messages_and_nesting() {
+        let cases = parse(
+            r#"<testsuites><testsuite name="outer"><testsuite name="inner">
+                <testcase classname="a.B" name="ok" time="1.5"/>
+                <testcase classname="a.B" name="bad"><failure message="boom &lt;x&gt;">trace</failure><system-err>log</system-err></testcase>
+                <testcase classname="a.B" name="err"><error>Oops: first line
+second</error></testcase>
+                <testcase classname="a.B" name="skip"><skipped/></testcase>
+                <testcase classname="a.B" name="retried"><flakyFailure message="once"/></testcase>
+            </testsuite></testsuite></testsuites>"#,
+        )
+        .unwrap();
+        assert_eq!(cases.len(), 5);
+        assert_eq!(cases[0].suite, "inner");
+        assert_eq!(cases[0].seconds, 1.5);
+        assert_eq!(cases[0].outcome, Outcome::Passed { flaky: false });
+        assert_eq!(
+            cases[1].outcome,
+            Outcome::Failed(Problem {
+                message: Some("boom <x>".into()),
+                text: "trace\n\n--- stderr ---\nlog".into()
+            })
+        );
+        match &cases[2].outcome {
+            Outcome::Errored(p) => assert_eq!(p.message.as_deref(), Some("Oops: first line")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cases[3].outcome, Outcome::Skipped);
+        assert_eq!(cases[4].outcome, Outcome::Passed { flaky: true });
+    }
+
+    #[test]
+    fn a_pytest_xunit1_case_gets_pytests_nodeid() {
+        let case = |classname: &str, file: Option<&str>| Case {
+            suite: "pytest".into(),
+            classname: classname.into(),
+            name: "test_x".into(),
+            file: file.map(str::to_string),
+            seconds: 0.0,
+            outcome: Outcome::Skipped,
+        };
+        let in_class = case("tests.test_shop.TestCart", Some("tests/test_shop.py"));
+        assert_eq!(in_class.id(), "tests/test_shop.py::TestCart::test_x");
+        assert_eq!(
+            case("tests.test_shop", Some("tests/test_shop.py")).id(),
+            "tests/test_shop.py::test_x"
+        );
+        assert_eq!(
+            case("tests.test_shop", None).id(),
+            "tests.test_shop::test_x"
+        );
+        assert_eq!(case("", None).id(), "pytest::test_x");
+    }
+
+    #[test]
+    fn other_xml_is_refused_with_the_reason() {
+        assert!(parse("<html/>")
+            .unwrap_err()
+            .0
+            .contains("not a JUnit report"));
+        assert!(parse("<testsuite>")
+            .unwrap_err()
+            .0
+            .contains("not well-formed"));
+    }
+}

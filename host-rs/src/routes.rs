@@ -1,0 +1,204 @@
+//! Which failed test cases page, and where: the `[[route]]` tables of the
+//! command's config file, matched in order on suite, class and name globs.
+
+use glob::Pattern;
+use serde::Deserialize;
+
+use crate::junit::Case;
+use crate::{MarkerArgument, MarkerValue};
+
+/// The config file (`pagerduty-junit.toml`). Secrets never live here: a
+/// route names the environment variable that holds its routing key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub settings: FileSettings,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+}
+
+/// Settings without secrets; flags and the environment override them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub api_url: Option<String>,
+    pub events_url: Option<String>,
+    pub default_from: Option<String>,
+    pub timeout_ms: Option<u32>,
+    /// `host:port` destinations allowed besides PagerDuty's own.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Globs (`*`, `?`, `[..]`); an absent one matches anything.
+    pub suite: Option<String>,
+    pub class: Option<String>,
+    pub name: Option<String>,
+    /// Matching cases never page.
+    #[serde(default)]
+    pub ignore: bool,
+    pub service_id: Option<String>,
+    /// The name of the environment variable holding an Events API v2 key.
+    pub routing_key_env: Option<String>,
+    pub urgency: Option<String>,
+    pub severity: Option<String>,
+    pub priority_id: Option<String>,
+    pub escalation_policy_id: Option<String>,
+    pub assignee_id: Option<String>,
+    pub details: Option<String>,
+}
+
+impl Config {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        for (index, route) in config.routes.iter().enumerate() {
+            for glob in [&route.suite, &route.class, &route.name]
+                .into_iter()
+                .flatten()
+            {
+                Pattern::new(glob)
+                    .map_err(|e| format!("route {}: bad pattern {glob:?}: {e}", index + 1))?;
+            }
+        }
+        Ok(config)
+    }
+}
+
+impl Route {
+    fn matches(&self, case: &Case) -> bool {
+        let one = |glob: &Option<String>, value: &str| {
+            glob.as_deref()
+                .is_none_or(|g| Pattern::new(g).is_ok_and(|p| p.matches(value)))
+        };
+        one(&self.suite, &case.suite)
+            && one(&self.class, &case.classname)
+            && one(&self.name, &case.name)
+    }
+
+    /// What to check with the component, as the plugin's marker would say it;
+    /// `routing_key` is the value read from `routing_key_env`.
+    pub fn marker_arguments(&self, routing_key: Option<&str>) -> Vec<MarkerArgument> {
+        let fields = [
+            ("service_id", self.service_id.as_deref()),
+            ("routing_key", routing_key),
+            ("urgency", self.urgency.as_deref()),
+            ("severity", self.severity.as_deref()),
+            ("priority_id", self.priority_id.as_deref()),
+            ("escalation_policy_id", self.escalation_policy_id.as_deref()),
+            ("assignee_id", self.assignee_id.as_deref()),
+            ("details", self.details.as_deref()),
+        ];
+        fields
+            .into_iter()
+            .filter_map(|(name, value)| {
+                value.map(|v| MarkerArgument {
+                    name: name.to_string(),
+                    value: MarkerValue::Text(v.to_string()),
+                })
+            })
+            .collect()
+    }
+
+    /// How the route is named in messages: its patterns.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("suite", &self.suite),
+            ("class", &self.class),
+            ("name", &self.name),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v:?}")))
+        .collect();
+        if parts.is_empty() {
+            "every case".to_string()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// The index of the first route that matches the case.
+pub fn route_for(routes: &[Route], case: &Case) -> Option<usize> {
+    routes.iter().position(|r| r.matches(case))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::junit::Outcome;
+
+    fn case(suite: &str, classname: &str, name: &str) -> Case {
+        Case {
+            suite: suite.into(),
+            classname: classname.into(),
+            name: name.into(),
+            file: None,
+            seconds: 0.0,
+            outcome: Outcome::Skipped,
+        }
+    }
+
+    #[test]
+    fn the_first_matching_route_wins_and_absent_globs_match_anything() {
+        let config = Config::parse(
+            r#"
+            [[route]]
+            suite = "shop::checkout"
+            name = "*refund*"
+            service_id = "PCHECK1"
+            [[route]]
+            class = "inventory*"
+            ignore = true
+            [[route]]
+            service_id = "PANY001"
+            "#,
+        )
+        .unwrap();
+        let routes = &config.routes;
+        assert_eq!(
+            route_for(routes, &case("shop::checkout", "x", "refund_is_issued")),
+            Some(0)
+        );
+        assert_eq!(
+            route_for(routes, &case("shop::checkout", "x", "payment")),
+            Some(2)
+        );
+        assert_eq!(
+            route_for(routes, &case("s", "inventory warehouse", "sync")),
+            Some(1)
+        );
+        assert_eq!(
+            routes[0].describe(),
+            r#"suite="shop::checkout" name="*refund*""#
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_globs_are_refused() {
+        assert!(Config::parse("[[route]]\nservice = \"P1\"")
+            .unwrap_err()
+            .contains("unknown field"));
+        assert!(Config::parse("[[route]]\nname = \"[a\"")
+            .unwrap_err()
+            .contains("bad pattern"));
+    }
+
+    #[test]
+    fn a_route_speaks_the_markers_language() {
+        let route = Route {
+            service_id: Some("P1".into()),
+            urgency: Some("low".into()),
+            ..Route::default()
+        };
+        let names: Vec<_> = route
+            .marker_arguments(Some("k"))
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(names, ["service_id", "routing_key", "urgency"]);
+    }
+}

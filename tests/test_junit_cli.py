@@ -1,0 +1,347 @@
+"""`pagerduty-junit`, the Rust host's command for any test runner's JUnit XML,
+against the loopback PagerDuty: what it sends for each runner's report, where
+routes send it, what it refuses, and how it resolves."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from fake_pagerduty import API_KEY, FROM, ROUTING_KEY, FakePagerDuty
+from pytest_pagerduty.component import Alerts
+
+ROOT = Path(__file__).parents[1]
+SAMPLES = ROOT / "host-rs" / "tests" / "junit"
+
+# Each sample's failed and errored cases, as their titles name them (README there).
+FAILING = {
+    "pytest.xml": ["test_refund_is_issued", "test_warehouse_sync", "test_sku_names_are_unicode"],
+    "pytest-xunit1.xml": [
+        "test_refund_is_issued",
+        "test_warehouse_sync",
+        "test_sku_names_are_unicode",
+    ],
+    "nextest.xml": ["refund_is_issued", "warehouse_sync", "sku_names_are_unicode"],
+    "go-junit-report.xml": ["TestRefundIsIssued", "TestWarehouseSync", "TestSkuNamesAreUnicode"],
+    "jest-junit.xml": [
+        "checkout refund is issued",
+        "inventory warehouse sync",
+        "inventory sku names are unicode",
+    ],
+    "surefire.xml": ["refundIsIssued", "warehouseSync", "skuNamesAreUnicode"],
+}
+
+
+@cache
+def binary() -> Path:
+    """The command, built once (a no-op when cargo has it up to date)."""
+    subprocess.run(
+        [
+            "cargo",
+            "build",
+            "--quiet",
+            "--locked",
+            "-p",
+            "pagerduty-host",
+            "--bin",
+            "pagerduty-junit",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    metadata = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return Path(json.loads(metadata.stdout)["target_directory"]) / "debug" / "pagerduty-junit"
+
+
+def run(
+    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERDUTY_", "GITHUB_"))}
+    return subprocess.run(
+        [str(binary()), *map(str, args)],
+        env={**clean, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def authority(pagerduty: FakePagerDuty) -> str:
+    return pagerduty.url.removeprefix("http://")
+
+
+def rest(pagerduty: FakePagerDuty, *extra: str | Path) -> list[str | Path]:
+    return ["--api-url", pagerduty.url, "--allow-host", authority(pagerduty), *extra]
+
+
+REST_ENV = {"PAGERDUTY_API_KEY": API_KEY, "PAGERDUTY_DEFAULT_FROM": FROM}
+
+
+@pytest.mark.parametrize("sample", sorted(FAILING))
+def test_each_runners_failed_cases_open_one_incident_each(
+    pagerduty: FakePagerDuty, sample: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    args = rest(pagerduty, SAMPLES / sample, "--service-id", "PWIXJZS", "--state", state)
+    result = run(*args, env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    incidents = pagerduty.incidents()
+    titles = [i["title"] for i in incidents]
+    assert len(titles) == len(FAILING[sample]), titles
+    # Runners list cases in the order they finished.
+    for name in FAILING[sample]:
+        assert any(f": {name}" in title for title in titles), (name, titles)
+    assert all(i["service"]["id"] == "PWIXJZS" for i in incidents)
+    # The body carries the runner's failure text; passing and skipped cases page nothing.
+    assert all("Failure:" in i["body"]["details"] for i in incidents)
+    assert not any("payment" in t.lower() or "tax" in t.lower() for t in titles)
+    assert "3 failed; 3 paged" in result.stdout
+    assert API_KEY not in result.stdout + result.stderr + state.read_text()
+
+
+def test_a_config_file_routes_by_pattern_and_keys_stay_in_the_environment(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    (tmp_path / "pagerduty-junit.toml").write_text(
+        f"""
+        [settings]
+        events_url = "{pagerduty.url}"
+        allow_hosts = ["{authority(pagerduty)}"]
+
+        [[route]]
+        suite = "shop::checkout"
+        routing_key_env = "CHECKOUT_ROUTING_KEY"
+        severity = "critical"
+
+        [[route]]
+        name = "warehouse_*"
+        ignore = true
+
+        [[route]]
+        suite = "shop::inventory"
+        routing_key_env = "CHECKOUT_ROUTING_KEY"
+        severity = "warning"
+        """
+    )
+    result = run(SAMPLES / "nextest.xml", env={"CHECKOUT_ROUTING_KEY": ROUTING_KEY}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    events = pagerduty.events()
+    summaries = {e["payload"]["summary"].split(":")[1].strip(): e for e in events}
+    assert sorted(summaries) == ["refund_is_issued", "sku_names_are_unicode"]
+    assert summaries["refund_is_issued"]["payload"]["severity"] == "critical"
+    assert summaries["sku_names_are_unicode"]["payload"]["severity"] == "warning"
+    assert all(e["routing_key"] == ROUTING_KEY for e in events)
+    assert ROUTING_KEY not in result.stdout + result.stderr
+
+
+def test_pytest_xunit1_cases_get_the_plugins_keys(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
+    """xunit1 reports carry the file, so the command rebuilds pytest's nodeid:
+    an incident it opens is the one the plugin would have opened."""
+    args = rest(pagerduty, SAMPLES / "pytest-xunit1.xml", "--service-id", "PWIXJZS")
+    result = run(*args, "--state", tmp_path / "s.json", env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    sent = {i["incident_key"] for i in pagerduty.incidents()}
+    alerts = Alerts(memory_limit_mib=64)
+    options = json.dumps(
+        {"service_id": "PWIXJZS"}
+        | dict.fromkeys(
+            [
+                "routing_key",
+                "urgency",
+                "severity",
+                "priority_id",
+                "escalation_policy_id",
+                "assignee_id",
+                "dedup_key",
+                "details",
+            ]
+        )
+    )
+    settings = {
+        "api_url": None,
+        "api_key": API_KEY,
+        "oauth_token": None,
+        "default_from": FROM,
+        "routing_key": None,
+        "events_url": None,
+        "timeout_ms": 1000,
+        "dry_run": False,
+    }
+    plugin_keys = set()
+    for nodeid in (
+        "tests/test_checkout.py::test_refund_is_issued",
+        "tests/test_inventory.py::test_warehouse_sync",
+        "tests/test_inventory.py::test_sku_names_are_unicode",
+    ):
+        request = alerts.call("build-resolve", nodeid, options, json.dumps(settings), None)
+        plugin_keys.add(json.loads(request)["dedup_key"])
+    assert sent == plugin_keys
+
+
+def _passing_report(tmp_path: Path) -> Path:
+    """The pytest report of a later run in which every case passed."""
+    text = (SAMPLES / "pytest.xml").read_text()
+    for tag in ("failure", "error"):
+        while f"<{tag} " in text:
+            start = text.index(f"<{tag} ")
+            text = text[:start] + text[text.index(f"</{tag}>", start) + len(f"</{tag}>") :]
+    report = tmp_path / "green.xml"
+    report.write_text(text)
+    return report
+
+
+def test_a_rerun_pages_nothing_new_and_a_pass_resolves(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    args = rest(pagerduty, "--service-id", "PWIXJZS", "--state", tmp_path / "state.json")
+    assert run(SAMPLES / "pytest.xml", *args, env=REST_ENV).returncode == 0
+    again = run(SAMPLES / "pytest.xml", *args, env=REST_ENV)
+    assert again.returncode == 0, again.stderr
+    assert "0 paged, 3 already open" in again.stdout
+    assert len(pagerduty.open_incidents) == 3
+
+    green = run(_passing_report(tmp_path), *args, env=REST_ENV)
+    assert green.returncode == 0, green.stderr
+    assert "3 resolved" in green.stdout
+    assert pagerduty.open_incidents == {}
+    puts = [r for r in pagerduty.received if r.method == "PUT"]
+    assert [p.body["incident"]["status"] for p in puts] == ["resolved"] * 3
+    assert json.loads((tmp_path / "state.json").read_text())["open"] == {}
+
+
+def test_events_resolve_with_the_triggers_key(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
+    args = [
+        "--events-url",
+        pagerduty.url,
+        "--allow-host",
+        authority(pagerduty),
+        "--state",
+        tmp_path / "state.json",
+    ]
+    env = {"PAGERDUTY_ROUTING_KEY": ROUTING_KEY}
+    assert run(SAMPLES / "pytest.xml", *args, env=env).returncode == 0
+    assert len(pagerduty.open_events) == 3
+    green = run(_passing_report(tmp_path), *args, env=env)
+    assert green.returncode == 0, green.stderr
+    assert pagerduty.open_events == {}
+    actions = [e["event_action"] for e in pagerduty.events()]
+    assert actions == ["trigger"] * 3 + ["resolve"] * 3
+
+
+def test_without_credentials_it_is_a_dry_run(pagerduty: FakePagerDuty) -> None:
+    result = run(SAMPLES / "go-junit-report.xml", *rest(pagerduty, "--service-id", "PWIXJZS"))
+    assert result.returncode == 0, result.stderr
+    assert "dry run" in result.stdout
+    assert result.stdout.count("would page: ") == 3
+    assert pagerduty.received == []
+
+
+def test_a_forced_dry_run_shows_requests_without_secrets(pagerduty: FakePagerDuty) -> None:
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS", "--dry-run")
+    result = run(*args, env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    assert '"Authorization":"[redacted]"' in result.stdout
+    assert API_KEY not in result.stdout + result.stderr
+    assert pagerduty.received == []
+
+
+def test_a_destination_off_the_allow_list_is_refused(pagerduty: FakePagerDuty) -> None:
+    args = ["--api-url", pagerduty.url, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS"]
+    result = run(*args, env=REST_ENV)
+    assert result.returncode == 1
+    assert f"--allow-host {authority(pagerduty)}" in result.stderr
+    assert pagerduty.received == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (
+            ["--service-id", "PWIXJZS", "--urgency", "critical"],
+            REST_ENV,
+            'urgency="critical" is not a PagerDuty urgency',
+        ),
+        (["--service-id", "PWIXJZS", "--send"], {}, "--send, but no credentials are set"),
+        ([], REST_ENV, "nothing says where to page"),
+        (["--routing-key-env", "MISSING_KEY"], REST_ENV, "MISSING_KEY, which is not set"),
+        (["--service-id", "PWIXJZS"], {"PAGERDUTY_API_KEY": API_KEY}, "PAGERDUTY_DEFAULT_FROM"),
+    ],
+    ids=["unknown-urgency", "send-without-credentials", "no-destination", "unset-key", "no-from"],
+)
+def test_bad_input_exits_2_naming_the_fix(
+    pagerduty: FakePagerDuty, args: list[str], env: dict[str, str], says: str
+) -> None:
+    result = run(SAMPLES / "pytest.xml", *rest(pagerduty, *args), env=env)
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert pagerduty.received == []
+
+
+def test_a_report_that_is_not_junit_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "r.xml").write_text("<html><body/></html>")
+    result = run(tmp_path / "r.xml", "--service-id", "PWIXJZS")
+    assert result.returncode == 2
+    assert "not a JUnit report" in result.stderr
+
+
+def test_bad_credentials_stop_after_the_first_refusal(pagerduty: FakePagerDuty) -> None:
+    pagerduty.reply(401, {"error": {"message": "Invalid Credentials", "code": 2006}})
+    result = run(*rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS"), env=REST_ENV)
+    assert result.returncode == 1
+    assert len(pagerduty.received) == 1
+    assert result.stderr.count("not delivered") == 3
+    assert "Invalid Credentials" in result.stderr
+    assert API_KEY not in result.stdout + result.stderr
+
+
+def test_a_rate_limit_is_waited_out(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
+    pagerduty.reply(
+        429,
+        {"error": {"message": "Rate Limit Exceeded", "code": 2020}},
+        headers={"ratelimit-reset": "1"},
+    )
+    args = rest(
+        pagerduty,
+        SAMPLES / "jest-junit.xml",
+        "--service-id",
+        "PWIXJZS",
+        "--state",
+        tmp_path / "s.json",
+    )
+    result = run(*args, env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "retrying in 1.0 s" in result.stderr
+    assert len(pagerduty.received) == 4
+    assert len(pagerduty.incidents()) == 4
+
+
+def test_past_the_cap_failures_are_grouped(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
+    args = rest(
+        pagerduty,
+        SAMPLES / "surefire.xml",
+        "--service-id",
+        "PWIXJZS",
+        "--max-incidents",
+        "1",
+        "--state",
+        tmp_path / "s.json",
+    )
+    result = run(*args, env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    incidents = pagerduty.incidents()
+    assert len(incidents) == 2
+    assert "refundIsIssued" in incidents[0]["title"] or "warehouseSync" in incidents[0]["title"]
+    aggregate = incidents[1]["body"]["details"]
+    assert aggregate.count("ShopTest") >= 2
