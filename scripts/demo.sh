@@ -4,6 +4,7 @@
 # and the requests are printed from the dry-run file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 bash scripts/install.sh
 
 out=".pytest_cache/demo-incidents.json"

@@ -3,6 +3,7 @@
 # component, and a virtual environment (.venv) with the plugin and test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2

@@ -3,6 +3,7 @@
 # against a loopback PagerDuty.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/env.sh
 bash scripts/install.sh
 
 cargo fmt --all --check
@@ -10,8 +11,18 @@ cargo clippy --locked -p pagerduty-guest --all-targets -- -D warnings
 cargo clippy --locked -p pagerduty-guest --target wasm32-wasip2 -- -D warnings
 cargo clippy --locked -p pagerduty-host --all-targets -- -D warnings
 cargo test --locked -p pagerduty-guest
-# The Rust host runs the component the install step built (target/wasm32-wasip2).
+# The Rust host embeds the component the install step built
+# (PAGERDUTY_COMPONENT_WASM, scripts/env.sh): its sandbox tests and the
+# conformance vectors (tests/vectors).
 cargo test --locked -p pagerduty-host
+
+# The same vectors in Node, the component transpiled by jco, when npm can
+# reach its registry (it installs jco from there).
+if npm ping --prefix tests/js >/dev/null 2>&1; then
+    bash scripts/js-vectors.sh
+else
+    echo "JS vectors skipped: npm cannot reach its registry" >&2
+fi
 
 .venv/bin/ruff check host-py tests examples bench
 .venv/bin/ruff format --check host-py tests examples bench
@@ -20,4 +31,6 @@ cargo test --locked -p pagerduty-host
 # The benchmark once, small and quick, only to prove it runs (figures: BENCHMARKS.md).
 .venv/bin/python bench/run.py --quick
 
+# Includes the vectors through wasmtime-py and pagerduty-junit against the
+# loopback PagerDuty (it reuses the debug build cargo test made).
 .venv/bin/pytest tests -n 2 -W error

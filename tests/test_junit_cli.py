@@ -222,7 +222,7 @@ def test_a_rerun_pages_nothing_new_and_a_pass_resolves(
 
 
 def test_events_resolve_with_the_triggers_key(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
-    args = [
+    args: list[str | Path] = [
         "--events-url",
         pagerduty.url,
         "--allow-host",
@@ -258,8 +258,8 @@ def test_a_forced_dry_run_shows_requests_without_secrets(pagerduty: FakePagerDut
 
 
 def test_a_destination_off_the_allow_list_is_refused(pagerduty: FakePagerDuty) -> None:
-    args = ["--api-url", pagerduty.url, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS"]
-    result = run(*args, env=REST_ENV)
+    args: list[str | Path] = ["--api-url", pagerduty.url, SAMPLES / "pytest.xml"]
+    result = run(*args, "--service-id", "PWIXJZS", env=REST_ENV)
     assert result.returncode == 1
     assert f"--allow-host {authority(pagerduty)}" in result.stderr
     assert pagerduty.received == []
