@@ -86,6 +86,12 @@ def rest(pagerduty: FakePagerDuty, *extra: str | Path) -> list[str | Path]:
     return ["--api-url", pagerduty.url, "--allow-host", authority(pagerduty), *extra]
 
 
+@pytest.fixture(autouse=True)
+def in_a_scratch_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command keeps its state in the working folder: never the repository's."""
+    monkeypatch.chdir(tmp_path)
+
+
 REST_ENV = {"PAGERDUTY_API_KEY": API_KEY, "PAGERDUTY_DEFAULT_FROM": FROM}
 
 
