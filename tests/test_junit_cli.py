@@ -218,6 +218,13 @@ def test_a_rerun_pages_nothing_new_and_a_pass_resolves(
     assert "0 paged, 3 already open" in again.stdout
     assert len(pagerduty.open_incidents) == 3
 
+    # A dry run shows the resolves it would send, and sends and forgets nothing.
+    before = len(pagerduty.received)
+    dry = run(_passing_report(tmp_path), *args, "--dry-run", env=REST_ENV)
+    assert dry.returncode == 0, dry.stderr
+    assert "3 would resolve" in dry.stdout
+    assert len(pagerduty.received) == before
+
     green = run(_passing_report(tmp_path), *args, env=REST_ENV)
     assert green.returncode == 0, green.stderr
     assert "3 resolved" in green.stdout

@@ -63,9 +63,9 @@ pub struct Args {
     /// A destination allowed besides PagerDuty's own hosts, as host:port.
     #[arg(long = "allow-host", value_name = "HOST:PORT")]
     pub allow_hosts: Vec<String>,
-    /// Connect, first-byte and between-bytes timeout of one request.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u32,
+    /// Connect, first-byte and between-bytes timeout of one request [default: 10000].
+    #[arg(long)]
+    pub timeout_ms: Option<u32>,
     /// Attempts per request when PagerDuty is rate limiting or down.
     #[arg(long, default_value_t = 3)]
     pub max_attempts: u32,

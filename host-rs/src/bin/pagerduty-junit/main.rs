@@ -21,6 +21,7 @@ use pager::{Pager, Sent};
 use state::{OpenAlert, State};
 
 const DEFAULT_CONFIG: &str = "pagerduty-junit.toml";
+const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 /// Stands in for a route's routing key in a dry run without one.
 const DRY_RUN_ROUTING_KEY: &str = "dry-run-routing-key-0000000000000";
 
@@ -105,7 +106,10 @@ fn settings(args: &Args, config: &Config, routes: &[Route]) -> Result<Settings, 
             .clone()
             .or_else(|| env("PAGERDUTY_EVENTS_URL"))
             .or(config.settings.events_url.clone()),
-        timeout_ms: config.settings.timeout_ms.unwrap_or(args.timeout_ms),
+        timeout_ms: args
+            .timeout_ms
+            .or(config.settings.timeout_ms)
+            .unwrap_or(DEFAULT_TIMEOUT_MS),
         dry_run: args.dry_run || !credentials,
     })
 }
@@ -263,11 +267,8 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
     }
 
     let mut tally = Tally::default();
-    let mut state = if settings.dry_run {
-        State::default()
-    } else {
-        State::load(&args.state).map_err(Usage)?
-    };
+    // A dry run reads the state (to show what it would resolve) but never writes it.
+    let mut state = State::load(&args.state).map_err(Usage)?;
     if settings.dry_run {
         println!("pagerduty-junit: dry run (no credentials set, or --dry-run): nothing is sent");
     }
@@ -359,13 +360,14 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
         state.save(&args.state).map_err(Usage)?;
     }
     println!(
-        "pagerduty-junit: {} cases, {} failed; {} {}, {} already open, {} resolved, {} not routed, {} not delivered",
+        "pagerduty-junit: {} cases, {} failed; {} {}, {} already open, {} {}, {} not routed, {} not delivered",
         cases.len(),
         cases.iter().filter(|c| matches!(c.outcome, Outcome::Failed(_) | Outcome::Errored(_))).count(),
         tally.paged,
         if settings.dry_run { "would page" } else { "paged" },
         tally.already_open,
         tally.resolved,
+        if settings.dry_run { "would resolve" } else { "resolved" },
         tally.unrouted,
         tally.undelivered.len(),
     );
