@@ -21,7 +21,7 @@ from pagerduty_api import error_reply, incident_reply, request_problems
 
 API_KEY = "u+PDtestkey_9f8e7d6c5b4a"
 FROM = "oncall@example.com"
-ROUTING_KEY = "R0UT1NGKEYe93facc04764012d7bfb0"
+ROUTING_KEY = "R0UT1NGKEYe93facc04764012d7bfb01"
 
 
 @dataclass(frozen=True)

@@ -65,11 +65,11 @@ def test_an_events_v2_trigger_carries_what_on_call_needs(
 def test_the_markers_routing_key_and_severity_win(
     pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    marker = 'routing_key="M4RKERKEY0123456789abcdef01234567", severity="error"'
+    marker = 'routing_key="M4RKERKEY0123456789abcdef0123456", severity="error"'
     pytester.makepyfile(test_shop=CHECK.format(marker=marker))
     run(pytester, pagerduty.options(), down=True, monkeypatch=monkeypatch)
     (event,) = pagerduty.events()
-    assert event["routing_key"] == "M4RKERKEY0123456789abcdef01234567"
+    assert event["routing_key"] == "M4RKERKEY0123456789abcdef0123456"
     assert event["payload"]["severity"] == "error"
 
 
@@ -393,7 +393,7 @@ def test_the_open_alerts_live_in_pytests_cache(
     }
 
 
-MARKER_KEY = "M4RKERKEY0123456789abcdef01234567"
+MARKER_KEY = "M4RKERKEY0123456789abcdef0123456"
 
 
 def test_a_routing_key_in_the_marker_alone_sends_and_the_outbox_keeps_only_its_fingerprint(

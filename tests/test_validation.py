@@ -29,6 +29,8 @@ BAD_MARKERS = {
     'service_id="P1", priority_id=None': "*priority_id must be a string, got NoneType*",
     '"PWIXJZS"': "*the marker takes keyword arguments only, got a positional argument*",
     'service_id="P1", incident_key=""': "*incident_key must be 1 to 255 characters*",
+    'routing_key="Sekr3tKey"': "*routing_key is not an Events API v2 integration key: the routing "
+    "key has 9 characters; integration keys have 32. Fix: copy the 32-character Integration Key*",
 }
 
 
@@ -82,6 +84,10 @@ BAD_SETTINGS = {
         "--pagerduty_oauth_token=Sekr3tKey",
         "--pagerduty_default_from=nobody",
     ): '*pagerduty_default_from (from --pagerduty_default_from): "nobody" is not an email*',
+    (
+        "--pagerduty_routing_key=Sekr3tKey0123456789abcdef012345",
+    ): "*pagerduty_routing_key (from --pagerduty_routing_key): the routing key has 31 characters; "
+    "integration keys have 32. Fix: copy the 32-character Integration Key*",
 }
 
 

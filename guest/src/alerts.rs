@@ -429,7 +429,7 @@ mod tests {
 
     fn events_settings() -> Settings {
         let mut s = settings();
-        s.routing_key = Some("R0UTINGKEY0123456789".into());
+        s.routing_key = Some("R0UTINGKEY0123456789abcdefghijkl".into());
         s
     }
 
@@ -466,7 +466,7 @@ mod tests {
             .all(|(n, _, _)| *n != "Authorization"));
         let key = dedup::for_test(
             &Destination::Events {
-                routing_key: "R0UTINGKEY0123456789",
+                routing_key: "R0UTINGKEY0123456789abcdefghijkl",
             },
             "tests/test_prod.py::test_critical_flow",
         );
@@ -474,7 +474,7 @@ mod tests {
         assert_eq!(
             event,
             json!({
-                "routing_key": "R0UTINGKEY0123456789",
+                "routing_key": "R0UTINGKEY0123456789abcdefghijkl",
                 "event_action": "trigger",
                 "dedup_key": key,
                 "client": "pytest-pagerduty",
@@ -530,10 +530,12 @@ mod tests {
         let request = trigger(&f, &options(), &settings(), None).unwrap();
         assert!(!request.body.contains("secretkey123") && !request.title.contains("secretkey123"));
         let mut options = options();
-        options.routing_key = Some("MARKERKEY42".into());
-        f.traceback = "key MARKERKEY42".into();
+        options.routing_key = Some("MARKERKEY42abcdefghijklmnopqrstu".into());
+        f.traceback = "key MARKERKEY42abcdefghijklmnopqrstu".into();
         let request = trigger(&f, &options, &settings(), None).unwrap();
-        assert!(!request.display_body.contains("MARKERKEY42"));
+        assert!(!request
+            .display_body
+            .contains("MARKERKEY42abcdefghijklmnopqrstu"));
         assert!(sent(&request)["payload"]["custom_details"]["failure"] == "key [redacted]");
     }
 
@@ -567,7 +569,7 @@ mod tests {
             .dedup_key;
         assert_eq!(
             sent(&events),
-            json!({"routing_key": "R0UTINGKEY0123456789", "event_action": "resolve", "dedup_key": trigger_key})
+            json!({"routing_key": "R0UTINGKEY0123456789abcdefghijkl", "event_action": "resolve", "dedup_key": trigger_key})
         );
 
         let find = resolve(

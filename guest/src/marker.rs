@@ -130,10 +130,10 @@ pub fn check(
             "service_id" => options.service_id = Some(pagerduty_id(name, value)?),
             "routing_key" => {
                 let key = text(name, value)?;
-                if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+                if let Some(problem) = crate::destination::routing_key_problem(key) {
                     return Err(error(
                         Some(name),
-                        "routing_key is not an Events API v2 integration key".to_string(),
+                        format!("routing_key is not an Events API v2 integration key: {problem}"),
                         "copy the 32-character Integration Key from the service's Events API v2 integration".to_string(),
                     ));
                 }
@@ -376,17 +376,25 @@ mod tests {
 
     #[test]
     fn events_mode_needs_no_service_and_checks_severity() {
-        let options = check(&[arg("routing_key", "R0UTE"), arg("severity", "warning")]).unwrap();
-        assert_eq!(options.routing_key.as_deref(), Some("R0UTE"));
+        let options = check(&[
+            arg("routing_key", "R0UTE0123456789abcdefghijklmnopq"),
+            arg("severity", "warning"),
+        ])
+        .unwrap();
+        assert_eq!(
+            options.routing_key.as_deref(),
+            Some("R0UTE0123456789abcdefghijklmnopq")
+        );
         assert_eq!(options.severity, Some(Severity::Warning));
         let mut with_key = settings();
-        with_key.routing_key = Some("R0UTE".into());
+        with_key.routing_key = Some("R0UTE0123456789abcdefghijklmnopq".into());
         assert!(super::check(&[arg("severity", "info")], &with_key).is_ok());
-        assert!(
-            problem(&[arg("routing_key", "R"), arg("severity", "fatal")])
-                .fix
-                .contains("\"critical\"")
-        );
+        assert!(problem(&[
+            arg("routing_key", "R0UTE0123456789abcdefghijklmnopq"),
+            arg("severity", "fatal")
+        ])
+        .fix
+        .contains("\"critical\""));
     }
 
     #[test]

@@ -231,6 +231,13 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
     }
     if let Some(key) = routing_key {
         check_secret("pagerduty_routing_key", key)?;
+        if let Some(problem) = crate::destination::routing_key_problem(key) {
+            return Err(error(
+                "pagerduty_routing_key",
+                problem,
+                "copy the 32-character Integration Key from the service's Events API v2 integration",
+            ));
+        }
     }
     if let Some(from) = from {
         check_from(from)?;
@@ -379,7 +386,7 @@ mod tests {
         let mut s = settings();
         s.api_key = None;
         s.default_from = None;
-        s.routing_key = Some("R0UTINGKEY".into());
+        s.routing_key = Some("R0UTINGKEY0123456789abcdefghijkl".into());
         let checked = check(&s).unwrap();
         assert_eq!(
             checked.events.url("/v2/enqueue"),

@@ -23,7 +23,7 @@ use state::{OpenAlert, State};
 const DEFAULT_CONFIG: &str = "pagerduty-junit.toml";
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 /// Stands in for a route's routing key in a dry run without one.
-const DRY_RUN_ROUTING_KEY: &str = "dry-run-routing-key-0000000000000";
+const DRY_RUN_ROUTING_KEY: &str = "DRYRUNROUTINGKEY0000000000000000";
 
 /// Bad usage, config, credentials or report: exit 2, nothing sent.
 struct Usage(String);
