@@ -247,14 +247,14 @@ def test_a_storm_past_the_cap_becomes_one_aggregate(
     assert len(incidents) == 11
     aggregate = incidents[-1]
     suite = pytester.path.name
-    assert aggregate["title"] == f"15 more marked tests failed in {suite}"
+    assert aggregate["title"] == f"15 more tests failed in {suite}"
     listed = [line for line in aggregate["body"]["details"].splitlines() if line.startswith("- ")]
     assert len(listed) == 15
     assert listed[0].startswith("- test_storm.py::test_check[20]: Test failed: test_check[20]")
     assert aggregate["incident_key"].startswith("pytest-aggregate-")
     result.stdout.fnmatch_lines(
         [
-            f"created (one for 15 failures past pagerduty_max_incidents): 15 more marked tests failed in {suite}",
+            f"created (one for 15 failures past pagerduty_max_incidents): 15 more tests failed in {suite}",
             "PagerDuty: 11 created",
         ]
     )

@@ -117,6 +117,9 @@ def test_each_runners_failed_cases_open_one_incident_each(
     assert API_KEY not in result.stdout + result.stderr + state.read_text()
 
 
+INVENTORY_KEY = "1NVENT0RYKEY0000000000000000000a"
+
+
 def test_a_config_file_routes_by_pattern_and_keys_stay_in_the_environment(
     pagerduty: FakePagerDuty, tmp_path: Path
 ) -> None:
@@ -124,7 +127,6 @@ def test_a_config_file_routes_by_pattern_and_keys_stay_in_the_environment(
         f"""
         [settings]
         events_url = "{pagerduty.url}"
-        allow_hosts = ["{authority(pagerduty)}"]
 
         [[route]]
         suite = "shop::checkout"
@@ -137,19 +139,73 @@ def test_a_config_file_routes_by_pattern_and_keys_stay_in_the_environment(
 
         [[route]]
         suite = "shop::inventory"
-        routing_key_env = "CHECKOUT_ROUTING_KEY"
+        routing_key_env = "INVENTORY_ROUTING_KEY"
         severity = "warning"
         """
     )
-    result = run(SAMPLES / "nextest.xml", env={"CHECKOUT_ROUTING_KEY": ROUTING_KEY}, cwd=tmp_path)
+    env = {"CHECKOUT_ROUTING_KEY": ROUTING_KEY, "INVENTORY_ROUTING_KEY": INVENTORY_KEY}
+    allow = ["--allow-host", authority(pagerduty)]
+    result = run(SAMPLES / "nextest.xml", *allow, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     events = pagerduty.events()
     summaries = {e["payload"]["summary"].split(":")[1].strip(): e for e in events}
     assert sorted(summaries) == ["refund_is_issued", "sku_names_are_unicode"]
     assert summaries["refund_is_issued"]["payload"]["severity"] == "critical"
+    assert summaries["refund_is_issued"]["routing_key"] == ROUTING_KEY
     assert summaries["sku_names_are_unicode"]["payload"]["severity"] == "warning"
-    assert all(e["routing_key"] == ROUTING_KEY for e in events)
-    assert ROUTING_KEY not in result.stdout + result.stderr
+    assert summaries["sku_names_are_unicode"]["routing_key"] == INVENTORY_KEY
+    for key in (ROUTING_KEY, INVENTORY_KEY):
+        assert key not in result.stdout + result.stderr
+
+
+def test_a_config_file_cannot_widen_the_allow_list(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """A config file in a branch must not send the environment's key elsewhere."""
+    (tmp_path / "pagerduty-junit.toml").write_text(
+        f'[settings]\napi_url = "{pagerduty.url}"\nallow_hosts = ["{authority(pagerduty)}"]\n'
+    )
+    result = run(SAMPLES / "pytest.xml", "--service-id", "PWIXJZS", env=REST_ENV, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown field `allow_hosts`" in result.stderr
+    (tmp_path / "pagerduty-junit.toml").write_text(f'[settings]\napi_url = "{pagerduty.url}"\n')
+    result = run(SAMPLES / "pytest.xml", "--service-id", "PWIXJZS", env=REST_ENV, cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"--allow-host {authority(pagerduty)}" in result.stderr
+    assert pagerduty.received == []
+
+
+def test_another_routes_key_in_a_failure_is_redacted(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """A key the component does not use for this alert is still kept out of it."""
+    report = tmp_path / "leak.xml"
+    report.write_text(
+        f"""<testsuites><testsuite name="shop">
+        <testcase classname="shop.api" name="test_login"><failure message="boom">
+        env: INVENTORY_ROUTING_KEY={INVENTORY_KEY}</failure></testcase>
+        <testcase classname="shop.stock" name="test_sync"><failure message="boom"/></testcase>
+        </testsuite></testsuites>"""
+    )
+    (tmp_path / "pagerduty-junit.toml").write_text(
+        """
+        [[route]]
+        class = "shop.stock"
+        routing_key_env = "INVENTORY_ROUTING_KEY"
+        [[route]]
+        service_id = "PWIXJZS"
+        """
+    )
+    env = {**REST_ENV, "INVENTORY_ROUTING_KEY": INVENTORY_KEY}
+    args = rest(pagerduty, report, "--events-url", pagerduty.url)
+    result = run(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (incident,) = pagerduty.incidents()
+    assert INVENTORY_KEY not in json.dumps(incident)
+    assert "INVENTORY_ROUTING_KEY=[redacted]" in incident["body"]["details"]
+    dry = run(*args, "--dry-run", env=env, cwd=tmp_path)
+    assert "INVENTORY_ROUTING_KEY=[redacted]" in dry.stdout
+    assert INVENTORY_KEY not in dry.stdout + dry.stderr
 
 
 def test_pytest_xunit1_cases_get_the_plugins_keys(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
@@ -336,8 +392,9 @@ def test_a_rate_limit_is_waited_out(pagerduty: FakePagerDuty, tmp_path: Path) ->
     result = run(*args, env=REST_ENV)
     assert result.returncode == 0, result.stderr
     assert "retrying in 1.0 s" in result.stderr
+    assert "3 paged" in result.stdout
+    assert len(pagerduty.open_incidents) == 3
     assert len(pagerduty.received) == 4
-    assert len(pagerduty.incidents()) == 4
 
 
 def test_past_the_cap_failures_are_grouped(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
@@ -358,3 +415,103 @@ def test_past_the_cap_failures_are_grouped(pagerduty: FakePagerDuty, tmp_path: P
     assert "refundIsIssued" in incidents[0]["title"] or "warehouseSync" in incidents[0]["title"]
     aggregate = incidents[1]["body"]["details"]
     assert aggregate.count("ShopTest") >= 2
+
+
+MIXED = """
+[[route]]
+class = "tests.test_checkout"
+service_id = "PWIXJZS"
+[[route]]
+class = "tests.test_inventory"
+routing_key_env = "INVENTORY_ROUTING_KEY"
+"""
+
+
+def test_a_route_that_cannot_send_is_found_before_anything_is_sent(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """Only the Events route has its key: the REST route's missing API key is
+    an exit 2 before the Events alerts go out, not after."""
+    (tmp_path / "pagerduty-junit.toml").write_text(MIXED)
+    env = {"INVENTORY_ROUTING_KEY": INVENTORY_KEY}
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--events-url", pagerduty.url)
+    result = run(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert 'route 1 (class="tests.test_checkout")' in result.stderr
+    assert "set PAGERDUTY_API_KEY" in result.stderr
+    assert "--pagerduty_api_key" not in result.stderr  # the plugin's words, not this command's
+    assert pagerduty.received == []
+
+
+def test_an_unwritable_state_file_is_found_before_anything_is_sent(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS")
+    result = run(*args, "--state", tmp_path / "missing" / "state.json", env=REST_ENV)
+    assert result.returncode == 2
+    assert "writing" in result.stderr
+    assert pagerduty.received == []
+
+
+def test_bad_rest_credentials_do_not_stop_events_alerts(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    (tmp_path / "pagerduty-junit.toml").write_text(MIXED)
+    pagerduty.reply(401, {"error": {"message": "Invalid Credentials", "code": 2006}})
+    env = {**REST_ENV, "INVENTORY_ROUTING_KEY": INVENTORY_KEY}
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--events-url", pagerduty.url)
+    result = run(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert [r.path for r in pagerduty.received] == ["/incidents", "/v2/enqueue", "/v2/enqueue"]
+    assert "1 not delivered" in result.stdout
+
+
+def test_a_case_that_fails_in_one_report_and_passes_in_another_stays_open(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """Two matrix legs: one failed, one passed. The failure's incident stays open."""
+    state = tmp_path / "state.json"
+    args = rest(pagerduty, "--service-id", "PWIXJZS", "--state", state)
+    result = run(SAMPLES / "pytest.xml", _passing_report(tmp_path), *args, env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "3 paged, 0 already open, 0 resolved" in result.stdout
+    assert len(pagerduty.open_incidents) == 3
+    assert not [r for r in pagerduty.received if r.method == "PUT"]
+
+
+def test_already_open_keeps_the_incident_id(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS", "--state", state)
+    assert run(*args, env=REST_ENV).returncode == 0
+    first = json.loads(state.read_text())["open"]
+    assert run(*args, env=REST_ENV).returncode == 0
+    assert json.loads(state.read_text())["open"] == first
+    assert all(alert["incident_id"] for alert in first.values())
+
+
+def test_a_grouped_alert_is_resolved_when_its_cases_pass(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    args = rest(pagerduty, "--service-id", "PWIXJZS", "--max-incidents", "1", "--state", state)
+    assert run(SAMPLES / "pytest.xml", *args, env=REST_ENV).returncode == 0
+    titles = [i["title"] for i in pagerduty.incidents()]
+    assert titles[1] == "2 more tests failed in the JUnit reports"
+    assert len(pagerduty.open_incidents) == 2
+
+    green = run(_passing_report(tmp_path), *args, env=REST_ENV)
+    assert green.returncode == 0, green.stderr
+    assert "2 resolved" in green.stdout
+    assert pagerduty.open_incidents == {}
+    assert json.loads(state.read_text())["open"] == {}
+
+
+def test_a_nonsense_duration_counts_as_zero(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
+    report = tmp_path / "odd.xml"
+    report.write_text(
+        '<testsuite name="s"><testcase classname="c" name="t" time="NaN">'
+        '<failure message="boom"/></testcase></testsuite>'
+    )
+    result = run(*rest(pagerduty, report, "--service-id", "PWIXJZS"), env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    assert len(pagerduty.incidents()) == 1

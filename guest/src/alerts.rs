@@ -162,7 +162,7 @@ pub fn aggregate(
         .map(|f| compose::redacted(f, &secrets))
         .collect();
     let title = text::truncate_end(
-        &format!("{} more marked tests failed in {suite}", failures.len()),
+        &format!("{} more tests failed in {suite}", failures.len()),
         compose::TITLE_MAX,
     );
     let listed: Vec<String> = failures
@@ -611,7 +611,7 @@ mod tests {
         second.short_name = Some("test_login".into());
         let request = aggregate(&[failure(), second], "shop", &options(), &settings()).unwrap();
         let incident = &sent(&request)["incident"];
-        assert_eq!(incident["title"], "2 more marked tests failed in shop");
+        assert_eq!(incident["title"], "2 more tests failed in shop");
         let details = incident["body"]["details"].as_str().unwrap();
         assert!(details.contains("- tests/test_prod.py::test_login: Test failed: test_login: AssertionError: assert 201 == 502"));
         assert_ne!(request.dedup_key, test_key());

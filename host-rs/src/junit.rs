@@ -68,6 +68,21 @@ impl Case {
     }
 }
 
+/// A `time` attribute: "1.5", "1,234.5" (old Surefire's thousands), "0,5"
+/// (a decimal comma); anything else, negative or not finite counts as 0.
+fn seconds(time: &str) -> f64 {
+    let time = if time.contains('.') {
+        time.replace(',', "")
+    } else {
+        time.replace(',', ".")
+    };
+    time.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .unwrap_or(0.0)
+}
+
 #[derive(Debug)]
 pub struct ReportError(pub String);
 
@@ -79,8 +94,62 @@ impl fmt::Display for ReportError {
 
 impl std::error::Error for ReportError {}
 
+/// Deeper than any runner nests suites; the XML parser recurses per level,
+/// so a deeper (broken or hostile) file would overflow the stack.
+const MAX_DEPTH: usize = 256;
+
+/// How deep the elements nest, skipping comments, CDATA, declarations and
+/// quoted attribute values.
+fn depth(xml: &str) -> usize {
+    let bytes = xml.as_bytes();
+    let find = |from: usize, what: &str| {
+        xml.get(from..)
+            .and_then(|rest| rest.find(what))
+            .map_or(bytes.len(), |at| from + at + what.len())
+    };
+    let (mut at, mut depth, mut deepest) = (0, 0usize, 0);
+    while let Some(offset) = xml.get(at..).and_then(|rest| rest.find('<')) {
+        let start = at + offset;
+        let rest = &xml[start..];
+        at = if rest.starts_with("<!--") {
+            find(start, "-->")
+        } else if rest.starts_with("<![CDATA[") {
+            find(start, "]]>")
+        } else if rest.starts_with("<?") || rest.starts_with("<!") {
+            find(start, ">")
+        } else if rest.starts_with("</") {
+            depth = depth.saturating_sub(1);
+            find(start, ">")
+        } else {
+            let mut quote = None;
+            let mut end = start + 1;
+            while end < bytes.len() {
+                match (quote, bytes[end]) {
+                    (None, b'"' | b'\'') => quote = Some(bytes[end]),
+                    (Some(q), c) if c == q => quote = None,
+                    (None, b'>') => break,
+                    _ => {}
+                }
+                end += 1;
+            }
+            if bytes.get(end.wrapping_sub(1)) != Some(&b'/') {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            end + 1
+        };
+    }
+    deepest
+}
+
 /// Every test case in the report, in document order.
 pub fn parse(xml: &str) -> Result<Vec<Case>, ReportError> {
+    let deepest = depth(xml);
+    if deepest > MAX_DEPTH {
+        return Err(ReportError(format!(
+            "elements nest {deepest} levels deep (at most {MAX_DEPTH}): not a JUnit report"
+        )));
+    }
     let document = roxmltree::Document::parse(xml)
         .map_err(|e| ReportError(format!("not well-formed XML: {e}")))?;
     let root = document.root_element();
@@ -139,10 +208,7 @@ fn case(node: roxmltree::Node) -> Case {
         classname: node.attribute("classname").unwrap_or_default().to_string(),
         name: node.attribute("name").unwrap_or_default().to_string(),
         file: node.attribute("file").map(str::to_string),
-        seconds: node
-            .attribute("time")
-            .and_then(|t| t.replace(',', "").parse().ok())
-            .unwrap_or(0.0),
+        seconds: node.attribute("time").map_or(0.0, seconds),
         outcome,
     }
 }
@@ -204,6 +270,29 @@ second</error></testcase>
             "tests.test_shop::test_x"
         );
         assert_eq!(case("", None).id(), "pytest::test_x");
+    }
+
+    #[test]
+    fn times_in_any_runners_format_and_nonsense_as_zero() {
+        assert_eq!(seconds("1.5"), 1.5);
+        assert_eq!(seconds("1,234.5"), 1234.5);
+        assert_eq!(seconds("0,5"), 0.5);
+        for nonsense in ["NaN", "inf", "1e400", "-3", "soon"] {
+            assert_eq!(seconds(nonsense), 0.0, "{nonsense}");
+        }
+    }
+
+    #[test]
+    fn depth_skips_comments_cdata_and_quoted_brackets() {
+        let xml = r#"<?xml version="1.0"?><!-- <a><b> --><testsuites><testsuite name="a>b/">
+            <testcase name="x"/><testcase name="y"><failure><![CDATA[<c><d><e>]]></failure></testcase>
+            </testsuite></testsuites>"#;
+        assert_eq!(depth(xml), 4);
+        let deep = "<testsuite>".repeat(5000);
+        assert!(parse(&deep)
+            .unwrap_err()
+            .0
+            .contains("nest 5000 levels deep"));
     }
 
     #[test]

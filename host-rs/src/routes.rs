@@ -26,9 +26,8 @@ pub struct FileSettings {
     pub events_url: Option<String>,
     pub default_from: Option<String>,
     pub timeout_ms: Option<u32>,
-    /// `host:port` destinations allowed besides PagerDuty's own.
-    #[serde(default)]
-    pub allow_hosts: Vec<String>,
+    // No allow-list here: only the command line may widen it, so a config
+    // file in a branch cannot send the environment's credentials elsewhere.
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

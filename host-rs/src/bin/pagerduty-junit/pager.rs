@@ -1,6 +1,7 @@
 //! Sends built requests through the component, waiting as its classification
 //! says, and shows them in a dry run with their secrets left out.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use pagerduty_host::{canonical, Delivered, DeliveryFailure, Instance, RejectionKind};
@@ -9,6 +10,7 @@ use serde_json::Value;
 /// No request waits longer than this in all, however often PagerDuty says later.
 const WAIT_BUDGET: Duration = Duration::from_secs(120);
 const WAIT_MAX: Duration = Duration::from_secs(60);
+const WAIT_MIN: Duration = Duration::from_millis(500);
 
 pub enum Sent {
     Delivered(Delivered),
@@ -19,10 +21,25 @@ pub enum Sent {
 
 pub struct Pager<'a> {
     pub instance: &'a mut Instance,
-    pub dry_run: bool,
-    pub max_attempts: u32,
-    /// Set after a failure that applies to every request.
-    pub stopped: Option<String>,
+    max_attempts: u32,
+    /// "rest" or "events" → why every further request to that API would
+    /// fail the same way (bad credentials): they are not sent.
+    stopped: HashMap<&'static str, String>,
+}
+
+/// The request's kind: `rest-create`, `rest-find`, `events-trigger`...
+pub fn kind(request: &str) -> String {
+    let value: Value = serde_json::from_str(request).expect("the component builds JSON");
+    value["kind"].as_str().unwrap_or_default().to_string()
+}
+
+/// A REST credential failing says nothing about an Events routing key.
+fn api(request: &str) -> &'static str {
+    if kind(request).starts_with("events") {
+        "events"
+    } else {
+        "rest"
+    }
 }
 
 /// `title`, and the request as JSON text, from a build's answer.
@@ -61,10 +78,19 @@ pub fn redacted(request: &str) -> String {
     .to_string()
 }
 
-impl Pager<'_> {
+impl<'a> Pager<'a> {
+    pub fn new(instance: &'a mut Instance, max_attempts: u32) -> Self {
+        Self {
+            instance,
+            max_attempts: max_attempts.max(1),
+            stopped: HashMap::new(),
+        }
+    }
+
     /// Sends one request, retrying what PagerDuty calls transient.
     pub fn send(&mut self, request: &str) -> Sent {
-        if let Some(reason) = &self.stopped {
+        let api = api(request);
+        if let Some(reason) = self.stopped.get(api) {
             return Sent::Failed(format!("not sent: {reason}"));
         }
         let mut waited = Duration::ZERO;
@@ -80,11 +106,13 @@ impl Pager<'_> {
                 Err(failure) => failure,
             };
             if let DeliveryFailure::RetryLater(retry) = &failure {
+                let backoff = 2u32.saturating_pow(attempt - 1).min(1 << 10);
                 let wait = retry.after_seconds.map_or_else(
-                    || Duration::from_millis(500) * 2u32.pow(attempt - 1),
+                    || Duration::from_millis(500) * backoff,
                     |s| Duration::from_secs(s.into()),
                 );
-                let wait = wait.min(WAIT_MAX);
+                // "Reset in 0 s" must not turn into a burst of retries.
+                let wait = wait.clamp(WAIT_MIN, WAIT_MAX);
                 if attempt < self.max_attempts && waited + wait <= WAIT_BUDGET {
                     eprintln!(
                         "pagerduty-junit: {}; retrying in {:.1} s",
@@ -97,11 +125,11 @@ impl Pager<'_> {
                     continue;
                 }
             }
-            return self.failed(&failure, attempt);
+            return self.failed(api, &failure, attempt);
         }
     }
 
-    fn failed(&mut self, failure: &DeliveryFailure, attempts: u32) -> Sent {
+    fn failed(&mut self, api: &'static str, failure: &DeliveryFailure, attempts: u32) -> Sent {
         let (reason, stop) = match failure {
             DeliveryFailure::RetryLater(retry) => (
                 format!("{} (gave up after {attempts} attempts)", retry.reason),
@@ -129,7 +157,7 @@ impl Pager<'_> {
         };
         // Every further request would fail the same way (bad credentials).
         if stop {
-            self.stopped = Some(reason.clone());
+            self.stopped.insert(api, reason.clone());
         }
         Sent::Failed(reason)
     }

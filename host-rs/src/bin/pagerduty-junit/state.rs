@@ -8,16 +8,20 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    /// Case id → its open alert.
+    /// Case id (or `aggregate:<key>` for a grouped alert) → its open alert.
     #[serde(default)]
     pub open: BTreeMap<String, OpenAlert>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OpenAlert {
+    /// Resolves use this key, even if the route's would now be another.
     pub dedup_key: String,
     /// The REST incident, when PagerDuty said which.
     pub incident_id: Option<String>,
+    /// For a grouped alert: the cases it stands for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<String>,
 }
 
 impl State {
@@ -38,5 +42,13 @@ impl State {
         std::fs::write(&temporary, text + "\n")
             .and_then(|()| std::fs::rename(&temporary, path))
             .map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+
+    /// Remembers an alert; an answer without an incident id keeps the known one.
+    pub fn opened(&mut self, id: String, mut alert: OpenAlert) {
+        if alert.incident_id.is_none() {
+            alert.incident_id = self.open.get(&id).and_then(|a| a.incident_id.clone());
+        }
+        self.open.insert(id, alert);
     }
 }
