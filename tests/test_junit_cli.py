@@ -515,3 +515,22 @@ def test_a_nonsense_duration_counts_as_zero(pagerduty: FakePagerDuty, tmp_path: 
     result = run(*rest(pagerduty, report, "--service-id", "PWIXJZS"), env=REST_ENV)
     assert result.returncode == 0, result.stderr
     assert len(pagerduty.incidents()) == 1
+
+
+def test_resolve_always_needs_no_state_and_never_sends_none(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    env = {"PAGERDUTY_ROUTING_KEY": ROUTING_KEY}
+    args = ["--events-url", pagerduty.url, "--allow-host", authority(pagerduty)]
+    assert (
+        run(SAMPLES / "pytest.xml", *args, "--state", tmp_path / "a.json", env=env).returncode == 0
+    )
+    green = _passing_report(tmp_path)
+    never = run(green, *args, "--resolve", "never", "--state", tmp_path / "a.json", env=env)
+    assert never.returncode == 0, never.stderr
+    assert len(pagerduty.open_events) == 3
+    # A workspace without the state file: every passing case's key is resolved.
+    always = run(green, *args, "--resolve", "always", "--state", tmp_path / "b.json", env=env)
+    assert always.returncode == 0, always.stderr
+    assert "6 resolved" in always.stdout
+    assert pagerduty.open_events == {}
