@@ -262,6 +262,74 @@ def rust_host_build(builds: int, release: bool) -> float | None:
     return seconds
 
 
+def write_junit(path: Path, cases: int, failing: int) -> None:
+    """A JUnit report as nextest writes one: `failing` of `cases` fail with a panic."""
+    lines = ['<testsuites name="bench"><testsuite name="shop::checkout">']
+    trace = "thread panicked at tests/checkout.rs:41:9:\nassertion `left == right` failed\n" * 20
+    for i in range(cases):
+        if i < failing:
+            lines.append(
+                f'<testcase classname="shop::checkout" name="check_{i}" time="0.010">'
+                f'<failure message="check {i} failed">{trace}</failure></testcase>'
+            )
+        else:
+            lines.append(f'<testcase classname="shop::checkout" name="check_{i}" time="0.001"/>')
+    lines.append("</testsuite></testsuites>")
+    path.write_text("\n".join(lines))
+
+
+def junit_command(
+    cases: int, failing: int, release: bool, url: str, work: Path
+) -> tuple[float, float] | None:
+    """Seconds and peak MiB of one `pagerduty-junit` run over a report of
+    `cases` cases (the default cap: 10 incidents and one aggregate sent to
+    the loopback PagerDuty), or None when it cannot be built here."""
+    profile = ["--profile", "host-release"] if release else []
+    built = subprocess.run(
+        ["cargo", "build", "-q", *profile, "-p", "pagerduty-host", "--bin", "pagerduty-junit"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        print(built.stderr[-2000:], file=sys.stderr)
+        return None
+    metadata = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    target = Path(json.loads(metadata.stdout)["target_directory"])
+    binary = target / ("host-release" if release else "debug") / "pagerduty-junit"
+    report = work / "junit.xml"
+    write_junit(report, cases, failing)
+    authority = url.removeprefix("http://")
+    command = [str(binary), str(report), "--service-id", "PBENCH1", "--api-url", url]
+    command += ["--allow-host", authority, "--state", str(work / "junit-state.json")]
+    env = {**os.environ, "PAGERDUTY_API_KEY": "bench-key", "PAGERDUTY_DEFAULT_FROM": "b@e.co"}
+    env["XDG_CACHE_HOME"] = str(work / "xdg-cache")
+    # In a child of its own, so its peak resident size is the only one measured.
+    measure = (
+        "import resource, subprocess, sys, time; start = time.perf_counter();"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL);"
+        "print(time.perf_counter() - start,"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    for _attempt in range(2):  # the first compiles the component into the cache
+        (work / "junit-state.json").unlink(missing_ok=True)
+        out = subprocess.run(
+            [sys.executable, "-c", measure, *command], env=env, capture_output=True, text=True
+        )
+        if out.returncode != 0:
+            print(out.stderr[-2000:], file=sys.stderr)
+            return None
+    seconds, rss_kib = out.stdout.split()
+    return float(seconds), int(rss_kib) / 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small suites, one repetition")
@@ -441,6 +509,19 @@ def main() -> int:
             )
         )
         rows.append(("P4 Python / Rust host", f"{b['total'] / rust:.1f}x", "", ""))
+
+    cases, failing = (2000, 200) if args.quick else (20000, 2000)
+    junit = junit_command(cases, failing, release=not args.quick, url=url, work=work)
+    if junit is not None:
+        build = "debug build" if args.quick else "host-release build"
+        rows.append(
+            (
+                f"pagerduty-junit, {cases} cases / {failing} failed",
+                f"{junit[0] * 1000:.0f} ms",
+                f"peak {junit[1]:.0f} MiB; 10 incidents + 1 aggregate at 20 ms each ({build})",
+                "",
+            )
+        )
 
     server.shutdown()
     shutil.rmtree(work, ignore_errors=True)
