@@ -260,6 +260,29 @@ def test_a_storm_past_the_cap_becomes_one_aggregate(
     )
 
 
+def test_an_aggregate_is_resolved_once_its_tests_pass(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makepyfile(test_storm=SUITE.format(count=30))  # 15 failures
+    pytester.runpytest_subprocess(*pagerduty.options()).assert_outcomes(failed=15, passed=15)
+    aggregate = pagerduty.incidents()[-1]
+    assert aggregate["title"].startswith("5 more tests failed")
+    aggregate_id = pagerduty.open_incidents[aggregate["incident_key"]]
+    # Half still fail: the aggregate's tests are among them, it stays open.
+    still = pytester.runpytest_subprocess(*pagerduty.options())
+    still.assert_outcomes(failed=15, passed=15)
+    assert aggregate["incident_key"] in pagerduty.open_incidents
+
+    pytester.makepyfile(test_storm=SUITE.format(count=30).replace("n % 2 == 1", "True"))
+    green = pytester.runpytest_subprocess(*pagerduty.options())
+    green.assert_outcomes(passed=30)
+    assert ("PUT", f"/incidents/{aggregate_id}") in pagerduty.requests()
+    assert pagerduty.open_incidents == {}
+    green.stdout.fnmatch_lines(
+        [f"resolved: the aggregate alert {aggregate['incident_key']}: its tests pass again"]
+    )
+
+
 CI_SYSTEMS = {
     "GitHub Actions": (
         {

@@ -337,6 +337,15 @@ def test_replay_sends_the_outbox_once_the_server_is_back(
         "Test failed: test_second: assert 1 == 2",
         "Test failed: test_probe: assert False",
     ]
+    # What replay opened is remembered: once the tests pass, it is resolved.
+    pytester.makepyfile(
+        test_suite=TWO_FAILURES.replace("assert False", "pass").replace("1 == 2", "2 == 2")
+    )
+    green = pytester.runpytest_subprocess(*pagerduty.options())
+    green.assert_outcomes(passed=3)
+    puts = sorted(path for method, path in pagerduty.requests() if method == "PUT")
+    assert puts == ["/incidents/PINC1001", "/incidents/PINC1002"]
+    assert pagerduty.open_incidents == {}
 
 
 def test_replay_dry_run_sends_nothing_and_keeps_everything(

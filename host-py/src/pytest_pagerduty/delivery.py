@@ -5,6 +5,7 @@ outbox what PagerDuty did not confirm; records what became of each one."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -47,6 +48,9 @@ class Resolve:
     incident_id: str | None = None
     # Whether this machine remembers opening the alert (else: resolve=always).
     remembered: bool = True
+    # The key the alert was opened with, when remembered: resolving by it
+    # reaches the alert even if the marker's destination changed since.
+    dedup_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -390,6 +394,8 @@ class Delivery:
         options = alerts.check_marker(job.marker, job.positional, settings)
         if isinstance(options, wit.MarkerError):
             return Outcome(job.nodeid, "failed", "", "resolve", reason=options.problem)
+        if job.dedup_key is not None:
+            options = json.dumps({**json.loads(options), "dedup_key": job.dedup_key})
         ids: list[str | None] = [job.incident_id]
         outcome = Outcome(job.nodeid, "failed", "", "resolve", reason="nothing to resolve")
         while ids:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import settings
+from . import open_alerts, settings
 from .collection import FIXTURE, MARKER
 from .reporter import PagerDutyReporter, state_path
 
@@ -58,6 +58,11 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     from .replay import replay
 
     resolved = settings.resolve(config)
-    return replay(
-        resolved, resolved.outbox or state_path(config, "outbox.jsonl"), config.rootpath.name
-    )
+    # What replay opens is remembered like a run's alerts, so a pass resolves it.
+    remembered = open_alerts.load(config)
+    try:
+        outbox = resolved.outbox or state_path(config, "outbox.jsonl")
+        return replay(resolved, outbox, config.rootpath.name, remembered)
+    finally:
+        if not resolved.dry_run:
+            open_alerts.save(config, remembered)

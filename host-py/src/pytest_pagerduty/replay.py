@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import wit
+from . import open_alerts, wit
 from .component import Alerts
 from .delivery import RetryPolicy, describe, send_with_retries
 from .outbox import Entry, Outbox, fingerprint
@@ -22,6 +22,9 @@ class _Result:
     line: str
     # Every later entry would fail the same way (bad credentials): stop.
     stop: bool = False
+    # The alert's key and incident id, to remember it as open.
+    dedup_key: str | None = None
+    incident_id: str | None = None
 
 
 class _Replayer:
@@ -58,11 +61,10 @@ class _Replayer:
         result, _ = send_with_retries(self.alerts, built, self.policy, threading.Event())
         if isinstance(result, wit.Delivered):
             number = f"#{result.number}" if result.number is not None else "(number unknown)"
-            return _Result(
-                True, f"created {number}: {built.title} {result.html_url or ''}".rstrip()
-            )
+            line = f"created {number}: {built.title} {result.html_url or ''}".rstrip()
+            return _Result(True, line, dedup_key=built.dedup_key, incident_id=result.id)
         if isinstance(result, wit.AlreadyOpen):
-            return _Result(True, f"already open: {built.title}")
+            return _Result(True, f"already open: {built.title}", dedup_key=built.dedup_key)
         if isinstance(result, wit.RetryLater):
             return _Result(False, f"kept {name}: {result.reason}")
         return _Result(
@@ -109,10 +111,13 @@ class _Replayer:
         return results
 
 
-def replay(settings: Settings, path: Path, suite: str) -> int:
+def replay(
+    settings: Settings, path: Path, suite: str, remembered: dict[str, dict[str, Any]]
+) -> int:
     """Sends every entry (past `pagerduty_max_incidents`, as aggregates);
-    removes only those PagerDuty confirmed. Returns 0 when the outbox is
-    empty afterwards, 1 when entries remain."""
+    removes only those PagerDuty confirmed, and records them in `remembered`
+    (the open alerts) so a later pass resolves them. Returns 0 when the
+    outbox is empty afterwards, 1 when entries remain."""
     outbox = Outbox(path)
     entries, unreadable = outbox.read()
     print(f"pagerduty replay: {len(entries)} incident(s) in {path}")
@@ -142,6 +147,8 @@ def replay(settings: Settings, path: Path, suite: str) -> int:
         print(f"  {result.line}")
         if result.confirmed:
             confirmed.add(entry.id)
+            nodeid = entry.failure.nodeid
+            open_alerts.remember(remembered, nodeid, result.dedup_key, result.incident_id)
         if result.stop:
             stopped = True
             break
@@ -150,6 +157,10 @@ def replay(settings: Settings, path: Path, suite: str) -> int:
             print(f"  {result.line}")
             if result.confirmed:
                 confirmed.update(e.id for e in group)
+                covers = [e.failure.nodeid for e in group]
+                open_alerts.remember(
+                    remembered, covers[0], result.dedup_key, result.incident_id, covers
+                )
     remaining = outbox.remove(confirmed) if confirmed else len(entries) + len(unreadable)
     print(f"pagerduty replay: {len(confirmed)} sent, {remaining} left in {path}")
     return 0 if remaining == 0 else 1

@@ -57,6 +57,10 @@ class PagerDutyReporter:
         self.outcomes: list[Outcome] = []
         self.dry_run_file: Path | None = None
         self.open_alerts = {} if self.is_worker else open_alerts.load(config)
+        # nodeid -> remembered aggregate alerts listing it; a listed test that
+        # passes (marker, positional) lets its aggregate be resolved at the end.
+        self.covering = open_alerts.aggregates_covering(self.open_alerts)
+        self.aggregate_passes: dict[str, tuple[dict[str, Any], int]] = {}
         self.marked_reports = 0
         # nodeid -> the failure of its last rerun (pytest-rerunfailures)
         self.reruns: dict[str, dict[str, Any]] = {}
@@ -138,6 +142,8 @@ class PagerDutyReporter:
                 self.delivery.submit(
                     Trigger(_failure_from(self.reruns[nodeid]), marker, positional, "info")
                 )
+        for name in self.covering.get(nodeid, ()):
+            self.aggregate_passes.setdefault(name, (marker, positional))
         remembered = self.open_alerts.get(nodeid)
         if (
             self.settings.auto_resolve
@@ -149,11 +155,28 @@ class PagerDutyReporter:
             from .delivery import Resolve
 
             incident_id = remembered.get("incident_id") if remembered else None
+            key = remembered.get("dedup_key") if remembered else None
             self.delivery.submit(
-                Resolve(nodeid, marker, positional, incident_id, remembered is not None)
+                Resolve(nodeid, marker, positional, incident_id, remembered is not None, key)
             )
 
+    def _resolve_aggregates(self) -> None:
+        """An aggregate alert is resolved once none of its tests failed in
+        this run and one of them passed."""
+        if not self.settings.auto_resolve:
+            return
+        from .delivery import Resolve
+
+        for name, (marker, positional) in self.aggregate_passes.items():
+            entry = self.open_alerts[name]
+            if any(nodeid in self.triggered for nodeid in entry.get("covers", ())):
+                continue
+            incident_id, key = entry.get("incident_id"), entry.get("dedup_key")
+            self.delivery.submit(Resolve(name, marker, positional, incident_id, True, key))
+
     def pytest_sessionfinish(self) -> None:
+        if not self.is_worker:
+            self._resolve_aggregates()
         if self.is_worker or self._delivery is None:
             return  # nothing was sent: nothing to wait for
         from . import summary

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .open_alerts import AGGREGATE
+
 if TYPE_CHECKING:
     from .delivery import Outcome
     from .settings import Settings
@@ -31,6 +33,9 @@ def _fix(outcome: Outcome) -> str:
 def _line(outcome: Outcome) -> str:
     name = outcome.title or outcome.nodeid
     if outcome.what == "resolve":
+        if outcome.status == "resolved" and outcome.nodeid.startswith(AGGREGATE):
+            key = outcome.nodeid.removeprefix(AGGREGATE)
+            return f"resolved: the aggregate alert {key}: its tests pass again"
         if outcome.status == "resolved":
             return f"resolved: {outcome.nodeid} passes again"
         if outcome.status == "dry-run" and outcome.request is not None:
