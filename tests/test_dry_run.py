@@ -83,6 +83,17 @@ def test_an_explicit_dry_run_redacts_the_key_and_writes_where_asked(
     assert headers["From"] == "oncall@example.com"
 
 
+def test_an_explicit_dry_run_keeps_nothing_for_replay(pytester: pytest.Pytester) -> None:
+    """A preview must not page later: only a dry run caused by missing
+    credentials keeps its incidents in the outbox."""
+    pytester.makepyfile(test_seed_readme=SEED_EXAMPLES)
+    outbox = pytester.path / ".pytest_cache" / "d" / "pagerduty" / "outbox.jsonl"
+    pytester.runpytest_subprocess("--pagerduty_dry_run").assert_outcomes(failed=3, passed=1)
+    assert not outbox.exists()
+    pytester.runpytest_subprocess().assert_outcomes(failed=3, passed=1)
+    assert len(outbox.read_text().splitlines()) == 3
+
+
 def test_a_green_dry_run_writes_no_file(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -247,11 +247,12 @@ class Delivery:
 
     def _keep(self, job: Trigger, outcome: Outcome) -> Outcome:
         # Called with the lock held, and only while not closed: one entry per alert.
-        """Writes a queued alert (and, without credentials, a dry-run one) to
-        the outbox for `replay`."""
+        """Writes a queued alert (and, in a dry run that only missing
+        credentials caused, a dry-run one) to the outbox for `replay`. An
+        explicit dry run is a preview: replaying it later would page for it."""
+        unsent = self._settings.no_credentials and not self._settings.dry_run_requested
         if outcome.outbox is not None or not (
-            outcome.status == "queued"
-            or (outcome.status == "dry-run" and self._settings.no_credentials)
+            outcome.status == "queued" or (outcome.status == "dry-run" and unsent)
         ):
             return outcome
         entry = redacted(
