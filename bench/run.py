@@ -233,32 +233,27 @@ print(json.dumps({{"total": total, "host": host, "noop": noop}}))
     return result
 
 
-def rust_host_build(builds: int, release: bool) -> float | None:
-    """Seconds per build-trigger from the Rust host (host-rs), or None when
-    it cannot be built here."""
-    profile = ["--profile", "host-release"] if release else []
-    out = subprocess.run(
-        [
-            "cargo",
-            "run",
-            "-q",
-            *profile,
-            "-p",
-            "pagerduty-host",
-            "--example",
-            "build_speed",
-            "--",
-            str(builds),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def cargo(*args: str) -> str | None:
+    """cargo's stdout, or None (with its error shown) when it fails here."""
+    out = subprocess.run(["cargo", *args], cwd=ROOT, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         print(out.stderr[-2000:], file=sys.stderr)
         return None
-    seconds: float = json.loads(out.stdout.strip().splitlines()[-1])["seconds_per_build"]
+    return out.stdout
+
+
+def profile(release: bool) -> list[str]:
+    return ["--profile", "host-release"] if release else []
+
+
+def rust_host_build(builds: int, release: bool) -> float | None:
+    """Seconds per build-trigger from the Rust host (host-rs), or None when
+    it cannot be built here."""
+    args = ["run", "-q", *profile(release), "-p", "pagerduty-host", "--example", "build_speed"]
+    out = cargo(*args, "--", str(builds))
+    if out is None:
+        return None
+    seconds: float = json.loads(out.strip().splitlines()[-1])["seconds_per_build"]
     return seconds
 
 
@@ -284,26 +279,13 @@ def junit_command(
     """Seconds and peak MiB of one `pagerduty-junit` run over a report of
     `cases` cases (the default cap: 10 incidents and one aggregate sent to
     the loopback PagerDuty), or None when it cannot be built here."""
-    profile = ["--profile", "host-release"] if release else []
-    built = subprocess.run(
-        ["cargo", "build", "-q", *profile, "-p", "pagerduty-host", "--bin", "pagerduty-junit"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if built.returncode != 0:
-        print(built.stderr[-2000:], file=sys.stderr)
+    # cargo names the executable it built, wherever the target folder is.
+    args = ["build", "-q", *profile(release), "-p", "pagerduty-host", "--bin", "pagerduty-junit"]
+    out = cargo(*args, "--message-format=json")
+    if out is None:
         return None
-    metadata = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    target = Path(json.loads(metadata.stdout)["target_directory"])
-    binary = target / ("host-release" if release else "debug") / "pagerduty-junit"
+    messages = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    binary = next(m["executable"] for m in messages if m.get("executable"))
     report = work / "junit.xml"
     write_junit(report, cases, failing)
     authority = url.removeprefix("http://")

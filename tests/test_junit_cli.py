@@ -39,29 +39,18 @@ FAILING = {
 
 @cache
 def binary() -> Path:
-    """The command, built once (a no-op when cargo has it up to date)."""
-    subprocess.run(
-        [
-            "cargo",
-            "build",
-            "--quiet",
-            "--locked",
-            "-p",
-            "pagerduty-host",
-            "--bin",
-            "pagerduty-junit",
-        ],
-        cwd=ROOT,
-        check=True,
-    )
-    metadata = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+    """The command, built once (a no-op when cargo has it up to date); cargo
+    names the executable, wherever the target folder is."""
+    build = ["build", "--quiet", "--locked", "-p", "pagerduty-host", "--bin", "pagerduty-junit"]
+    built = subprocess.run(
+        ["cargo", *build, "--message-format=json"],
         cwd=ROOT,
         check=True,
         capture_output=True,
         text=True,
     )
-    return Path(json.loads(metadata.stdout)["target_directory"]) / "debug" / "pagerduty-junit"
+    messages = [json.loads(line) for line in built.stdout.splitlines() if line.startswith("{")]
+    return Path(next(m["executable"] for m in messages if m.get("executable")))
 
 
 def run(
