@@ -191,7 +191,7 @@ def test_a_400_for_invalid_input_fails_permanently_with_pagerdutys_message(
     result.stdout.fnmatch_lines(
         [
             "failed: Test failed: test_probe: assert False: PagerDuty answered 400: "
-            "Invalid Input Provided: Service not found. Fix: check the marker's ids *",
+            "Invalid Input Provided: Service not found. Fix: check the test's ids *",
             "PagerDuty: 1 failed permanently",
         ]
     )
@@ -315,7 +315,8 @@ def test_replay_sends_the_outbox_once_the_server_is_back(
     still_down.stdout.fnmatch_lines(
         [
             "pagerduty replay: 2 incident(s) in */outbox.jsonl",
-            "  kept test_suite.py::test_probe: PagerDuty answered 503 (Service Unavailable)",
+            "  kept test_suite.py::test_probe: PagerDuty answered 503 (Service Unavailable), "
+            "after 1 attempt(s)",
             "  created #1001: Test failed: test_second: assert 1 == 2 *",
             "pagerduty replay: 1 sent, 1 left in *",
         ]

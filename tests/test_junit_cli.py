@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from fake_pagerduty import API_KEY, FROM, ROUTING_KEY, FakePagerDuty
-from pytest_pagerduty.component import Alerts
+from pytest_pagerduty import wit
+from pytest_pagerduty.component import Marker, Pager
 
 ROOT = Path(__file__).parents[1]
 SAMPLES = ROOT / "host-rs" / "tests" / "junit"
@@ -204,40 +205,31 @@ def test_pytest_xunit1_cases_get_the_plugins_keys(pagerduty: FakePagerDuty, tmp_
     result = run(*args, "--state", tmp_path / "s.json", env=REST_ENV)
     assert result.returncode == 0, result.stderr
     sent = {i["incident_key"] for i in pagerduty.incidents()}
-    alerts = Alerts(memory_limit_mib=64)
-    options = json.dumps(
-        {"service_id": "PWIXJZS"}
-        | dict.fromkeys(
-            [
-                "routing_key",
-                "urgency",
-                "severity",
-                "priority_id",
-                "escalation_policy_id",
-                "assignee_id",
-                "dedup_key",
-                "details",
-            ]
-        )
+    settings = wit.Settings(
+        api_url=None,
+        api_key=API_KEY,
+        oauth_token=None,
+        default_from=FROM,
+        routing_key=None,
+        events_url=None,
+        timeout_ms=1000,
+        dry_run=False,
+        max_attempts=None,
+        max_incidents=None,
     )
-    settings = {
-        "api_url": None,
-        "api_key": API_KEY,
-        "oauth_token": None,
-        "default_from": FROM,
-        "routing_key": None,
-        "events_url": None,
-        "timeout_ms": 1000,
-        "dry_run": False,
-    }
+    pager = Pager.open(settings, memory_limit_mib=64)
+    assert isinstance(pager, Pager), pager
+    marker = pager.marker({"service_id": "PWIXJZS"})
+    assert isinstance(marker, Marker), marker
     plugin_keys = set()
     for nodeid in (
         "tests/test_checkout.py::test_refund_is_issued",
         "tests/test_inventory.py::test_warehouse_sync",
         "tests/test_inventory.py::test_sku_names_are_unicode",
     ):
-        request = alerts.call("build-resolve", nodeid, options, json.dumps(settings), None)
-        plugin_keys.add(json.loads(request)["dedup_key"])
+        request = pager.resolve(nodeid, marker)
+        assert isinstance(request, wit.AlertRequest), request
+        plugin_keys.add(request.dedup_key)
     assert sent == plugin_keys
 
 

@@ -75,7 +75,8 @@ BAD_SETTINGS = {
         "--pagerduty_api_key=Token token=Sekr3tKey",
         "--pagerduty_default_from=a@example.com",
     ): "*pagerduty_api_key (from --pagerduty_api_key): the value starts with an authorization "
-    "scheme. Fix: set pagerduty_api_key to the bare key*",
+    "scheme. Fix: set the API key to the bare key; the scheme is added for you "
+    "(--pagerduty_api_key, ini pagerduty_api_key or environment PAGERDUTY_API_KEY)",
     (
         "--pagerduty_api_key=Sekr3tKey",
     ): "*pagerduty_default_from (from default): PagerDuty creates incidents as a user, named "

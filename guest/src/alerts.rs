@@ -10,7 +10,8 @@ use crate::destination::{self, Destination};
 use crate::event::{self, Trigger};
 use crate::incident;
 use crate::pytest_pagerduty::alerts::types::{
-    AlertRequest, IncidentOptions, Settings, SettingsError, Severity, TestFailure, Urgency,
+    AlertRequest, BuildError, IncidentOptions, MarkerError, Settings, Severity, TestFailure,
+    Urgency,
 };
 use crate::settings;
 use crate::text;
@@ -18,19 +19,18 @@ use crate::text;
 /// Room for the failure text in an event's details.
 const EVENT_TRACEBACK_MAX: usize = 16 * 1024;
 
-fn no_destination() -> SettingsError {
-    SettingsError {
-        setting: "service_id".to_string(),
-        problem: "the marker has no service_id and no routing key is set".to_string(),
-        fix: "add service_id=... (REST API) or routing_key=... (Events API v2) to the marker"
-            .to_string(),
-    }
+fn no_destination() -> BuildError {
+    BuildError::Marker(MarkerError {
+        argument: Some("service_id".to_string()),
+        problem: "the test has no service_id and no routing key is set".to_string(),
+        fix: "give it service_id=... (REST API) or routing_key=... (Events API v2)".to_string(),
+    })
 }
 
 fn destination<'a>(
     options: &'a IncidentOptions,
     settings: &'a Settings,
-) -> Result<Destination<'a>, SettingsError> {
+) -> Result<Destination<'a>, BuildError> {
     destination::of(options, settings).ok_or_else(no_destination)
 }
 
@@ -39,7 +39,7 @@ pub fn trigger(
     options: &IncidentOptions,
     settings: &Settings,
     severity: Option<Severity>,
-) -> Result<AlertRequest, SettingsError> {
+) -> Result<AlertRequest, BuildError> {
     let checked = settings::check(settings)?;
     let destination = destination(options, settings)?;
     let secrets = compose::secrets(settings, options);
@@ -61,7 +61,7 @@ pub fn trigger(
         .clone()
         .unwrap_or_else(|| dedup::for_test(&destination, &failure.nodeid));
     match destination {
-        Destination::Rest { service_id } => incident::create(
+        Destination::Rest { service_id } => Ok(incident::create(
             &checked,
             settings,
             service_id,
@@ -69,7 +69,7 @@ pub fn trigger(
             title,
             compose::body(&failure, details.as_deref(), ci::run(&failure.ci).as_ref()),
             dedup_key,
-        ),
+        )?),
         Destination::Events { routing_key } => {
             let run = ci::run(&failure.ci);
             let mut custom = Map::new();
@@ -112,7 +112,7 @@ pub fn resolve(
     options: &IncidentOptions,
     settings: &Settings,
     incident_id: Option<&str>,
-) -> Result<AlertRequest, SettingsError> {
+) -> Result<AlertRequest, BuildError> {
     let checked = settings::check(settings)?;
     let destination = destination(options, settings)?;
     let dedup_key = options
@@ -128,9 +128,11 @@ pub fn resolve(
             nodeid,
         )),
         (Destination::Rest { .. }, Some(id)) => {
-            incident::resolve(&checked, settings, nodeid, id, dedup_key)
+            Ok(incident::resolve(&checked, settings, nodeid, id, dedup_key)?)
         }
-        (Destination::Rest { .. }, None) => incident::find(&checked, settings, nodeid, dedup_key),
+        (Destination::Rest { .. }, None) => {
+            Ok(incident::find(&checked, settings, nodeid, dedup_key)?)
+        }
     }
 }
 
@@ -140,7 +142,7 @@ pub fn aggregate_key(
     options: &IncidentOptions,
     settings: &Settings,
     suite: &str,
-) -> Result<String, SettingsError> {
+) -> Result<String, BuildError> {
     Ok(dedup::for_aggregate(
         &destination(options, settings)?,
         suite,
@@ -153,7 +155,7 @@ pub fn aggregate(
     suite: &str,
     options: &IncidentOptions,
     settings: &Settings,
-) -> Result<AlertRequest, SettingsError> {
+) -> Result<AlertRequest, BuildError> {
     let checked = settings::check(settings)?;
     let destination = destination(options, settings)?;
     let secrets = compose::secrets(settings, options);
@@ -182,9 +184,9 @@ pub fn aggregate(
                 ),
                 compose::BODY_MAX,
             );
-            incident::create(
+            Ok(incident::create(
                 &checked, settings, service_id, options, title, body, dedup_key,
-            )
+            )?)
         }
         Destination::Events { routing_key } => {
             let first = failures.first().ok_or_else(no_destination)?;
@@ -259,6 +261,8 @@ mod tests {
             events_url: Some("http://127.0.0.1:9998".into()),
             timeout_ms: 5_000,
             dry_run: false,
+            max_attempts: None,
+            max_incidents: None,
         }
     }
 

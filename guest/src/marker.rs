@@ -21,6 +21,9 @@ pub const KEYWORDS: &[&str] = &[
     "dedup_key",
 ];
 
+/// Arguments whose values are secrets: hosts never print or store them.
+pub const SECRET_ARGUMENTS: &[&str] = &["routing_key"];
+
 use crate::dedup::KEY_MAX as INCIDENT_KEY_MAX;
 
 fn error(argument: Option<&str>, problem: String, fix: String) -> MarkerError {
@@ -214,7 +217,7 @@ pub fn check(
         return Err(error(
             Some("service_id"),
             "service_id is required".to_string(),
-            "add service_id=\"PWIXJZS\" (your PagerDuty service's id) to the marker, or a routing_key for Events API v2".to_string(),
+            "add service_id=\"PWIXJZS\" (your PagerDuty service's id), or a routing_key for Events API v2".to_string(),
         ));
     }
     assignees.dedup();
@@ -260,6 +263,8 @@ mod tests {
             events_url: None,
             timeout_ms: 1000,
             dry_run: true,
+            max_attempts: None,
+            max_incidents: None,
         }
     }
 

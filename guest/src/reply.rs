@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use crate::pytest_pagerduty::alerts::types::{
     Delivered, DeliveryFailure, PagerdutyError, Rejection, RejectionKind, RequestKind, Retry,
+    Api, Setting, StopScope,
 };
 use crate::wasi::http::types::ErrorCode;
 
@@ -184,14 +185,16 @@ fn is_duplicate_key(error: &PagerdutyError) -> bool {
 fn rejected(
     kind: RejectionKind,
     error: PagerdutyError,
-    applies_to_all: bool,
+    stops: StopScope,
     fix: &str,
+    setting: Option<Setting>,
 ) -> DeliveryFailure {
     DeliveryFailure::Rejected(Rejection {
         kind,
         error,
-        applies_to_all,
+        stops,
         fix: fix.to_string(),
+        setting,
     })
 }
 
@@ -226,36 +229,41 @@ pub fn classify(
         400 if events => rejected(
             RejectionKind::InvalidRequest,
             error,
-            false,
+            StopScope::ThisRequest,
             "PagerDuty refused the event: check the routing key is an Events API v2 integration key",
+            Some(Setting::RoutingKey),
         ),
         400 => rejected(
             RejectionKind::InvalidRequest,
             error,
-            false,
-            "check the marker's ids (service, priority, escalation policy, assignee) exist in PagerDuty",
+            StopScope::ThisRequest,
+            "check the test's ids (service, priority, escalation policy, assignee) exist in PagerDuty",
+            None,
         ),
         401 => rejected(
             RejectionKind::Unauthorized,
             error,
-            true,
-            "PagerDuty did not accept the credentials: check PAGERDUTY_API_KEY / --pagerduty_api_key (or the OAuth token)",
+            StopScope::ThisApi,
+            "PagerDuty did not accept the credentials: check the API key (or the OAuth token)",
+            Some(Setting::ApiKey),
         ),
         402 | 403 => rejected(
             RejectionKind::Forbidden,
             error,
-            true,
+            StopScope::ThisApi,
             "the key or the From user may not create incidents: give it write access (scope incidents.write)",
+            Some(if events { Setting::RoutingKey } else { Setting::ApiKey }),
         ),
         404 => rejected(
             RejectionKind::NotFound,
             error,
-            false,
+            StopScope::ThisRequest,
             if events {
-                "check pagerduty_events_url"
+                "check the Events API URL"
             } else {
-                "check pagerduty_api_url and the marker's ids"
+                "check the REST API URL and the test's ids"
             },
+            Some(if events { Setting::EventsUrl } else { Setting::ApiUrl }),
         ),
         408 | 429 | 500..=599 => DeliveryFailure::RetryLater(Retry {
             // The Events API sends no reset header; PagerDuty suggests 30 s apart.
@@ -270,29 +278,15 @@ pub fn classify(
         _ => rejected(
             RejectionKind::Other,
             error,
-            false,
-            "unexpected answer from PagerDuty; check pagerduty_api_url",
+            StopScope::ThisRequest,
+            "unexpected answer from PagerDuty; check the API URL",
+            Some(if events { Setting::EventsUrl } else { Setting::ApiUrl }),
         ),
     })
 }
 
-/// A request the host garbled: nothing was sent, and resending cannot help.
-pub fn malformed_request(problem: &str) -> DeliveryFailure {
-    rejected(
-        RejectionKind::Other,
-        PagerdutyError {
-            status: 0,
-            code: None,
-            message: format!("the host passed a malformed request: {problem}"),
-            errors: Vec::new(),
-        },
-        false,
-        "this is a bug in the host; report it",
-    )
-}
-
 /// Classifies a request that got no reply.
-pub fn transport_failure(error: &ErrorCode) -> DeliveryFailure {
+pub fn transport_failure(error: &ErrorCode, api: Api) -> DeliveryFailure {
     let described = describe(error);
     match error {
         ErrorCode::HttpRequestDenied => rejected(
@@ -303,8 +297,12 @@ pub fn transport_failure(error: &ErrorCode) -> DeliveryFailure {
                 message: described,
                 errors: Vec::new(),
             },
-            true,
-            "the host does not allow this destination; allow it or change pagerduty_api_url",
+            StopScope::ThisApi,
+            "the host does not allow this destination; allow it, or change the API URL",
+            Some(match api {
+                Api::Rest => Setting::ApiUrl,
+                Api::Events => Setting::EventsUrl,
+            }),
         ),
         _ => DeliveryFailure::RetryLater(Retry {
             after_seconds: None,
@@ -374,7 +372,7 @@ mod tests {
         match failure(400, &[], body) {
             DeliveryFailure::Rejected(r) => {
                 assert_eq!(r.kind, RejectionKind::InvalidRequest);
-                assert!(!r.applies_to_all);
+                assert_eq!(r.stops, StopScope::ThisRequest);
                 assert_eq!(r.error.message, "Invalid Input Provided");
                 assert_eq!(r.error.errors, vec!["Service not found".to_string()]);
             }
@@ -406,7 +404,7 @@ mod tests {
         ) {
             DeliveryFailure::Rejected(r) => {
                 assert_eq!(r.kind, RejectionKind::Unauthorized);
-                assert!(r.applies_to_all);
+                assert_eq!(r.stops, StopScope::ThisApi);
                 assert_eq!(r.error.message, "Authentication failed");
             }
             other => panic!("{other:?}"),
@@ -470,7 +468,7 @@ mod tests {
     #[test]
     fn each_status_gets_its_class() {
         let kind = |status| match failure(status, &[], "") {
-            DeliveryFailure::Rejected(r) => format!("{:?} all={}", r.kind, r.applies_to_all),
+            DeliveryFailure::Rejected(r) => format!("{:?} all={}", r.kind, r.stops == StopScope::ThisApi),
             DeliveryFailure::RetryLater(_) => "retry".to_string(),
             DeliveryFailure::AlreadyOpen(_) => "open".to_string(),
         };
@@ -485,10 +483,10 @@ mod tests {
     #[test]
     fn refused_connections_retry_and_denied_ones_stop() {
         assert!(matches!(
-            transport_failure(&ErrorCode::ConnectionRefused),
+            transport_failure(&ErrorCode::ConnectionRefused, Api::Rest),
             DeliveryFailure::RetryLater(_)
         ));
-        match transport_failure(&ErrorCode::HttpRequestDenied) {
+        match transport_failure(&ErrorCode::HttpRequestDenied, Api::Rest) {
             DeliveryFailure::Rejected(r) => assert_eq!(r.kind, RejectionKind::Denied),
             other => panic!("{other:?}"),
         }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::pytest_pagerduty::alerts::types::{AlertRequest, Header, RequestKind};
+use crate::pytest_pagerduty::alerts::types::{Api, AlertRequest, Header, RequestKind};
 
 pub fn header(name: &str, value: &str, sensitive: bool) -> Header {
     Header {
@@ -29,15 +29,23 @@ pub struct Parts {
 }
 
 pub fn finish(parts: Parts, timeout_ms: u32) -> AlertRequest {
+    let api = match parts.kind {
+        RequestKind::EventsTrigger | RequestKind::EventsResolve => Api::Events,
+        _ => Api::Rest,
+    };
     AlertRequest {
         kind: parts.kind,
+        api,
         method: parts.method.to_string(),
         url: parts.url,
         headers: parts.headers,
         body: parts.body,
         display_body: parts.display_body,
         title: parts.title,
+        // The pager names the subject and the dry run (pager.rs).
+        subject: String::new(),
         dedup_key: parts.dedup_key,
         timeout_ms,
+        dry_run: None,
     }
 }

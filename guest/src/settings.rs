@@ -1,7 +1,7 @@
 //! Settings checks: where requests go and how they authenticate. Errors
 //! never quote a secret.
 
-use crate::pytest_pagerduty::alerts::types::{Settings, SettingsError};
+use crate::pytest_pagerduty::alerts::types::{Setting, Settings, SettingsError};
 
 /// PagerDuty's REST API; EU accounts use https://api.eu.pagerduty.com.
 pub const DEFAULT_API_URL: &str = "https://api.pagerduty.com";
@@ -10,6 +10,8 @@ pub const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com";
 
 /// The longest wait a user may set, so no send can hang a run for long.
 const TIMEOUT_MAX_MS: u32 = 600_000;
+/// More attempts than this would only hammer a PagerDuty that is down.
+pub const MAX_ATTEMPTS_MAX: u32 = 20;
 
 /// How a request authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +64,9 @@ impl<'a> Checked<'a> {
         }
         match (self.credential, self.from) {
             (None, _) => Err(error(
-                "pagerduty_api_key",
+                Setting::ApiKey,
                 "this test pages through the REST API (it has a service_id, no routing_key), and no API key or OAuth token is set",
-                "set PAGERDUTY_API_KEY (or --pagerduty_api_key, or ini pagerduty_api_key), or give the marker a routing_key",
+                "set the REST API key (or an OAuth token), or give the test a routing_key for Events API v2",
             )),
             (Some(_), None) => Err(missing_from()),
             (credential, from) => Ok((credential, from)),
@@ -76,15 +78,15 @@ fn missing_from() -> SettingsError {
     // POST /incidents requires From (the user the incident is created as),
     // whichever credential is used.
     error(
-        "pagerduty_default_from",
+        Setting::DefaultFrom,
         "PagerDuty creates incidents as a user, named by a From address, and none is set",
-        "set PAGERDUTY_DEFAULT_FROM (or --pagerduty_default_from, or ini pagerduty_default_from) to a PagerDuty user's email",
+        "set the From address to a PagerDuty user's email",
     )
 }
 
-fn error(setting: &str, problem: impl Into<String>, fix: impl Into<String>) -> SettingsError {
+pub fn error(setting: Setting, problem: impl Into<String>, fix: impl Into<String>) -> SettingsError {
     SettingsError {
-        setting: setting.to_string(),
+        setting,
         problem: problem.into(),
         fix: fix.into(),
     }
@@ -147,20 +149,30 @@ pub fn parse_url(url: &str) -> Result<Endpoint, String> {
 }
 
 /// A token must be the bare secret: one printable word, no scheme prefix.
-fn check_secret(setting: &str, secret: &str) -> Result<(), SettingsError> {
+/// How messages name a secret setting.
+fn label(setting: Setting) -> &'static str {
+    match setting {
+        Setting::ApiKey => "the API key",
+        Setting::OauthToken => "the OAuth token",
+        _ => "the routing key",
+    }
+}
+
+fn check_secret(setting: Setting, secret: &str) -> Result<(), SettingsError> {
+    let name = label(setting);
     let lowered = secret.to_ascii_lowercase();
     if lowered.starts_with("token ") || lowered.starts_with("bearer ") {
         return Err(error(
             setting,
             "the value starts with an authorization scheme",
-            format!("set {setting} to the bare key; the plugin adds the scheme itself"),
+            format!("set {name} to the bare key; the scheme is added for you"),
         ));
     }
     if secret.is_empty() || !secret.chars().all(|c| c.is_ascii_graphic()) {
         return Err(error(
             setting,
             "the value is empty or holds spaces, quotes of a shell, or non-ASCII characters",
-            format!("copy {setting} again from PagerDuty (User Settings or Integrations → API Access Keys)"),
+            format!("copy {name} again from PagerDuty (User Settings or Integrations → API Access Keys)"),
         ));
     }
     Ok(())
@@ -180,7 +192,7 @@ fn check_from(from: &str) -> Result<(), SettingsError> {
         Ok(())
     } else {
         Err(error(
-            "pagerduty_default_from",
+            Setting::DefaultFrom,
             format!("{from:?} is not an email address"),
             "set it to the email of a PagerDuty user on the account",
         ))
@@ -196,14 +208,14 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
     let url = present(&settings.api_url).unwrap_or(DEFAULT_API_URL);
     let endpoint = parse_url(url).map_err(|problem| {
         error(
-            "pagerduty_api_url",
+            Setting::ApiUrl,
             problem,
             "use https://api.pagerduty.com, or https://api.eu.pagerduty.com for EU accounts",
         )
     })?;
     if settings.timeout_ms == 0 || settings.timeout_ms > TIMEOUT_MAX_MS {
         return Err(error(
-            "pagerduty_timeout",
+            Setting::Timeout,
             format!("{} ms is out of range", settings.timeout_ms),
             format!(
                 "use a timeout from 0.001 to {} seconds",
@@ -211,10 +223,22 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
             ),
         ));
     }
+    for (setting, value, most) in [
+        (Setting::MaxAttempts, settings.max_attempts, MAX_ATTEMPTS_MAX),
+        (Setting::MaxIncidents, settings.max_incidents, u32::MAX),
+    ] {
+        if value.is_some_and(|v| v == 0 || v > most) {
+            return Err(error(
+                setting,
+                format!("{} is out of range", value.unwrap_or_default()),
+                format!("use a whole number from 1 to {most}"),
+            ));
+        }
+    }
     let events = parse_url(present(&settings.events_url).unwrap_or(DEFAULT_EVENTS_URL))
         .map_err(|problem| {
             error(
-                "pagerduty_events_url",
+                Setting::EventsUrl,
                 problem,
                 "use https://events.pagerduty.com, or https://events.eu.pagerduty.com for EU accounts",
             )
@@ -224,16 +248,16 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
     let routing_key = present(&settings.routing_key);
     let from = present(&settings.default_from);
     if let Some(key) = api_key {
-        check_secret("pagerduty_api_key", key)?;
+        check_secret(Setting::ApiKey, key)?;
     }
     if let Some(token) = oauth_token {
-        check_secret("pagerduty_oauth_token", token)?;
+        check_secret(Setting::OauthToken, token)?;
     }
     if let Some(key) = routing_key {
-        check_secret("pagerduty_routing_key", key)?;
+        check_secret(Setting::RoutingKey, key)?;
         if let Some(problem) = crate::destination::routing_key_problem(key) {
             return Err(error(
-                "pagerduty_routing_key",
+                Setting::RoutingKey,
                 problem,
                 "copy the 32-character Integration Key from the service's Events API v2 integration",
             ));
@@ -275,6 +299,8 @@ mod tests {
             events_url: None,
             timeout_ms: 10_000,
             dry_run: false,
+            max_attempts: None,
+            max_incidents: None,
         }
     }
 
@@ -318,8 +344,8 @@ mod tests {
         let mut s = settings();
         s.default_from = None;
         let err = check(&s).unwrap_err();
-        assert_eq!(err.setting, "pagerduty_default_from");
-        assert!(err.fix.contains("PAGERDUTY_DEFAULT_FROM"));
+        assert_eq!(err.setting, Setting::DefaultFrom);
+        assert!(err.fix.contains("From address"));
     }
 
     #[test]
@@ -334,7 +360,7 @@ mod tests {
             "Bearer tok_123"
         );
         s.default_from = None;
-        assert_eq!(check(&s).unwrap_err().setting, "pagerduty_default_from");
+        assert_eq!(check(&s).unwrap_err().setting, Setting::DefaultFrom);
     }
 
     #[test]
@@ -376,7 +402,7 @@ mod tests {
             let mut s = settings();
             s.api_key = Some(bad.into());
             let err = check(&s).unwrap_err();
-            assert_eq!(err.setting, "pagerduty_api_key");
+            assert_eq!(err.setting, Setting::ApiKey);
             assert!(!err.problem.contains(bad) && !err.fix.contains(bad));
         }
     }
@@ -392,9 +418,9 @@ mod tests {
             checked.events.url("/v2/enqueue"),
             "https://events.pagerduty.com/v2/enqueue"
         );
-        assert_eq!(checked.rest().unwrap_err().setting, "pagerduty_api_key");
+        assert_eq!(checked.rest().unwrap_err().setting, Setting::ApiKey);
         s.routing_key = Some("bad key".into());
-        assert_eq!(check(&s).unwrap_err().setting, "pagerduty_routing_key");
+        assert_eq!(check(&s).unwrap_err().setting, Setting::RoutingKey);
     }
 
     #[test]
@@ -402,7 +428,7 @@ mod tests {
         let mut s = settings();
         s.api_key = None;
         let err = check(&s).unwrap().rest().unwrap_err();
-        assert_eq!(err.setting, "pagerduty_api_key");
+        assert_eq!(err.setting, Setting::ApiKey);
         assert!(err.fix.contains("routing_key"));
         s.dry_run = true;
         assert_eq!(
@@ -415,9 +441,9 @@ mod tests {
     fn a_bad_from_or_timeout_is_rejected() {
         let mut s = settings();
         s.default_from = Some("not-an-email".into());
-        assert_eq!(check(&s).unwrap_err().setting, "pagerduty_default_from");
+        assert_eq!(check(&s).unwrap_err().setting, Setting::DefaultFrom);
         let mut s = settings();
         s.timeout_ms = 0;
-        assert_eq!(check(&s).unwrap_err().setting, "pagerduty_timeout");
+        assert_eq!(check(&s).unwrap_err().setting, Setting::Timeout);
     }
 }

@@ -3,27 +3,57 @@
 
 use std::time::{Duration, Instant};
 
-use pagerduty_host::{Allowlist, Host};
-
-const FAILURE: &str = r#"{"nodeid":"tests/test_prod.py::test_x","short_name":"test_x","docstring":"A production check.","message":"AssertionError: assert 201 == 502","traceback":"E   assert 201 == 502\nE   assert 201 == 502\nE   assert 201 == 502","phase":"call","duration_seconds":0.5}"#;
-const OPTIONS: &str = r#"{"service_id":"PWIXJZS","routing_key":null,"urgency":"high","severity":null,"priority_id":null,"escalation_policy_id":null,"assignee_id":null,"dedup_key":null,"details":null}"#;
-const SETTINGS: &str = r#"{"api_url":null,"api_key":"k","oauth_token":null,"default_from":"a@b.co","routing_key":null,"events_url":null,"timeout_ms":10000,"dry_run":false}"#;
+use pagerduty_host::{
+    Allowlist, Host, MarkerArgument, MarkerValue, Phase, Planned, Settings, TestFailure,
+};
 
 fn main() -> wasmtime::Result<()> {
     let count: u32 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
+    let failure = TestFailure {
+        nodeid: "tests/test_prod.py::test_x".into(),
+        short_name: Some("test_x".into()),
+        docstring: Some("A production check.".into()),
+        message: Some("AssertionError: assert 201 == 502".into()),
+        traceback: "E   assert 201 == 502\nE   assert 201 == 502\nE   assert 201 == 502".into(),
+        phase: Phase::Call,
+        duration_seconds: 0.5,
+        ci: Vec::new(),
+        host: "bench".into(),
+    };
+    // No cap on the count of alerts: every build is a page, as before.
+    let settings = Settings {
+        api_url: None,
+        api_key: Some("k".into()),
+        oauth_token: None,
+        default_from: Some("a@b.co".into()),
+        routing_key: None,
+        events_url: None,
+        timeout_ms: 10_000,
+        dry_run: false,
+        max_attempts: None,
+        max_incidents: Some(u32::MAX),
+    };
     let host = Host::embedded()?;
     let mut instance = host.instance(Allowlist::default(), Duration::from_secs(10))?;
-    instance
-        .build_trigger(FAILURE, OPTIONS, SETTINGS)?
-        .expect("builds");
+    let mut pager = instance.open(&settings)?.expect("the settings are fine");
+    let service = MarkerArgument {
+        name: "service_id".into(),
+        value: MarkerValue::Text("PWIXJZS".into()),
+    };
+    let marker = pager.check_marker(&[service])?.expect("a marker");
+    let mut build = || -> wasmtime::Result<()> {
+        match pager.trigger(&failure, marker, None)? {
+            Ok(Planned::Page(_)) => Ok(()),
+            other => panic!("expected a request, got {other:?}"),
+        }
+    };
+    build()?;
     let start = Instant::now();
     for _ in 0..count {
-        instance
-            .build_trigger(FAILURE, OPTIONS, SETTINGS)?
-            .expect("builds");
+        build()?;
     }
     let per = start.elapsed() / count;
     println!("{{\"seconds_per_build\": {}}}", per.as_secs_f64());

@@ -1,14 +1,82 @@
-//! The WIT types as JSON: fields in snake_case, enum and variant cases in
-//! kebab-case, as the conformance vectors (tests/vectors) and the flat hot
-//! path write them.
+//! The WIT types as the canonical JSON of the conformance vectors
+//! (tests/vectors/README.md): record fields in snake_case, every field
+//! present; `option` as the value or `null`; enum cases as kebab-case
+//! strings; variant cases as one-key objects (`null` for no payload);
+//! `result` as `{"ok": ..}` / `{"err": ..}`; an `alert-request` with its
+//! `body` and `display_body` parsed (`null` when empty).
+//!
+//! `from_*`-style functions read the inputs of a vector; the others write
+//! the component's answers.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use crate::pytest_pagerduty::alerts::types::{
-    Delivered, DeliveryFailure, IncidentOptions, MarkerArgument, MarkerError, MarkerValue,
-    PagerdutyError, RejectionKind, ReplyHeader, RequestKind, Settings, SettingsError, Severity,
-    Urgency,
+use crate::{
+    Aggregate, AlertRequest, Api, BuildError, Delivered, DeliveryFailure, DryRunReason, GaveUp,
+    Header, IncidentOptions, MarkerArgument, MarkerError, MarkerValue, PagerdutyError, Phase,
+    Planned, Progress, Rejection, RejectionKind, ReplyHeader, RequestKind, Retry, Setting,
+    Settings, SettingsError, Severity, Step, StopScope, TestFailure, Urgency, Variable, Wait,
 };
+
+/// An enum's cases and their kebab-case names, both ways.
+macro_rules! names {
+    ($ty:ident, $to:ident, $from:ident, { $($case:ident => $name:literal),* $(,)? }) => {
+        #[doc = concat!("The kebab-case name of a `", stringify!($ty), "`.")]
+        pub fn $to(value: $ty) -> &'static str {
+            match value {
+                $($ty::$case => $name,)*
+            }
+        }
+
+        #[doc = concat!("A `", stringify!($ty), "` from its kebab-case name.")]
+        pub fn $from(name: &str) -> Result<$ty, String> {
+            match name {
+                $($name => Ok($ty::$case),)*
+                other => Err(format!(concat!("unknown ", stringify!($ty), " {:?}"), other)),
+            }
+        }
+    };
+}
+
+names!(Urgency, urgency_name, urgency, { High => "high", Low => "low" });
+names!(Severity, severity_name, severity, {
+    Critical => "critical", Error => "error", Warning => "warning", Info => "info",
+});
+names!(Setting, setting_name, setting, {
+    ApiUrl => "api-url",
+    ApiKey => "api-key",
+    OauthToken => "oauth-token",
+    DefaultFrom => "default-from",
+    RoutingKey => "routing-key",
+    EventsUrl => "events-url",
+    Timeout => "timeout",
+    MaxAttempts => "max-attempts",
+    MaxIncidents => "max-incidents",
+});
+names!(Phase, phase_name, phase, { Setup => "setup", Call => "call", Teardown => "teardown" });
+names!(DryRunReason, dry_run_reason_name, dry_run_reason, {
+    Requested => "requested", NoCredentials => "no-credentials",
+});
+names!(Api, api_name, api, { Rest => "rest", Events => "events" });
+names!(RequestKind, request_kind_name, request_kind, {
+    RestCreate => "rest-create",
+    RestFind => "rest-find",
+    RestResolve => "rest-resolve",
+    EventsTrigger => "events-trigger",
+    EventsResolve => "events-resolve",
+});
+names!(RejectionKind, rejection_kind_name, rejection_kind, {
+    InvalidRequest => "invalid-request",
+    Unauthorized => "unauthorized",
+    Forbidden => "forbidden",
+    NotFound => "not-found",
+    Denied => "denied",
+    Other => "other",
+});
+names!(StopScope, stop_scope_name, stop_scope, {
+    ThisRequest => "this-request", ThisApi => "this-api",
+});
+
+// --- reading vector inputs ---------------------------------------------------
 
 /// A field of a JSON object, or an error naming it.
 fn field<'a>(object: &'a Value, name: &str) -> Result<&'a Value, String> {
@@ -24,10 +92,54 @@ fn text(object: &Value, name: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{name} must be a string"))
 }
 
-fn optional_text(object: &Value, name: &str) -> Result<Option<String>, String> {
+/// An `option<T>`: absent or `null` is none.
+fn optional<T>(
+    object: &Value,
+    name: &str,
+    read: impl FnOnce(&Value) -> Option<T>,
+) -> Result<Option<T>, String> {
     match object.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(_) => text(object, name).map(Some),
+        Some(value) => read(value)
+            .map(Some)
+            .ok_or_else(|| format!("{name} has the wrong type: {value}")),
+    }
+}
+
+fn optional_text(object: &Value, name: &str) -> Result<Option<String>, String> {
+    optional(object, name, |v| v.as_str().map(str::to_string))
+}
+
+fn optional_u32(object: &Value, name: &str) -> Result<Option<u32>, String> {
+    optional(object, name, |v| {
+        v.as_u64().and_then(|n| u32::try_from(n).ok())
+    })
+}
+
+fn u32_field(object: &Value, name: &str) -> Result<u32, String> {
+    field(object, name)?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("{name} must be a u32"))
+}
+
+fn list<T>(value: &Value, read: impl Fn(&Value) -> Result<T, String>) -> Result<Vec<T>, String> {
+    value
+        .as_array()
+        .ok_or_else(|| format!("expected a list, got {value}"))?
+        .iter()
+        .map(read)
+        .collect()
+}
+
+/// The one case of a variant: `{"case": payload}`.
+fn case(value: &Value) -> Result<(&str, &Value), String> {
+    match value.as_object() {
+        Some(object) if object.len() == 1 => {
+            let (name, payload) = object.iter().next().expect("one case");
+            Ok((name.as_str(), payload))
+        }
+        _ => Err(format!("expected one {{\"case\": payload}}, got {value}")),
     }
 }
 
@@ -39,61 +151,73 @@ pub fn settings(value: &Value) -> Result<Settings, String> {
         default_from: optional_text(value, "default_from")?,
         routing_key: optional_text(value, "routing_key")?,
         events_url: optional_text(value, "events_url")?,
-        timeout_ms: field(value, "timeout_ms")?
-            .as_u64()
-            .and_then(|t| u32::try_from(t).ok())
-            .ok_or("timeout_ms must be a u32")?,
+        timeout_ms: u32_field(value, "timeout_ms")?,
         dry_run: field(value, "dry_run")?
             .as_bool()
             .ok_or("dry_run must be a boolean")?,
+        max_attempts: optional_u32(value, "max_attempts")?,
+        max_incidents: optional_u32(value, "max_incidents")?,
     })
 }
 
 /// `{"name": .., "value": {"text": ..} | {"text-list": [..]} | {"unsupported": ..}}`.
 pub fn marker_argument(value: &Value) -> Result<MarkerArgument, String> {
-    let (case, payload) = field(value, "value")?
-        .as_object()
-        .and_then(|o| o.iter().next())
-        .ok_or("value must be an object with one case")?;
-    let strings = || -> Result<Vec<String>, String> {
+    let (name, payload) = case(field(value, "value")?)?;
+    let single = || {
         payload
-            .as_array()
-            .ok_or("text-list must be a list")?
-            .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or("not a string".into()))
-            .collect()
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{name} must be a string"))
     };
-    let single = || payload.as_str().map(str::to_string).ok_or("not a string");
     Ok(MarkerArgument {
         name: text(value, "name")?,
-        value: match case.as_str() {
+        value: match name {
             "text" => MarkerValue::Text(single()?),
-            "text-list" => MarkerValue::TextList(strings()?),
+            "text-list" => MarkerValue::TextList(list(payload, |v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("text-list holds {v}"))
+            })?),
             "unsupported" => MarkerValue::Unsupported(single()?),
-            other => return Err(format!("unknown marker value case {other}")),
+            other => return Err(format!("unknown marker value case {other:?}")),
         },
     })
 }
 
-pub fn request_kind(name: &str) -> Result<RequestKind, String> {
-    Ok(match name {
-        "rest-create" => RequestKind::RestCreate,
-        "rest-find" => RequestKind::RestFind,
-        "rest-resolve" => RequestKind::RestResolve,
-        "events-trigger" => RequestKind::EventsTrigger,
-        "events-resolve" => RequestKind::EventsResolve,
-        other => return Err(format!("unknown request kind {other}")),
+pub fn marker_arguments(value: &Value) -> Result<Vec<MarkerArgument>, String> {
+    list(value, marker_argument)
+}
+
+pub fn variable(value: &Value) -> Result<Variable, String> {
+    Ok(Variable {
+        name: text(value, "name")?,
+        value: text(value, "value")?,
     })
 }
 
-pub fn severity(name: &str) -> Result<Severity, String> {
-    Ok(match name {
-        "critical" => Severity::Critical,
-        "error" => Severity::Error,
-        "warning" => Severity::Warning,
-        "info" => Severity::Info,
-        other => return Err(format!("unknown severity {other}")),
+pub fn test_failure(value: &Value) -> Result<TestFailure, String> {
+    Ok(TestFailure {
+        nodeid: text(value, "nodeid")?,
+        short_name: optional_text(value, "short_name")?,
+        docstring: optional_text(value, "docstring")?,
+        message: optional_text(value, "message")?,
+        traceback: text(value, "traceback")?,
+        phase: phase(&text(value, "phase")?)?,
+        duration_seconds: field(value, "duration_seconds")?
+            .as_f64()
+            .ok_or("duration_seconds must be a number")?,
+        ci: list(field(value, "ci")?, variable)?,
+        host: text(value, "host")?,
     })
+}
+
+/// `null` or a severity's name.
+pub fn optional_severity(value: &Value) -> Result<Option<Severity>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(name) => severity(name).map(Some),
+        other => Err(format!("a severity must be a string or null, got {other}")),
+    }
 }
 
 pub fn reply_header(value: &Value) -> Result<ReplyHeader, String> {
@@ -103,17 +227,62 @@ pub fn reply_header(value: &Value) -> Result<ReplyHeader, String> {
     })
 }
 
+pub fn reply_headers(value: &Value) -> Result<Vec<ReplyHeader>, String> {
+    list(value, reply_header)
+}
+
+pub fn progress(value: &Value) -> Result<Progress, String> {
+    Ok(Progress {
+        attempt: u32_field(value, "attempt")?,
+        waited_ms: u32_field(value, "waited_ms")?,
+    })
+}
+
+// --- writing the component's answers ------------------------------------------
+
+/// `{"ok": ..}` or `{"err": ..}`.
+pub fn result<T, E>(
+    answer: &Result<T, E>,
+    ok: impl FnOnce(&T) -> Value,
+    err: impl FnOnce(&E) -> Value,
+) -> Value {
+    match answer {
+        Ok(value) => json!({ "ok": ok(value) }),
+        Err(error) => json!({ "err": err(error) }),
+    }
+}
+
+/// A body as the vectors write it: parsed, `null` when empty (a GET). A body
+/// that is not JSON stays a string, so the difference shows.
+fn body(text: &str) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+    }
+}
+
+pub fn settings_json(s: &Settings) -> Value {
+    json!({
+        "api_url": s.api_url,
+        "api_key": s.api_key,
+        "oauth_token": s.oauth_token,
+        "default_from": s.default_from,
+        "routing_key": s.routing_key,
+        "events_url": s.events_url,
+        "timeout_ms": s.timeout_ms,
+        "dry_run": s.dry_run,
+        "max_attempts": s.max_attempts,
+        "max_incidents": s.max_incidents,
+    })
+}
+
 pub fn options(o: &IncidentOptions) -> Value {
     json!({
         "service_id": o.service_id,
         "routing_key": o.routing_key,
-        "urgency": o.urgency.map(|u| match u { Urgency::High => "high", Urgency::Low => "low" }),
-        "severity": o.severity.map(|s| match s {
-            Severity::Critical => "critical",
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }),
+        "urgency": o.urgency.map(urgency_name),
+        "severity": o.severity.map(severity_name),
         "priority_id": o.priority_id,
         "escalation_policy_id": o.escalation_policy_id,
         "assignee_id": o.assignee_id,
@@ -127,7 +296,49 @@ pub fn marker_error(e: &MarkerError) -> Value {
 }
 
 pub fn settings_error(e: &SettingsError) -> Value {
-    json!({"setting": e.setting, "problem": e.problem, "fix": e.fix})
+    json!({"setting": setting_name(e.setting), "problem": e.problem, "fix": e.fix})
+}
+
+pub fn build_error(e: &BuildError) -> Value {
+    match e {
+        BuildError::Setting(e) => json!({ "setting": settings_error(e) }),
+        BuildError::Marker(e) => json!({ "marker": marker_error(e) }),
+    }
+}
+
+fn header(h: &Header) -> Value {
+    json!({"name": h.name, "value": h.value, "sensitive": h.sensitive})
+}
+
+pub fn alert_request(r: &AlertRequest) -> Value {
+    json!({
+        "kind": request_kind_name(r.kind),
+        "api": api_name(r.api),
+        "method": r.method,
+        "url": r.url,
+        "headers": r.headers.iter().map(header).collect::<Vec<_>>(),
+        "body": body(&r.body),
+        "display_body": body(&r.display_body),
+        "title": r.title,
+        "subject": r.subject,
+        "dedup_key": r.dedup_key,
+        "timeout_ms": r.timeout_ms,
+        "dry_run": r.dry_run.map(dry_run_reason_name),
+    })
+}
+
+pub fn planned(p: &Planned) -> Value {
+    match p {
+        Planned::Page(request) => json!({ "page": alert_request(request) }),
+        Planned::PastCap => json!({ "past-cap": null }),
+    }
+}
+
+pub fn aggregate(a: &Aggregate) -> Value {
+    json!({
+        "members": a.members,
+        "request": result(&a.request, alert_request, build_error),
+    })
 }
 
 pub fn delivered(d: &Delivered) -> Value {
@@ -140,33 +351,106 @@ pub fn delivered(d: &Delivered) -> Value {
     })
 }
 
-fn pagerduty_error(e: &PagerdutyError) -> Value {
+pub fn pagerduty_error(e: &PagerdutyError) -> Value {
     json!({"status": e.status, "code": e.code, "message": e.message, "errors": e.errors})
 }
 
-pub fn rejection_kind(kind: RejectionKind) -> &'static str {
-    match kind {
-        RejectionKind::InvalidRequest => "invalid-request",
-        RejectionKind::Unauthorized => "unauthorized",
-        RejectionKind::Forbidden => "forbidden",
-        RejectionKind::NotFound => "not-found",
-        RejectionKind::Denied => "denied",
-        RejectionKind::Other => "other",
-    }
+pub fn rejection(r: &Rejection) -> Value {
+    json!({
+        "kind": rejection_kind_name(r.kind),
+        "error": pagerduty_error(&r.error),
+        "stops": stop_scope_name(r.stops),
+        "fix": r.fix,
+        "setting": r.setting.map(setting_name),
+    })
+}
+
+pub fn retry(r: &Retry) -> Value {
+    json!({"after_seconds": r.after_seconds, "reason": r.reason})
 }
 
 pub fn delivery_failure(f: &DeliveryFailure) -> Value {
     match f {
-        DeliveryFailure::AlreadyOpen(e) => json!({"already-open": pagerduty_error(e)}),
-        DeliveryFailure::RetryLater(r) => json!({"retry-later": {
-            "after_seconds": r.after_seconds,
-            "reason": r.reason,
-        }}),
-        DeliveryFailure::Rejected(r) => json!({"rejected": {
-            "kind": rejection_kind(r.kind),
-            "error": pagerduty_error(&r.error),
-            "applies_to_all": r.applies_to_all,
-            "fix": r.fix,
-        }}),
+        DeliveryFailure::AlreadyOpen(e) => json!({ "already-open": pagerduty_error(e) }),
+        DeliveryFailure::RetryLater(r) => json!({ "retry-later": retry(r) }),
+        DeliveryFailure::Rejected(r) => json!({ "rejected": rejection(r) }),
+    }
+}
+
+pub fn progress_json(p: &Progress) -> Value {
+    json!({"attempt": p.attempt, "waited_ms": p.waited_ms})
+}
+
+fn wait(w: &Wait) -> Value {
+    json!({"wait_ms": w.wait_ms, "next": progress_json(&w.next), "reason": w.reason})
+}
+
+fn gave_up(g: &GaveUp) -> Value {
+    json!({"attempts": g.attempts, "reason": g.reason})
+}
+
+pub fn step(s: &Step) -> Value {
+    let (name, payload) = match s {
+        Step::Delivered(d) => ("delivered", delivered(d)),
+        Step::AlreadyOpen(e) => ("already-open", pagerduty_error(e)),
+        Step::Retry(w) => ("retry", wait(w)),
+        Step::GaveUp(g) => ("gave-up", gave_up(g)),
+        Step::Rejected(r) => ("rejected", rejection(r)),
+        Step::HeldBack(r) => ("held-back", rejection(r)),
+        Step::NotSent(reason) => ("not-sent", json!(dry_run_reason_name(*reason))),
+        Step::FollowUp(requests) => (
+            "follow-up",
+            Value::Array(requests.iter().map(alert_request).collect()),
+        ),
+    };
+    let mut object = Map::new();
+    object.insert(name.to_string(), payload);
+    Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_reads_back_from_its_name() {
+        for s in [
+            Setting::ApiUrl,
+            Setting::ApiKey,
+            Setting::OauthToken,
+            Setting::DefaultFrom,
+            Setting::RoutingKey,
+            Setting::EventsUrl,
+            Setting::Timeout,
+            Setting::MaxAttempts,
+            Setting::MaxIncidents,
+        ] {
+            assert_eq!(setting(setting_name(s)), Ok(s));
+        }
+        assert!(setting("api_key").is_err());
+    }
+
+    #[test]
+    fn settings_take_none_for_a_missing_or_null_limit() {
+        let value = json!({
+            "api_url": null, "api_key": "k", "oauth_token": null, "default_from": "a@b.co",
+            "routing_key": null, "events_url": null, "timeout_ms": 500, "dry_run": false,
+            "max_attempts": 2,
+        });
+        let read = settings(&value).unwrap();
+        assert_eq!(read.max_attempts, Some(2));
+        assert_eq!(read.max_incidents, None);
+        let mut back = settings_json(&read);
+        back["max_incidents"] = Value::Null;
+        assert_eq!(settings(&back).unwrap().timeout_ms, 500);
+    }
+
+    #[test]
+    fn a_step_is_a_one_key_object() {
+        assert_eq!(
+            step(&Step::NotSent(DryRunReason::NoCredentials)),
+            json!({"not-sent": "no-credentials"})
+        );
+        assert_eq!(step(&Step::FollowUp(vec![])), json!({"follow-up": []}));
     }
 }

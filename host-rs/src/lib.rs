@@ -10,7 +10,7 @@ pub mod sandbox;
 use std::path::Path;
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::Result;
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -28,9 +28,12 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
+pub use exports::pytest_pagerduty::alerts::incidents::Planned;
 pub use pytest_pagerduty::alerts::types::{
-    Delivered, DeliveryFailure, MarkerArgument, MarkerError, MarkerValue, RejectionKind,
-    ReplyHeader, RequestKind, Settings, SettingsError, Severity,
+    Aggregate, AlertRequest, Api, BuildError, Delivered, DeliveryFailure, DryRunReason, GaveUp,
+    Header, IncidentOptions, MarkerArgument, MarkerError, MarkerValue, PagerdutyError, Phase,
+    Progress, Rejection, RejectionKind, ReplyHeader, RequestKind, Retry, Setting, Settings,
+    SettingsError, Severity, Step, StopScope, TestFailure, Urgency, Variable, Wait,
 };
 
 /// The component this crate was built with (build.rs compiles the guest).
@@ -129,115 +132,44 @@ pub struct Instance {
     alerts: Alerts,
 }
 
-type Answer<T, E> = Result<std::result::Result<T, E>>;
+/// A call's answer: the outer error is a trap (the instance is dead
+/// afterwards), the inner one the component's own refusal.
+pub type Answer<T, E> = Result<std::result::Result<T, E>>;
+
+type Incidents = exports::pytest_pagerduty::alerts::incidents::Guest;
 
 impl Instance {
-    /// The marker's options, as the JSON the builds take, or what is wrong.
-    pub fn check_marker(
-        &mut self,
-        arguments: &[MarkerArgument],
-        settings: &Settings,
-    ) -> Answer<String, MarkerError> {
-        let checked = self
-            .alerts
-            .pytest_pagerduty_alerts_incidents()
-            .call_check_marker(&mut self.store, arguments, settings)?;
-        Ok(checked.map(|o| canonical::options(&o).to_string()))
+    fn parts(&mut self) -> (&mut Store<State>, &Incidents) {
+        (
+            &mut self.store,
+            self.alerts.pytest_pagerduty_alerts_incidents(),
+        )
     }
 
-    pub fn check_settings(&mut self, settings: &Settings) -> Answer<(), SettingsError> {
-        self.alerts
-            .pytest_pagerduty_alerts_incidents()
-            .call_check_settings(&mut self.store, settings)
+    /// Checks the settings and opens one run's pager with them.
+    pub fn open(&mut self, settings: &Settings) -> Answer<Pager<'_>, SettingsError> {
+        let (store, incidents) = self.parts();
+        let opened = incidents.pager().call_open(store, settings)?;
+        Ok(opened.map(|handle| Pager {
+            instance: self,
+            handle,
+            markers: Vec::new(),
+        }))
     }
 
+    /// The environment variables the component wants in `TestFailure::ci`.
     pub fn ci_variables(&mut self) -> Result<Vec<String>> {
-        self.alerts
-            .pytest_pagerduty_alerts_incidents()
-            .call_ci_variables(&mut self.store)
+        let (store, incidents) = self.parts();
+        incidents.call_ci_variables(store)
     }
 
-    pub fn build_trigger(
-        &mut self,
-        failure_json: &str,
-        options_json: &str,
-        settings_json: &str,
-    ) -> Answer<String, SettingsError> {
-        self.build_trigger_as(failure_json, options_json, settings_json, None)
+    /// Marker arguments whose values are secrets.
+    pub fn secret_arguments(&mut self) -> Result<Vec<String>> {
+        let (store, incidents) = self.parts();
+        incidents.call_secret_arguments(store)
     }
 
-    /// `build_trigger` with the severity overridden (a flaky test as `info`).
-    pub fn build_trigger_as(
-        &mut self,
-        failure_json: &str,
-        options_json: &str,
-        settings_json: &str,
-        severity: Option<Severity>,
-    ) -> Answer<String, SettingsError> {
-        self.alerts
-            .pytest_pagerduty_alerts_incidents()
-            .call_build_trigger(
-                &mut self.store,
-                failure_json,
-                options_json,
-                settings_json,
-                severity,
-            )
-    }
-
-    pub fn build_resolve(
-        &mut self,
-        nodeid: &str,
-        options_json: &str,
-        settings_json: &str,
-        incident_id: Option<&str>,
-    ) -> Answer<String, SettingsError> {
-        self.alerts
-            .pytest_pagerduty_alerts_incidents()
-            .call_build_resolve(
-                &mut self.store,
-                nodeid,
-                options_json,
-                settings_json,
-                incident_id,
-            )
-    }
-
-    pub fn aggregate_key(
-        &mut self,
-        options_json: &str,
-        settings_json: &str,
-        suite: &str,
-    ) -> Answer<String, SettingsError> {
-        self.alerts
-            .pytest_pagerduty_alerts_incidents()
-            .call_aggregate_key(&mut self.store, options_json, settings_json, suite)
-    }
-
-    pub fn build_aggregate(
-        &mut self,
-        failures_json: &str,
-        suite: &str,
-        options_json: &str,
-        settings_json: &str,
-    ) -> Answer<String, SettingsError> {
-        self.alerts
-            .pytest_pagerduty_alerts_incidents()
-            .call_build_aggregate(
-                &mut self.store,
-                failures_json,
-                suite,
-                options_json,
-                settings_json,
-            )
-    }
-
-    pub fn send(&mut self, request_json: &str) -> Answer<Delivered, DeliveryFailure> {
-        self.alerts
-            .pytest_pagerduty_alerts_incidents()
-            .call_send(&mut self.store, request_json)
-    }
-
+    /// What one reply means, without deciding anything.
     pub fn classify_reply(
         &mut self,
         kind: RequestKind,
@@ -245,13 +177,155 @@ impl Instance {
         headers: &[ReplyHeader],
         body: &str,
     ) -> Answer<Delivered, DeliveryFailure> {
-        self.alerts
-            .pytest_pagerduty_alerts_incidents()
-            .call_classify_reply(&mut self.store, kind, status, headers, body)
+        let (store, incidents) = self.parts();
+        incidents.call_classify_reply(store, kind, status, headers, body)
     }
 
     /// Every destination the sandbox refused so far.
     pub fn denied(&self) -> &[String] {
         &self.store.data().sandbox.denied
+    }
+}
+
+/// A marker (or route) the component accepted. Valid as long as the pager
+/// that checked it: the pager drops its markers when it is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker(ResourceAny);
+
+/// A failure held past the run's cap, and the marker it pages with.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub failure: TestFailure,
+    pub marker: Marker,
+}
+
+/// One run's PagerDuty engine inside an instance: the checked settings, the
+/// count of alerts paged and the APIs a refusal stopped.
+pub struct Pager<'i> {
+    instance: &'i mut Instance,
+    handle: ResourceAny,
+    markers: Vec<ResourceAny>,
+}
+
+impl Drop for Pager<'_> {
+    fn drop(&mut self) {
+        // After a trap the instance refuses every call: nothing to release then.
+        for marker in self.markers.drain(..) {
+            let _ = marker.resource_drop(&mut self.instance.store);
+        }
+        let _ = self.handle.resource_drop(&mut self.instance.store);
+    }
+}
+
+impl Pager<'_> {
+    fn parts(&mut self) -> (&mut Store<State>, &Incidents, ResourceAny) {
+        let (store, incidents) = self.instance.parts();
+        (store, incidents, self.handle)
+    }
+
+    /// The run's dry run, if every request of it is one.
+    pub fn dry_run(&mut self) -> Result<Option<DryRunReason>> {
+        let (store, incidents, pager) = self.parts();
+        incidents.pager().call_dry_run(store, pager)
+    }
+
+    /// Checks a marker's (or route's) arguments against the settings.
+    pub fn check_marker(&mut self, arguments: &[MarkerArgument]) -> Answer<Marker, MarkerError> {
+        let (store, incidents, pager) = self.parts();
+        let checked = incidents
+            .pager()
+            .call_check_marker(store, pager, arguments)?;
+        Ok(checked.map(|handle| {
+            self.markers.push(handle);
+            Marker(handle)
+        }))
+    }
+
+    /// What the component made of a marker's arguments.
+    pub fn options(&mut self, marker: Marker) -> Result<IncidentOptions> {
+        let (store, incidents, _) = self.parts();
+        incidents.marker().call_options(store, marker.0)
+    }
+
+    /// Builds everything the marker's alerts need and sends nothing.
+    pub fn preflight(&mut self, marker: Marker) -> Answer<(), BuildError> {
+        let (store, incidents, pager) = self.parts();
+        incidents.pager().call_preflight(store, pager, marker.0)
+    }
+
+    /// The request that pages for one failure, or `Planned::PastCap`.
+    pub fn trigger(
+        &mut self,
+        failure: &TestFailure,
+        marker: Marker,
+        severity: Option<Severity>,
+    ) -> Answer<Planned, BuildError> {
+        let (store, incidents, pager) = self.parts();
+        incidents
+            .pager()
+            .call_trigger(store, pager, failure, marker.0, severity)
+    }
+
+    /// The request that resolves a test's alert; `dedup_key` is the key it
+    /// was opened with, when the host remembers it.
+    pub fn resolve(
+        &mut self,
+        nodeid: &str,
+        marker: Marker,
+        incident_id: Option<&str>,
+        dedup_key: Option<&str>,
+    ) -> Answer<AlertRequest, BuildError> {
+        let (store, incidents, pager) = self.parts();
+        incidents
+            .pager()
+            .call_resolve(store, pager, nodeid, marker.0, incident_id, dedup_key)
+    }
+
+    /// Failures held past the cap, one alert per destination; each aggregate
+    /// names its members by index into `held`.
+    pub fn aggregate(&mut self, held: &[Held], suite: &str) -> Result<Vec<Aggregate>> {
+        use exports::pytest_pagerduty::alerts::incidents::Held as Wit;
+        let held: Vec<Wit> = held
+            .iter()
+            .map(|h| Wit {
+                failure: h.failure.clone(),
+                marker: h.marker.0,
+            })
+            .collect();
+        let (store, incidents, pager) = self.parts();
+        incidents.pager().call_aggregate(store, pager, &held, suite)
+    }
+
+    /// Sends one attempt (nothing for a dry-run request or a stopped API) and
+    /// says what comes next. `progress` is `None` first, then the `next` of
+    /// the last `Step::Retry`.
+    pub fn send(&mut self, request: &AlertRequest, progress: Option<Progress>) -> Result<Step> {
+        let (store, incidents, pager) = self.parts();
+        incidents.pager().call_send(store, pager, request, progress)
+    }
+
+    /// `send`'s decision for a reply the host already has: nothing is sent.
+    pub fn decide(
+        &mut self,
+        request: &AlertRequest,
+        progress: Option<Progress>,
+        status: u16,
+        headers: &[ReplyHeader],
+        body: &str,
+    ) -> Result<Step> {
+        let (store, incidents, pager) = self.parts();
+        incidents
+            .pager()
+            .call_decide(store, pager, request, progress, status, headers, body)
+    }
+
+    /// The instance this pager lives in (for `ci_variables`, `denied`...).
+    pub fn instance(&mut self) -> &mut Instance {
+        self.instance
+    }
+
+    /// Every destination the sandbox refused so far.
+    pub fn denied(&self) -> &[String] {
+        self.instance.denied()
     }
 }

@@ -9,7 +9,10 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use pagerduty_host::{Allowlist, DeliveryFailure, Host, RejectionKind};
+use pagerduty_host::{
+    Allowlist, Host, Instance, MarkerArgument, MarkerValue, Phase, Planned, RejectionKind,
+    Settings, Step, StopScope, TestFailure,
+};
 
 /// One compiled component for every test: compiling it is the slow part.
 fn host() -> &'static Host {
@@ -56,52 +59,82 @@ fn pagerduty(delay: Duration) -> (u16, Arc<AtomicUsize>) {
     (port, received)
 }
 
-const FAILURE: &str = r#"{"nodeid":"t.py::test_x","short_name":"test_x","docstring":null,"message":"assert False","traceback":"E assert False","phase":"call"}"#;
-const OPTIONS: &str = r#"{"service_id":"PWIXJZS","routing_key":null,"urgency":"high","severity":null,"priority_id":null,"escalation_policy_id":null,"assignee_id":null,"dedup_key":null,"details":null}"#;
-
-fn settings(url: &str, timeout_ms: u32) -> String {
-    format!(
-        r#"{{"api_url":"{url}","api_key":"k3y","oauth_token":null,"default_from":"a@example.com","routing_key":null,"events_url":null,"timeout_ms":{timeout_ms},"dry_run":false}}"#
-    )
+fn failure() -> TestFailure {
+    TestFailure {
+        nodeid: "t.py::test_x".into(),
+        short_name: Some("test_x".into()),
+        docstring: None,
+        message: Some("assert False".into()),
+        traceback: "E assert False".into(),
+        phase: Phase::Call,
+        duration_seconds: 0.1,
+        ci: Vec::new(),
+        host: "ci-runner".into(),
+    }
 }
 
-fn send(
-    allow: &str,
-    url: &str,
-    cap: Duration,
-) -> (
-    Result<pagerduty_host::Delivered, DeliveryFailure>,
-    Vec<String>,
-) {
-    let mut instance = host().instance(Allowlist::new([allow]), cap).unwrap();
-    let request = instance
-        .build_trigger(FAILURE, OPTIONS, &settings(url, 10_000))
+fn settings(url: &str, timeout_ms: u32) -> Settings {
+    Settings {
+        api_url: Some(url.into()),
+        api_key: Some("k3y".into()),
+        oauth_token: None,
+        default_from: Some("a@example.com".into()),
+        routing_key: None,
+        events_url: None,
+        timeout_ms,
+        dry_run: false,
+        max_attempts: None,
+        max_incidents: None,
+    }
+}
+
+/// Builds one REST trigger to `url` and sends its first attempt.
+fn send_one(instance: &mut Instance, url: &str) -> (Step, Vec<String>) {
+    let mut pager = instance
+        .open(&settings(url, 10_000))
         .unwrap()
-        .expect("the component builds the request");
-    let result = instance.send(&request).unwrap();
-    (result, instance.denied().to_vec())
+        .expect("the settings are fine");
+    let service = MarkerArgument {
+        name: "service_id".into(),
+        value: MarkerValue::Text("PWIXJZS".into()),
+    };
+    let marker = pager.check_marker(&[service]).unwrap().expect("a marker");
+    let request = match pager.trigger(&failure(), marker, None).unwrap() {
+        Ok(Planned::Page(request)) => request,
+        other => panic!("expected a request, got {other:?}"),
+    };
+    let step = pager.send(&request, None).unwrap();
+    (step, pager.denied().to_vec())
+}
+
+fn send(allow: &str, url: &str, cap: Duration) -> (Step, Vec<String>) {
+    let mut instance = host().instance(Allowlist::new([allow]), cap).unwrap();
+    send_one(&mut instance, url)
 }
 
 #[test]
 fn a_request_to_an_allowed_loopback_server_goes_through() {
     let (port, received) = pagerduty(Duration::ZERO);
     let authority = format!("127.0.0.1:{port}");
-    let (result, denied) = send(
+    let (step, denied) = send(
         &authority,
         &format!("http://{authority}"),
         Duration::from_secs(5),
     );
-    let delivered = result.expect("created");
-    assert_eq!(delivered.number, Some(77));
+    match step {
+        Step::Delivered(delivered) => assert_eq!(delivered.number, Some(77)),
+        other => panic!("expected created, got {other:?}"),
+    }
     assert_eq!(received.load(Ordering::SeqCst), 1);
     assert!(denied.is_empty());
 }
 
-fn assert_denied(result: Result<pagerduty_host::Delivered, DeliveryFailure>) {
-    match result {
-        Err(DeliveryFailure::Rejected(rejection)) => {
+/// A refusal by the sandbox stops every further request to the API.
+fn assert_denied(step: Step) {
+    match step {
+        Step::Rejected(rejection) => {
             assert_eq!(rejection.kind, RejectionKind::Denied);
-            assert!(rejection.applies_to_all);
+            assert_eq!(rejection.stops, StopScope::ThisApi);
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -116,8 +149,8 @@ fn another_port_another_host_or_localhost_for_127_0_0_1_is_denied() {
         format!("http://localhost:{port}"),
         format!("http://127.0.0.2:{port}"),
     ] {
-        let (result, denied) = send(&allowed, &url, Duration::from_secs(5));
-        assert_denied(result);
+        let (step, denied) = send(&allowed, &url, Duration::from_secs(5));
+        assert_denied(step);
         assert_eq!(denied.len(), 1, "{url}");
         assert!(denied[0].contains("is not an allowed destination; allow it with --allow-host"));
     }
@@ -134,12 +167,9 @@ fn the_default_allowlist_is_pagerdutys_hosts_only() {
     let mut instance = host()
         .instance(Allowlist::default(), Duration::from_secs(5))
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let request = instance
-        .build_trigger(FAILURE, OPTIONS, &settings(&url, 10_000))
-        .unwrap()
-        .unwrap();
-    assert_denied(instance.send(&request).unwrap());
+    let (step, denied) = send_one(&mut instance, &format!("http://127.0.0.1:{port}"));
+    assert_denied(step);
+    assert_eq!(denied.len(), 1);
     assert_eq!(received.load(Ordering::SeqCst), 0);
 }
 
@@ -149,16 +179,17 @@ fn a_slow_server_hits_the_hosts_cap_not_the_guests_timeout() {
     // answers after 3 s. Without the cap this would be created.
     let (port, received) = pagerduty(Duration::from_secs(3));
     let authority = format!("127.0.0.1:{port}");
-    let (result, _) = send(
+    let (step, _) = send(
         &authority,
         &format!("http://{authority}"),
         Duration::from_millis(300),
     );
-    match result {
-        Err(DeliveryFailure::RetryLater(retry)) => {
-            assert_eq!(retry.reason, "timed out waiting for the reply");
+    match step {
+        Step::Retry(wait) => {
+            assert!(wait.reason.contains("timed out"), "{}", wait.reason);
+            assert_eq!(wait.next.attempt, 2);
         }
-        other => panic!("expected a timeout, got {other:?}"),
+        other => panic!("expected a timeout to retry, got {other:?}"),
     }
     assert_eq!(received.load(Ordering::SeqCst), 1);
 }

@@ -1,11 +1,27 @@
-//! The conformance vectors (tests/vectors) through the Rust host. The Python
-//! host (tests/test_vectors.py) and Node (tests/js) run the same files.
+//! The conformance vectors (tests/vectors, format in its README) through the
+//! Rust host. The Python host (tests/test_vectors.py) and Node (tests/js)
+//! run the same files.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pagerduty_host::{canonical, Allowlist, Host, Instance};
+use pagerduty_host::{
+    canonical, AlertRequest, Allowlist, Held, Host, Instance, Marker, Pager, Planned, Step,
+};
 use serde_json::{json, Value};
+
+/// Every call of the README's table.
+const CALLS: &[&str] = &[
+    "open",
+    "check-marker",
+    "preflight",
+    "trigger",
+    "resolve",
+    "aggregate",
+    "classify-reply",
+    "deliver",
+];
 
 fn vectors() -> Vec<PathBuf> {
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -27,178 +43,427 @@ fn vectors() -> Vec<PathBuf> {
     found
 }
 
-/// `{"ok": ..}` or `{"err": ..}`.
-fn tagged<T, E>(result: Result<T, E>, ok: impl Fn(T) -> Value, err: impl Fn(E) -> Value) -> Value {
-    match result {
-        Ok(value) => json!({ "ok": ok(value) }),
-        Err(error) => json!({ "err": err(error) }),
-    }
+/// Why a vector could not be run (a bad input, a refusal in a call the
+/// vector does not test, a trap): it fails with this.
+type Failure = String;
+
+fn trap(what: &str) -> impl Fn(wasmtime::Error) -> Failure + '_ {
+    move |e| format!("{what} trapped: {e:#}")
 }
 
-/// A built request with its bodies parsed (null when empty, as for a GET).
-fn request(text: String) -> Value {
-    let mut request: Value = serde_json::from_str(&text).unwrap();
-    for field in ["body", "display_body"] {
-        let body = request[field].as_str().unwrap().to_string();
-        request[field] = if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&body).unwrap()
+/// The pager the vector's settings open; a refusal fails the vector.
+fn open<'i>(instance: &'i mut Instance, input: &Value) -> Result<Pager<'i>, Failure> {
+    let settings = canonical::settings(&input["settings"])?;
+    instance
+        .open(&settings)
+        .map_err(trap("pager.open"))?
+        .map_err(|e| format!("pager.open refused: {}", canonical::settings_error(&e)))
+}
+
+/// The marker of `arguments`; a refusal fails the vector.
+fn marker(pager: &mut Pager, arguments: &Value) -> Result<Marker, Failure> {
+    let arguments = canonical::marker_arguments(arguments)?;
+    pager
+        .check_marker(&arguments)
+        .map_err(trap("pager.check-marker"))?
+        .map_err(|e| {
+            format!(
+                "pager.check-marker refused: {}",
+                canonical::marker_error(&e)
+            )
+        })
+}
+
+fn text<'v>(value: &'v Value, name: &str) -> Result<&'v str, Failure> {
+    value[name]
+        .as_str()
+        .ok_or_else(|| format!("{name} must be a string"))
+}
+
+/// The request a `deliver` vector starts from (`build`).
+fn build(pager: &mut Pager, marker: Marker, build: &Value) -> Result<AlertRequest, Failure> {
+    if let Some(trigger) = build.get("trigger") {
+        let failure = canonical::test_failure(&trigger["failure"])?;
+        let severity = canonical::optional_severity(&trigger["severity"])?;
+        let planned = pager
+            .trigger(&failure, marker, severity)
+            .map_err(trap("pager.trigger"))?
+            .map_err(|e| format!("pager.trigger refused: {}", canonical::build_error(&e)))?;
+        return match planned {
+            Planned::Page(request) => Ok(request),
+            Planned::PastCap => Err("the trigger planned past-cap, not a page".into()),
         };
     }
-    request
+    if let Some(resolve) = build.get("resolve") {
+        return pager
+            .resolve(
+                text(resolve, "nodeid")?,
+                marker,
+                resolve["incident_id"].as_str(),
+                resolve["dedup_key"].as_str(),
+            )
+            .map_err(trap("pager.resolve"))?
+            .map_err(|e| format!("pager.resolve refused: {}", canonical::build_error(&e)));
+    }
+    Err(format!("unknown build {build}"))
 }
 
-fn answer(instance: &mut Instance, vector: &Value) -> Value {
+/// README, "deliver": the component's step for each reply in turn.
+fn deliver(pager: &mut Pager, marker: Marker, input: &Value) -> Result<Value, Failure> {
+    let mut request = build(pager, marker, &input["build"])?;
+    let mut pending: VecDeque<AlertRequest> = VecDeque::new();
+    let mut progress = None;
+    let mut steps = Vec::new();
+    let replies = input["replies"]
+        .as_array()
+        .ok_or("replies must be a list")?;
+    for reply in replies {
+        let status = reply["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .ok_or("a reply's status must be a u16")?;
+        let headers = canonical::reply_headers(&reply["headers"])?;
+        let step = pager
+            .decide(&request, progress, status, &headers, text(reply, "body")?)
+            .map_err(trap("pager.decide"))?;
+        steps.push(canonical::step(&step));
+        progress = None;
+        match step {
+            Step::Retry(wait) => progress = Some(wait.next),
+            Step::FollowUp(requests) => {
+                pending = requests.into();
+                if let Some(next) = pending.pop_front() {
+                    request = next;
+                }
+            }
+            // A final step: the next reply is for the next pending request,
+            // or for the same request sent again.
+            _ => {
+                if let Some(next) = pending.pop_front() {
+                    request = next;
+                }
+            }
+        }
+    }
+    Ok(Value::Array(steps))
+}
+
+fn answer(instance: &mut Instance, vector: &Value) -> Result<Value, Failure> {
     let input = &vector["input"];
-    let flat = |name: &str| input[name].to_string();
-    let settings_error = |e: pagerduty_host::SettingsError| canonical::settings_error(&e);
-    match vector["call"].as_str().unwrap() {
+    let call = vector["call"].as_str().ok_or("call must be a string")?;
+    if call == "classify-reply" {
+        let answer = instance
+            .classify_reply(
+                canonical::request_kind(text(input, "kind")?)?,
+                input["status"]
+                    .as_u64()
+                    .and_then(|s| u16::try_from(s).ok())
+                    .ok_or("status must be a u16")?,
+                &canonical::reply_headers(&input["headers"])?,
+                text(input, "body")?,
+            )
+            .map_err(trap("classify-reply"))?;
+        return Ok(canonical::result(
+            &answer,
+            canonical::delivered,
+            canonical::delivery_failure,
+        ));
+    }
+    if call == "open" {
+        let settings = canonical::settings(&input["settings"])?;
+        let opened = instance.open(&settings).map_err(trap("pager.open"))?;
+        return Ok(canonical::result(
+            &opened.map(drop),
+            |()| Value::Null,
+            canonical::settings_error,
+        ));
+    }
+    let mut pager = open(instance, input)?;
+    match call {
         "check-marker" => {
-            let arguments: Vec<_> = input["arguments"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| canonical::marker_argument(a).unwrap())
-                .collect();
-            let settings = canonical::settings(&input["settings"]).unwrap();
-            let result = instance.check_marker(&arguments, &settings).unwrap();
-            tagged(
-                result,
-                |o| serde_json::from_str(&o).unwrap(),
-                |e| canonical::marker_error(&e),
-            )
+            let arguments = canonical::marker_arguments(&input["arguments"])?;
+            let checked = pager
+                .check_marker(&arguments)
+                .map_err(trap("pager.check-marker"))?;
+            let options = match checked {
+                Ok(marker) => Ok(pager.options(marker).map_err(trap("marker.options"))?),
+                Err(e) => Err(e),
+            };
+            Ok(canonical::result(
+                &options,
+                canonical::options,
+                canonical::marker_error,
+            ))
         }
-        "check-settings" => {
-            let settings = canonical::settings(&input["settings"]).unwrap();
-            let result = instance.check_settings(&settings).unwrap();
-            tagged(result, |()| Value::Null, settings_error)
+        "preflight" => {
+            let marker = marker(&mut pager, &input["arguments"])?;
+            let answer = pager.preflight(marker).map_err(trap("pager.preflight"))?;
+            Ok(canonical::result(
+                &answer,
+                |()| Value::Null,
+                canonical::build_error,
+            ))
         }
-        "build-trigger" => {
-            let severity = input["severity"]
-                .as_str()
-                .map(|s| canonical::severity(s).unwrap());
-            let result = instance
-                .build_trigger_as(
-                    &flat("failure"),
-                    &flat("options"),
-                    &flat("settings"),
-                    severity,
-                )
-                .unwrap();
-            tagged(result, request, settings_error)
+        "trigger" => {
+            let marker = marker(&mut pager, &input["arguments"])?;
+            let failure = canonical::test_failure(&input["failure"])?;
+            let before = input.get("paged_before").map_or(Some(0), Value::as_u64);
+            let before = before.ok_or("paged_before must be a count")?;
+            for n in 1..=before {
+                pager
+                    .trigger(&failure, marker, None)
+                    .map_err(trap("pager.trigger"))?
+                    .map_err(|e| {
+                        format!(
+                            "trigger {n} of paged_before refused: {}",
+                            canonical::build_error(&e)
+                        )
+                    })?;
+            }
+            let severity = canonical::optional_severity(&input["severity"])?;
+            let answer = pager
+                .trigger(&failure, marker, severity)
+                .map_err(trap("pager.trigger"))?;
+            Ok(canonical::result(
+                &answer,
+                canonical::planned,
+                canonical::build_error,
+            ))
         }
-        "build-resolve" => {
-            let result = instance
-                .build_resolve(
-                    input["nodeid"].as_str().unwrap(),
-                    &flat("options"),
-                    &flat("settings"),
+        "resolve" => {
+            let marker = marker(&mut pager, &input["arguments"])?;
+            let answer = pager
+                .resolve(
+                    text(input, "nodeid")?,
+                    marker,
                     input["incident_id"].as_str(),
+                    input["dedup_key"].as_str(),
                 )
-                .unwrap();
-            tagged(result, request, settings_error)
+                .map_err(trap("pager.resolve"))?;
+            Ok(canonical::result(
+                &answer,
+                canonical::alert_request,
+                canonical::build_error,
+            ))
         }
-        "build-aggregate" => {
-            let result = instance
-                .build_aggregate(
-                    &flat("failures"),
-                    input["suite"].as_str().unwrap(),
-                    &flat("options"),
-                    &flat("settings"),
-                )
-                .unwrap();
-            tagged(result, request, settings_error)
+        "aggregate" => {
+            let mut held = Vec::new();
+            for item in input["held"].as_array().ok_or("held must be a list")? {
+                held.push(Held {
+                    failure: canonical::test_failure(&item["failure"])?,
+                    marker: marker(&mut pager, &item["arguments"])?,
+                });
+            }
+            let aggregates = pager
+                .aggregate(&held, text(input, "suite")?)
+                .map_err(trap("pager.aggregate"))?;
+            Ok(aggregates.iter().map(canonical::aggregate).collect())
         }
-        "aggregate-key" => {
-            let result = instance
-                .aggregate_key(
-                    &flat("options"),
-                    &flat("settings"),
-                    input["suite"].as_str().unwrap(),
-                )
-                .unwrap();
-            tagged(result, Value::String, settings_error)
+        "deliver" => {
+            let marker = marker(&mut pager, &input["arguments"])?;
+            deliver(&mut pager, marker, input)
         }
-        "classify-reply" => {
-            let headers: Vec<_> = input["headers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| canonical::reply_header(h).unwrap())
-                .collect();
-            let result = instance
-                .classify_reply(
-                    canonical::request_kind(input["kind"].as_str().unwrap()).unwrap(),
-                    u16::try_from(input["status"].as_u64().unwrap()).unwrap(),
-                    &headers,
-                    input["body"].as_str().unwrap(),
-                )
-                .unwrap();
-            tagged(
-                result,
-                |d| canonical::delivered(&d),
-                |f| canonical::delivery_failure(&f),
-            )
+        other => Err(format!("unknown call {other:?}")),
+    }
+}
+
+/// The secret a placeholder names: `settings.<field>`, or `options.<name>`,
+/// the marker argument of that name (in `arguments`, else in `held`).
+fn secret<'v>(input: &'v Value, group: &str, name: &str) -> Option<&'v str> {
+    match group {
+        "settings" => input["settings"][name].as_str(),
+        "options" => {
+            let held = input["held"].as_array().into_iter().flatten();
+            std::iter::once(&input["arguments"])
+                .chain(held.map(|h| &h["arguments"]))
+                .filter_map(Value::as_array)
+                .flatten()
+                .find(|a| a["name"] == name)
+                .and_then(|a| a["value"]["text"].as_str())
         }
-        other => panic!("unknown call {other}"),
+        _ => None,
     }
 }
 
 /// The expectation with `${settings.x}` / `${options.x}` filled from the input.
-fn expected(vector: &Value) -> Value {
-    fn fill(value: &Value, input: &Value) -> Value {
-        match value {
+fn expected(vector: &Value) -> Result<Value, Failure> {
+    fn fill(value: &Value, input: &Value) -> Result<Value, Failure> {
+        Ok(match value {
             Value::String(text) => {
                 let mut text = text.clone();
-                while let Some(start) = text.find("${") {
-                    let end = start + text[start..].find('}').expect("a closed placeholder");
-                    let (group, name) = text[start + 2..end].split_once('.').unwrap();
-                    let secret = input[group][name]
-                        .as_str()
-                        .expect("the input has the secret");
-                    text.replace_range(start..=end, secret);
+                let mut from = 0;
+                while let Some(start) = text[from..].find("${").map(|s| s + from) {
+                    let end = start
+                        + text[start..]
+                            .find('}')
+                            .ok_or_else(|| format!("an unclosed placeholder in {text:?}"))?;
+                    let placeholder = &text[start + 2..end];
+                    let value = placeholder
+                        .split_once('.')
+                        .and_then(|(group, name)| secret(input, group, name))
+                        .ok_or_else(|| {
+                            format!("placeholder ${{{placeholder}}} names no string in the input")
+                        })?
+                        .to_string();
+                    text.replace_range(start..=end, &value);
+                    from = start + value.len();
                 }
                 Value::String(text)
             }
-            Value::Array(items) => Value::Array(items.iter().map(|v| fill(v, input)).collect()),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| fill(v, input))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(fields) => Value::Object(
                 fields
                     .iter()
-                    .map(|(k, v)| (k.clone(), fill(v, input)))
-                    .collect(),
+                    .map(|(k, v)| Ok((k.clone(), fill(v, input)?)))
+                    .collect::<Result<_, Failure>>()?,
             ),
             other => other.clone(),
-        }
+        })
     }
-    fill(&vector["expect"], &vector["input"])
+    let want = vector
+        .get("expect")
+        .ok_or("no \"expect\" (record it with tests/vectors/record.py)")?;
+    fill(want, &vector["input"])
+}
+
+/// Every difference between two values, as `path: expected X, got Y`. Keys
+/// must match exactly: a none is `null` on both sides, never a missing key.
+fn differences(want: &Value, got: &Value, path: &str, found: &mut Vec<String>) {
+    let show = |v: Option<&Value>| {
+        let text = v.map_or("(missing)".to_string(), Value::to_string);
+        if text.chars().count() > 200 {
+            format!("{}...", text.chars().take(197).collect::<String>())
+        } else {
+            text
+        }
+    };
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => {
+            let keys: BTreeSet<&String> = w.keys().chain(g.keys()).collect();
+            for key in keys {
+                let here = format!("{path}.{key}");
+                match (w.get(key), g.get(key)) {
+                    (Some(w), Some(g)) => differences(w, g, &here, found),
+                    (w, g) => found.push(format!("{here}: expected {}, got {}", show(w), show(g))),
+                }
+            }
+        }
+        (Value::Array(w), Value::Array(g)) => {
+            for index in 0..w.len().max(g.len()) {
+                let here = format!("{path}[{index}]");
+                match (w.get(index), g.get(index)) {
+                    (Some(w), Some(g)) => differences(w, g, &here, found),
+                    (w, g) => found.push(format!("{here}: expected {}, got {}", show(w), show(g))),
+                }
+            }
+        }
+        (w, g) if w != g => found.push(format!(
+            "{path}: expected {}, got {}",
+            show(Some(w)),
+            show(Some(g))
+        )),
+        _ => {}
+    }
+}
+
+/// What is wrong with one vector's answer, if anything.
+fn check(host: &Host, path: &Path) -> Result<Option<String>, Failure> {
+    let vector: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).map_err(|e| format!("reading it: {e}"))?,
+    )
+    .map_err(|e| format!("not JSON: {e}"))?;
+    let want = expected(&vector)?;
+    // A fresh instance per vector: a trap in one does not fail the rest.
+    let mut instance = host
+        .instance(Allowlist::default(), Duration::from_secs(10))
+        .map_err(|e| format!("instantiating: {e:#}"))?;
+    let got = answer(&mut instance, &vector)?;
+    let mut found = Vec::new();
+    differences(&want, &got, "$", &mut found);
+    Ok((!found.is_empty()).then(|| found.join("\n    ")))
 }
 
 #[test]
 fn every_vector_gets_its_expected_answer() {
     let paths = vectors();
-    assert!(paths.len() > 50, "the vectors are missing: {paths:?}");
+    assert!(!paths.is_empty(), "no vectors under tests/vectors");
     let host = Host::embedded().unwrap();
-    let mut instance = host
-        .instance(Allowlist::default(), Duration::from_secs(10))
-        .unwrap();
     let mut failed = Vec::new();
+    let mut seen = BTreeSet::new();
     for path in &paths {
-        let vector: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let got = answer(&mut instance, &vector);
-        let want = expected(&vector);
-        if got != want {
-            failed.push(format!(
-                "{}:\n  expected {want}\n  got      {got}",
-                path.display()
-            ));
+        let name = path
+            .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors"))
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        if let Some(call) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["call"].as_str().map(str::to_string))
+        {
+            seen.insert(call);
         }
+        match check(&host, path) {
+            Ok(None) => {}
+            Ok(Some(differences)) => failed.push(format!("{name}:\n    {differences}")),
+            Err(problem) => failed.push(format!("{name}: {problem}")),
+        }
+    }
+    let unexercised: Vec<&str> = CALLS
+        .iter()
+        .copied()
+        .filter(|c| !seen.contains(*c))
+        .collect();
+    if !unexercised.is_empty() {
+        failed.push(format!("no vector of {}", unexercised.join(", ")));
     }
     assert!(
         failed.is_empty(),
-        "{} of {} vectors differ:\n{}",
+        "{} of {} vectors fail:\n{}",
         failed.len(),
         paths.len(),
         failed.join("\n")
+    );
+}
+
+#[test]
+fn placeholders_are_filled_from_settings_and_the_markers_arguments() {
+    let vector = json!({
+        "input": {
+            "settings": {"api_key": "k3y"},
+            "held": [{"arguments": [{"name": "routing_key", "value": {"text": "R0UT1NG"}}]}],
+        },
+        "expect": {"ok": ["Token token=${settings.api_key}", "${options.routing_key}!"]},
+    });
+    assert_eq!(
+        expected(&vector).unwrap(),
+        json!({"ok": ["Token token=k3y", "R0UT1NG!"]})
+    );
+    let missing = json!({"input": {"settings": {}}, "expect": "${settings.api_key}"});
+    assert!(expected(&missing).unwrap_err().contains("names no string"));
+}
+
+#[test]
+fn every_difference_is_reported_with_its_path() {
+    let mut found = Vec::new();
+    differences(
+        &json!({"a": 1, "b": [1, 2], "c": null}),
+        &json!({"a": 2, "b": [1], "d": null}),
+        "$",
+        &mut found,
+    );
+    assert_eq!(
+        found,
+        [
+            "$.a: expected 1, got 2",
+            "$.b[1]: expected 2, got (missing)",
+            "$.c: expected null, got (missing)",
+            "$.d: expected (missing), got null",
+        ]
     );
 }

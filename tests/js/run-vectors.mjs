@@ -17,17 +17,27 @@ try {
   console.error(`cannot load ${buildJs} (run scripts/js-vectors.sh to transpile): ${e.message}`);
   process.exit(1);
 }
+const { Pager } = incidents;
 
 // --- jco's conventions <-> the README's canonical JSON ---------------------
+// jco: records are camelCase objects, options `undefined`, enums strings,
+// variants `{tag, val}`, u64 BigInt, resources classes (`Pager.open` static,
+// methods on instances); a function or method returning `result` returns the
+// ok value and throws a `ComponentError` whose `payload` is the err value, and
+// a `result` inside a value is `{tag: 'ok' | 'err', val}`.
 
 const camel = (s) => s.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 const snake = (s) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-// A record of the vector (snake_case, null for none) as jco takes it.
-function toRecord(obj) {
-  const out = {};
-  for (const [k, v] of Object.entries(obj)) out[camel(k)] = v ?? undefined;
-  return out;
+// A record of the vector (snake_case, null for none, records nested and in
+// lists) as jco takes it. Only for records without variants inside.
+function toRecord(v) {
+  if (v === null || v === undefined) return undefined;
+  if (Array.isArray(v)) return v.map(toRecord);
+  if (typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [camel(k), toRecord(x)]));
+  }
+  return v;
 }
 
 // `{"text": s}` -> `{tag: 'text', val: s}`.
@@ -36,52 +46,135 @@ function toVariant(obj) {
   return { tag, val };
 }
 
+const toArguments = (args) => args.map((a) => ({ name: a.name, value: toVariant(a.value) }));
 const opt = (v) => v ?? undefined;
-// The hot path takes JSON text; serde reads it whatever the key order.
-const json = (v) => JSON.stringify(v);
-
-const calls = {
-  'check-marker': (i) =>
-    incidents.checkMarker(
-      i.arguments.map((a) => ({ name: a.name, value: toVariant(a.value) })),
-      toRecord(i.settings),
-    ),
-  'check-settings': (i) => incidents.checkSettings(toRecord(i.settings)),
-  'build-trigger': (i) =>
-    incidents.buildTrigger(json(i.failure), json(i.options), json(i.settings), opt(i.severity)),
-  'build-resolve': (i) =>
-    incidents.buildResolve(i.nodeid, json(i.options), json(i.settings), opt(i.incident_id)),
-  'build-aggregate': (i) =>
-    incidents.buildAggregate(json(i.failures), i.suite, json(i.options), json(i.settings)),
-  'aggregate-key': (i) => incidents.aggregateKey(json(i.options), json(i.settings), i.suite),
-  'classify-reply': (i) => incidents.classifyReply(i.kind, i.status, i.headers, i.body),
-};
-const buildsRequest = new Set(['build-trigger', 'build-resolve', 'build-aggregate']);
 
 // jco's value -> canonical JSON. No record of the WIT has exactly the fields
-// `tag` and `val`, so such an object is a variant.
+// `tag` and `val`, so such an object is a variant (or a nested result). An
+// `alert-request` (the one record with `display_body`) has its bodies parsed;
+// a GET has none: null (as tests/conformance.py, which records the vectors,
+// writes it).
 function canon(v) {
   if (v === undefined || v === null) return null;
   if (typeof v === 'bigint') return Number(v);
+  // A list of numbers (`members`) comes as a typed array.
+  if (ArrayBuffer.isView(v)) return Array.from(v, canon);
   if (Array.isArray(v)) return v.map(canon);
   if (typeof v === 'object') {
     const keys = Object.keys(v);
-    if (keys.length === 2 && 'tag' in v && 'val' in v) return { [v.tag]: canon(v.val) };
-    return Object.fromEntries(keys.map((k) => [snake(k), canon(v[k])]));
+    if (keys.length <= 2 && 'tag' in v && keys.every((k) => k === 'tag' || k === 'val')) {
+      return { [v.tag]: canon(v.val) };
+    }
+    const out = Object.fromEntries(keys.map((k) => [snake(k), canon(v[k])]));
+    if ('display_body' in out) {
+      for (const k of ['body', 'display_body']) out[k] = out[k] ? JSON.parse(out[k]) : null;
+    }
+    return out;
   }
   return v;
 }
 
-// A request is compared with its bodies parsed; a GET has none: null (as
-// tests/conformance.py, which records the vectors, writes it).
-function canonRequest(text) {
-  const r = JSON.parse(text);
-  for (const k of ['body', 'display_body']) r[k] = r[k] ? JSON.parse(r[k]) : null;
-  return r;
+// An err of a call the vector does not test (opening the pager, checking
+// the marker, the triggers before the one tested) fails the vector.
+function must(what, f) {
+  try {
+    return f();
+  } catch (e) {
+    if (e && Object.prototype.hasOwnProperty.call(e, 'payload')) {
+      throw new Error(`${what} refused: ${JSON.stringify(canon(e.payload))}`);
+    }
+    throw e;
+  }
 }
 
-// Results: jco returns the ok value and throws a ComponentError whose
-// `payload` is the err value; anything else thrown is a trap or a host bug.
+const openPager = (i) => must('pager.open', () => Pager.open(toRecord(i.settings)));
+const checkMarker = (pager, args) =>
+  must('pager.check-marker', () => pager.checkMarker(toArguments(args)));
+
+// The request a `deliver` vector starts from.
+function buildRequest(pager, marker, build) {
+  if (build.trigger) {
+    const t = build.trigger;
+    const planned = must('pager.trigger', () =>
+      pager.trigger(toRecord(t.failure), marker, opt(t.severity)),
+    );
+    if (planned.tag !== 'page') throw new Error(`the trigger planned ${planned.tag}, not a page`);
+    return planned.val;
+  }
+  if (build.resolve) {
+    const r = build.resolve;
+    return must('pager.resolve', () =>
+      pager.resolve(r.nodeid, marker, opt(r.incident_id), opt(r.dedup_key)),
+    );
+  }
+  throw new Error(`unknown build ${JSON.stringify(Object.keys(build))}`);
+}
+
+// Each returns the ok value (jco's), or throws the err as ComponentError.
+// `deliver` and `aggregate` return their list as it is (no ok/err).
+const calls = {
+  open: (i) => {
+    Pager.open(toRecord(i.settings));
+    return null;
+  },
+  'check-marker': (i) => {
+    const pager = openPager(i);
+    return pager.checkMarker(toArguments(i.arguments)).options();
+  },
+  preflight: (i) => {
+    const pager = openPager(i);
+    pager.preflight(checkMarker(pager, i.arguments));
+    return null;
+  },
+  trigger: (i) => {
+    const pager = openPager(i);
+    const marker = checkMarker(pager, i.arguments);
+    const failure = toRecord(i.failure);
+    for (let n = 0; n < (i.paged_before ?? 0); n++) {
+      must(`trigger ${n + 1} of paged_before`, () => pager.trigger(failure, marker, undefined));
+    }
+    return pager.trigger(failure, marker, opt(i.severity));
+  },
+  resolve: (i) => {
+    const pager = openPager(i);
+    const marker = checkMarker(pager, i.arguments);
+    return pager.resolve(i.nodeid, marker, opt(i.incident_id), opt(i.dedup_key));
+  },
+  aggregate: (i) => {
+    const pager = openPager(i);
+    const held = i.held.map((h) => ({
+      failure: toRecord(h.failure),
+      marker: checkMarker(pager, h.arguments),
+    }));
+    return pager.aggregate(held, i.suite);
+  },
+  'classify-reply': (i) => incidents.classifyReply(i.kind, i.status, i.headers, i.body),
+  // README, "deliver": reply by reply, the component's steps.
+  deliver: (i) => {
+    const pager = openPager(i);
+    const marker = checkMarker(pager, i.arguments);
+    let request = buildRequest(pager, marker, i.build);
+    let progress;
+    let pending = [];
+    const steps = [];
+    for (const reply of i.replies) {
+      const step = pager.decide(request, progress, reply.status, reply.headers, reply.body);
+      steps.push(step);
+      progress = undefined;
+      if (step.tag === 'retry') {
+        progress = step.val.next;
+      } else if (step.tag === 'follow-up') {
+        pending = [...step.val];
+        request = pending.shift() ?? request;
+      } else if (pending.length > 0) {
+        request = pending.shift();
+      }
+    }
+    return steps;
+  },
+};
+const listed = new Set(['aggregate', 'deliver']);
+
 function run(vector) {
   const call = calls[vector.call];
   if (!call) throw new Error(`unknown call ${JSON.stringify(vector.call)}`);
@@ -89,18 +182,30 @@ function run(vector) {
   try {
     value = call(vector.input);
   } catch (e) {
-    if (e && Object.prototype.hasOwnProperty.call(e, 'payload')) return { err: canon(e.payload) };
+    if (!listed.has(vector.call) && e && Object.prototype.hasOwnProperty.call(e, 'payload')) {
+      return { err: canon(e.payload) };
+    }
     throw e;
   }
-  value = canon(value);
-  return { ok: buildsRequest.has(vector.call) ? canonRequest(value) : value };
+  return listed.has(vector.call) ? canon(value) : { ok: canon(value) };
 }
 
-// `${settings.api_key}` and the like: the secret the input carries.
+// `${settings.api_key}` and the like: the secret the input carries;
+// `${options.<name>}` is the marker's argument of that name.
+function placeholderValue(input, rec, field) {
+  if (rec === 'settings') return input?.settings?.[field];
+  const argumentLists = [input?.arguments ?? [], ...(input?.held ?? []).map((h) => h.arguments)];
+  for (const args of argumentLists) {
+    const found = args.find((a) => a.name === field);
+    if (found) return found.value.text;
+  }
+  return undefined;
+}
+
 function substitute(v, input) {
   if (typeof v === 'string') {
     return v.replace(/\$\{(settings|options)\.([a-z_]+)\}/g, (m, rec, field) => {
-      const value = input?.[rec]?.[field];
+      const value = placeholderValue(input, rec, field);
       if (typeof value !== 'string') throw new Error(`placeholder ${m} names no string in the input`);
       return value;
     });
@@ -140,12 +245,11 @@ function diff(want, got, path = '$') {
 }
 
 function vectorFiles(dir) {
-  return readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) return vectorFiles(p);
-      return e.isFile() && e.name.endsWith('.json') ? [p] : [];
-    });
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return vectorFiles(p);
+    return e.isFile() && e.name.endsWith('.json') ? [p] : [];
+  });
 }
 
 // --- the run ----------------------------------------------------------------
@@ -159,13 +263,15 @@ const files = vectorFiles(vectorsDir).sort((a, b) =>
 );
 let passed = 0;
 let failed = 0;
+const seen = new Set();
 for (const file of files) {
   const rel = relative(process.cwd(), file);
   const name = rel.startsWith('..') ? file : rel;
   let problem;
   try {
     const vector = JSON.parse(readFileSync(file, 'utf8'));
-    if (!vector.expect) throw new Error('no "expect" (record it with tests/vectors/record.py)');
+    seen.add(vector.call);
+    if (!('expect' in vector)) throw new Error('no "expect" (record it with tests/vectors/record.py)');
     problem = diff(substitute(vector.expect, vector.input), run(vector));
   } catch (e) {
     // A trap shows here too (WebAssembly.RuntimeError): the vector fails.
@@ -180,5 +286,11 @@ for (const file of files) {
   }
 }
 if (files.length === 0) console.log(`no *.json vectors under ${vectorsDir}: nothing was checked`);
+// The default folder must exercise every call this runner knows.
+const unexercised = Object.keys(calls).filter((c) => !seen.has(c));
+if (process.argv[2] === undefined && unexercised.length > 0) {
+  failed++;
+  console.log(`FAIL no vector of ${unexercised.join(', ')}`);
+}
 console.log(`js-vectors: ${passed} passed, ${failed} failed`);
 process.exit(failed > 0 || files.length === 0 ? 1 : 0);

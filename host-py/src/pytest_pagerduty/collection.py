@@ -8,6 +8,7 @@ remembered, so a repeat run checks nothing and never imports wasmtime.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from .settings import Settings, component_fields
+from .settings import SPELLING, Settings, component_settings, spelled
+from .wit import DryRunReason
 
 MARKER = "pagerduty_trigger_incident"
 FIXTURE = "pagerduty_fixture"
@@ -46,6 +48,8 @@ class Collected:
     problems: list[str] = field(default_factory=list)
     # Why nothing can page this run, when the component could not be loaded.
     unavailable: str | None = None
+    # The component's verdict on the run: a dry run, and why (none: it sends).
+    dry_run: DryRunReason | None = None
 
 
 def short_names(items: Sequence[pytest.Item]) -> dict[str, str]:
@@ -75,19 +79,29 @@ def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
     from .verdicts import Verdicts
 
     verdicts = Verdicts()
-    settings_key = verdicts.key("settings", component_fields(settings))
+    fields = dataclasses.asdict(component_settings(settings))
+    settings_key = verdicts.key("settings", fields)
+    # The component's dry-run verdict is remembered with the settings, so a
+    # green run can say it was a dry run without loading wasmtime.
+    reasons: tuple[DryRunReason | None, ...] = ("requested", "no-credentials", None)
+    dry_run_keys = {reason: verdicts.key("dry-run", [fields, reason]) for reason in reasons}
+    known_dry_run = [r for r, k in dry_run_keys.items() if verdicts.known(k)]
     marker_keys = {
         item.nodeid: verdicts.key("marker", [marker.args, marker.kwargs])
         for item, marker in marked_items
     }
     unknown = {key for key in marker_keys.values() if not verdicts.known(key)}
     problems: list[str] = []
-    if unknown or not verdicts.known(settings_key):
+    if unknown or not verdicts.known(settings_key) or not known_dry_run:
         problems += _check_with_component(
             marked_items, marker_keys, unknown, settings, settings_key, verdicts, collected
         )
         if collected.unavailable:
             return collected
+        if verdicts.known(settings_key):  # the component accepted the settings
+            verdicts.remember([dry_run_keys[collected.dry_run]])
+    else:
+        collected.dry_run = known_dry_run[0]
     for item, marker in marked_items:
         if FIXTURE not in getattr(item, "fixturenames", ()):
             _warn_or_fail(
@@ -111,10 +125,11 @@ def _check_with_component(
     collected: Collected,
 ) -> list[str]:
     """Has the component check what it has not accepted before."""
-    from .component import Alerts
+    from . import wit
+    from .component import Pager
 
     try:
-        alerts = Alerts(settings.memory_limit_mib)
+        pager = Pager.open(component_settings(settings), settings.memory_limit_mib)
     except Exception as err:  # never take the run down with us
         collected.unavailable = f"the embedded component could not be loaded: {err}"
         with contextlib.suppress(PagerDutyWarning):  # not even under -W error
@@ -122,25 +137,21 @@ def _check_with_component(
                 PagerDutyWarning(f"{collected.unavailable}; no test will page"), stacklevel=2
             )
         return []
+    if isinstance(pager, wit.SettingsError):
+        # Markers are checked against the settings: fix these first.
+        key, source = SPELLING[pager.setting], settings.source(pager.setting)
+        return [f"{key} (from {source}): {pager.problem}. Fix: {pager.fix} ({spelled(key)})"]
     problems: list[str] = []
-    accepted: list[str] = []
-    settings_error = alerts.check_settings(settings)
-    if settings_error is None:
-        accepted.append(settings_key)
-    else:
-        source = settings.source(settings_error.setting)
-        problems.append(
-            f"{settings_error.setting} (from {source}): {settings_error.problem}. "
-            f"Fix: {settings_error.fix}"
-        )
+    accepted: list[str] = [settings_key]
+    collected.dry_run = pager.dry_run()
     rejected: dict[str, Any] = {}
     for item, marker in marked_items:
         key = marker_keys[item.nodeid]
         if key not in unknown:
             continue
         if key not in rejected:
-            verdict = alerts.check_marker(marker.kwargs, len(marker.args), settings)
-            if hasattr(verdict, "problem"):
+            verdict = pager.marker(marker.kwargs, len(marker.args))
+            if isinstance(verdict, wit.MarkerError):
                 rejected[key] = verdict
             else:
                 accepted.append(key)

@@ -3,40 +3,47 @@
 The component gets wasi-http and nothing else: no preopened directories, no
 environment, no arguments. Compiled code is cached on disk, keyed by the
 wasm's digest and the wasmtime version, so later runs skip compilation.
+
+`Pager` is one instance in its own Store with the run's `pager` resource in
+it; every call is typed by the mirrors in `wit.py`. A trap leaves the
+instance dead (`WasmtimeError` is raised): the caller opens a new `Pager`.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
 from wasmtime import Engine, Store, WasiConfig
-from wasmtime.component import Component, Func, Instance, Linker, Variant
+from wasmtime.component import Component, Func, Linker, Record
 
-from . import lowering, wit
+from . import wit
 from .embedded import cache_dir, wasm_bytes, wasm_digest
-from .settings import Settings, component_fields
+from .lowering import lift, lower, marker_arguments, result
 
 log = logging.getLogger("pytest_pagerduty")
 
-INTERFACE = "pytest-pagerduty:alerts/incidents@0.1.0"
-_FUNCTIONS = (
-    "check-marker",
-    "check-settings",
+INTERFACE = "pytest-pagerduty:alerts/incidents@0.2.0"
+FUNCTIONS = (
+    "[static]pager.open",
+    "[method]pager.dry-run",
+    "[method]pager.check-marker",
+    "[method]pager.preflight",
+    "[method]pager.trigger",
+    "[method]pager.resolve",
+    "[method]pager.aggregate",
+    "[method]pager.send",
+    "[method]pager.decide",
+    "[method]marker.options",
     "ci-variables",
-    "build-trigger",
-    "build-resolve",
-    "aggregate-key",
-    "build-aggregate",
-    "send",
+    "secret-arguments",
     "classify-reply",
 )
 
@@ -92,126 +99,143 @@ def load() -> Loaded:
         return _loaded
 
 
-def _settings_record(settings: Settings) -> Any:
-    return lowering.record(component_fields(settings))
-
-
-def _settings_json(settings: Settings) -> str:
-    fields = component_fields(settings)
-    return json.dumps({name.replace("-", "_"): value for name, value in fields.items()})
-
-
-class Alerts:
-    """One instance of the component in its own Store: use it from one thread.
-
-    A trap leaves an instance unusable; `Alerts` then makes a fresh one.
-    """
+class Instance:
+    """One instance of the component in its own Store: use it from one thread."""
 
     def __init__(self, memory_limit_mib: int) -> None:
-        self._loaded = load()
-        self._memory_limit = memory_limit_mib * 1024 * 1024
-        self._instantiate()
-
-    def _instantiate(self) -> None:
-        store = Store(self._loaded.engine)
+        loaded = load()
+        store = Store(loaded.engine)
         # Both are required: without them the first WASI call aborts the process.
         store.set_wasi(WasiConfig())
         store.set_wasi_http()
         # A guest past this traps (and is replaced) instead of eating the machine.
-        store.set_limits(memory_size=self._memory_limit)
-        instance: Instance = self._loaded.linker.instantiate(store, self._loaded.component)
-        interface = self._loaded.component.get_export_index(INTERFACE)
+        store.set_limits(memory_size=memory_limit_mib * 1024 * 1024)
+        instance = loaded.linker.instantiate(store, loaded.component)
+        interface = loaded.component.get_export_index(INTERFACE)
         funcs: dict[str, Func] = {}
-        for name in _FUNCTIONS:
-            index = self._loaded.component.get_export_index(name, interface)
+        for name in FUNCTIONS:
+            index = loaded.component.get_export_index(name, interface)
             func = instance.get_func(store, index) if index is not None else None
             if func is None:
                 raise RuntimeError(f"the embedded component does not export {name}")
             funcs[name] = func
-        self._store, self._funcs = store, funcs
+        self.store, self._funcs = store, funcs
+        self.dead = False
 
     def call(self, name: str, *args: Any) -> Any:
-        """Calls an export with wasmtime-py values; the methods below type it."""
+        """Calls an export with wasmtime-py values."""
+        if self.dead:
+            raise RuntimeError("the component instance trapped earlier; open a new one")
         func = self._funcs[name]
         try:
-            result = func(self._store, *args)
-            func.post_return(self._store)
+            result = func(self.store, *args)
+            func.post_return(self.store)
         except wasmtime.WasmtimeError:
-            self._instantiate()
+            self.dead = True
             raise
         return result
-
-    def check_marker(
-        self, arguments: Mapping[str, object], positional: int, settings: Settings
-    ) -> str | wit.MarkerError:
-        """The accepted options as the JSON the builds take, or the error."""
-        records = [lowering.marker_argument("", None) for _ in range(positional)]
-        records += [lowering.marker_argument(name, value) for name, value in arguments.items()]
-        result: Variant = self.call("check-marker", records, _settings_record(settings))
-        if result.tag == "err":
-            return lowering.marker_error(result.payload)
-        return lowering.options_json(result.payload)
-
-    def check_settings(self, settings: Settings) -> wit.SettingsError | None:
-        result = self.call("check-settings", _settings_record(settings))
-        return None if result is None else lowering.settings_error(result)
 
     def ci_variables(self) -> list[str]:
         names: list[str] = self.call("ci-variables")
         return names
 
-    def _request(self, result: Any) -> wit.AlertRequest | wit.SettingsError:
-        # Ok is a string (JSON), err a record: wasmtime-py returns them untagged.
-        if isinstance(result, str):
-            return lowering.request_from_json(result)
-        return lowering.settings_error(result)
+    def secret_arguments(self) -> list[str]:
+        names: list[str] = self.call("secret-arguments")
+        return names
 
-    def build_trigger(
+    def classify_reply(
+        self, kind: wit.RequestKind, status: int, headers: Sequence[wit.ReplyHeader], body: str
+    ) -> wit.Delivered | wit.DeliveryFailure:
+        reply = self.call("classify-reply", kind, status, lower(tuple(headers)), body)
+        return lift(reply, result(wit.Delivered, wit.DeliveryFailure))  # type: ignore[no-any-return]
+
+
+class Marker(wit.Handle):
+    """A marker the pager accepted."""
+
+
+class Pager(wit.Handle):
+    """The run's `pager` resource and the instance it lives in."""
+
+    def __init__(self, instance: Instance, resource: object) -> None:
+        super().__init__(resource)
+        self.instance = instance
+        self._markers: dict[str, Marker | wit.MarkerError] = {}
+
+    @classmethod
+    def open(cls, settings: wit.Settings, memory_limit_mib: int) -> Pager | wit.SettingsError:
+        """A fresh instance and a pager for these settings, or why not."""
+        instance = Instance(memory_limit_mib)
+        opened = instance.call("[static]pager.open", lower(settings))
+        if isinstance(opened, Record):  # the ok arm is a resource: untagged
+            return lift(opened, wit.SettingsError)  # type: ignore[no-any-return]
+        return cls(instance, opened)
+
+    @property
+    def dead(self) -> bool:
+        return self.instance.dead
+
+    def _call(self, name: str, *args: Any) -> Any:
+        return self.instance.call(f"[method]pager.{name}", self.resource, *args)
+
+    def dry_run(self) -> wit.DryRunReason | None:
+        reason: wit.DryRunReason | None = self._call("dry-run")
+        return reason
+
+    def marker(
+        self, arguments: Mapping[str, object], positional: int = 0
+    ) -> Marker | wit.MarkerError:
+        """The component's verdict on a marker; identical markers are asked once."""
+        key = repr((sorted(arguments.items()), positional))
+        if key not in self._markers:
+            self._markers[key] = self.check_marker(marker_arguments(dict(arguments), positional))
+        return self._markers[key]
+
+    def check_marker(self, arguments: Sequence[wit.MarkerArgument]) -> Marker | wit.MarkerError:
+        checked = self._call("check-marker", lower(tuple(arguments)))
+        if isinstance(checked, Record):  # the ok arm is a resource: untagged
+            return lift(checked, wit.MarkerError)  # type: ignore[no-any-return]
+        return Marker(checked)
+
+    def options(self, marker: Marker) -> wit.IncidentOptions:
+        options = self.instance.call("[method]marker.options", marker.resource)
+        return lift(options, wit.IncidentOptions)  # type: ignore[no-any-return]
+
+    def preflight(self, marker: Marker) -> wit.BuildError | None:
+        answer = self._call("preflight", marker.resource)
+        return lift(answer, result(None, wit.BuildError))  # type: ignore[no-any-return]
+
+    def trigger(
+        self, failure: wit.TestFailure, marker: Marker, severity: wit.Severity | None = None
+    ) -> wit.Planned | wit.BuildError:
+        answer = self._call("trigger", lower(failure), marker.resource, severity)
+        return lift(answer, result(wit.Planned, wit.BuildError))  # type: ignore[no-any-return]
+
+    def resolve(
         self,
-        failure: wit.TestFailure,
-        options: str,
-        settings: Settings,
-        severity: wit.Severity | None = None,
-    ) -> wit.AlertRequest | wit.SettingsError:
-        return self._request(
-            self.call(
-                "build-trigger",
-                lowering.failure_json(failure),
-                options,
-                _settings_json(settings),
-                severity,
-            )
-        )
+        nodeid: str,
+        marker: Marker,
+        incident_id: str | None = None,
+        dedup_key: str | None = None,
+    ) -> wit.AlertRequest | wit.BuildError:
+        answer = self._call("resolve", nodeid, marker.resource, incident_id, dedup_key)
+        return lift(answer, result(wit.AlertRequest, wit.BuildError))  # type: ignore[no-any-return]
 
-    def build_resolve(
-        self, nodeid: str, options: str, settings: Settings, incident_id: str | None
-    ) -> wit.AlertRequest | wit.SettingsError:
-        return self._request(
-            self.call("build-resolve", nodeid, options, _settings_json(settings), incident_id)
-        )
+    def aggregate(self, held: Sequence[wit.Held], suite: str) -> list[wit.Aggregate]:
+        answer = self._call("aggregate", lower(tuple(held)), suite)
+        return [lift(item, wit.Aggregate) for item in answer]
 
-    def aggregate_key(self, options: str, settings: Settings, suite: str) -> str | None:
-        """The key failures past the cap are grouped by; None without a destination."""
-        result = self.call("aggregate-key", options, _settings_json(settings), suite)
-        # Ok is a string, err a record: wasmtime-py returns them untagged.
-        return result if isinstance(result, str) else None
+    def send(self, request: wit.AlertRequest, progress: wit.Progress | None) -> wit.Step:
+        answer = self._call("send", lower(request), lower(progress))
+        return lift(answer, wit.Step)  # type: ignore[no-any-return]
 
-    def build_aggregate(
-        self, failures: list[wit.TestFailure], suite: str, options: str, settings: Settings
-    ) -> wit.AlertRequest | wit.SettingsError:
-        return self._request(
-            self.call(
-                "build-aggregate",
-                lowering.failures_json(failures),
-                suite,
-                options,
-                _settings_json(settings),
-            )
-        )
-
-    def send(self, request: wit.AlertRequest) -> wit.Delivered | wit.DeliveryFailure:
-        result = self.call("send", lowering.request_json(request))
-        # Ok is a record, err a variant: wasmtime-py returns them untagged.
-        if isinstance(result, Variant):
-            return lowering.delivery_failure(result)
-        return lowering.delivered(result)
+    def decide(
+        self,
+        request: wit.AlertRequest,
+        progress: wit.Progress | None,
+        status: int,
+        headers: Sequence[wit.ReplyHeader],
+        body: str,
+    ) -> wit.Step:
+        args = (lower(request), lower(progress), status, lower(tuple(headers)), body)
+        return lift(self._call("decide", *args), wit.Step)  # type: ignore[no-any-return]

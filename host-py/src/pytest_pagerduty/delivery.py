@@ -1,25 +1,27 @@
-"""Sends alerts from a background thread, so a failing test never waits on
-the network; retries what the component calls transient; keeps in the
-outbox what PagerDuty did not confirm; records what became of each one."""
+"""The one delivery pipeline, for a test run and for `replay` alike.
+
+A background thread asks the component what to send (`pager.trigger`,
+`resolve`, `aggregate`), sends it through the component (`pager.send`), and
+does what the answer's `step` says: sleep and send again, follow a lookup
+with resolves, or stop. Every rule (waits, attempts, what a refusal stops,
+the cap and its grouping, the dry run) is the component's; this file does
+the waiting, the threading and the bookkeeping of what became of each job.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import queue
-import random
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Literal, Protocol, Union
+from typing import Any, Literal, Optional, Union
 
 from . import wit
-from .outbox import Entry, Outbox, redacted
-from .settings import Settings
+from .settings import Settings, component_settings
 
 log = logging.getLogger("pytest_pagerduty")
 
@@ -36,6 +38,8 @@ class Trigger:
     marker: Mapping[str, Any]
     positional: int
     severity: wit.Severity | None = None
+    # The outbox entry it came from, when replayed.
+    entry_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,20 +52,11 @@ class Resolve:
     incident_id: str | None = None
     # Whether this machine remembers opening the alert (else: resolve=always).
     remembered: bool = True
-    # The key the alert was opened with, when remembered: resolving by it
-    # reaches the alert even if the marker's destination changed since.
+    # The key the alert was opened with, when remembered.
     dedup_key: str | None = None
 
 
-@dataclass(frozen=True)
-class Aggregate:
-    """Failures past the run's cap, sent as one alert."""
-
-    failures: tuple[Trigger, ...]
-    suite: str
-
-
-Job = Union[Trigger, Resolve, Aggregate]
+Job = Union[Trigger, Resolve]
 
 
 @dataclass(frozen=True)
@@ -74,59 +69,24 @@ class Outcome:
     what: What = "trigger"
     incident: wit.Delivered | None = None
     request: wit.AlertRequest | None = None
+    # Why it was only shown, for a dry run.
+    dry_run: wit.DryRunReason | None = None
     # Why it was not delivered, and what to do about it.
     reason: str = ""
     fix: str = ""
     attempts: int = 0
-    # Set when every further request would fail the same way (bad credentials).
+    # The refusal that stopped its API (bad credentials): the first one.
     fatal: bool = False
     # Where the alert was kept for `replay`, when it was.
-    outbox: Path | None = None
-    # The alert's key and REST incident id, to resolve it later.
+    outbox: Any | None = None
+    # The alert's key, to resolve it later.
     dedup_key: str | None = None
     # For an aggregate: the nodeids it stands for.
     covers: tuple[str, ...] = field(default=())
+    # The outbox entries it settles (replay).
+    entry_ids: tuple[str, ...] = field(default=())
     # Counted in the summary rather than listed (resolves of every pass).
     quiet: bool = False
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded attempts; waits as PagerDuty asks, else exponential backoff
-    with jitter, never longer than `max_delay` at a time."""
-
-    max_attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 60.0
-    # Most seconds one alert may spend waiting between attempts in all.
-    budget: float = 120.0
-
-    def delay(self, attempt: int, asked: int | None) -> float:
-        if asked is not None:
-            return min(float(asked), self.max_delay)
-        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return float(backoff * random.uniform(0.5, 1.5))
-
-
-class Sender(Protocol):
-    def send(self, request: wit.AlertRequest) -> wit.Delivered | wit.DeliveryFailure: ...
-
-
-def send_with_retries(
-    alerts: Sender, request: wit.AlertRequest, policy: RetryPolicy, stop: threading.Event
-) -> tuple[wit.Delivered | wit.DeliveryFailure, int]:
-    """Sends until PagerDuty gives a final answer, attempts run out, or
-    `stop` is set; returns the last answer and the number of attempts."""
-    attempt, waited = 1, 0.0
-    while True:
-        result = alerts.send(request)
-        if not isinstance(result, wit.RetryLater) or attempt >= policy.max_attempts:
-            return result, attempt
-        delay = policy.delay(attempt, result.after_seconds)
-        if waited + delay > policy.budget or stop.wait(delay):
-            return result, attempt
-        waited += delay
-        attempt += 1
 
 
 def describe(error: wit.PagerdutyError) -> str:
@@ -137,7 +97,32 @@ def describe(error: wit.PagerdutyError) -> str:
     return ": ".join(parts)
 
 
-_Stop = object()
+def fix_of(rejection: wit.Rejection) -> str:
+    """The component's fix, with the setting named as this plugin spells it."""
+    from .settings import spelled
+
+    if rejection.setting is None:
+        return rejection.fix
+    return f"{rejection.fix} ({spelled(rejection.setting)})"
+
+
+def build_problem(error: wit.BuildError) -> tuple[str, str]:
+    """(reason, fix) of a request the component could not build."""
+    from .settings import spelled
+
+    problem = error.payload
+    if isinstance(problem, wit.SettingsError):
+        return problem.problem, f"{problem.fix} ({spelled(problem.setting)})"
+    return problem.problem, problem.fix
+
+
+# Called for every trigger outcome worth sending later, with the marker
+# arguments the component calls secret (None if it never loaded); it writes
+# the outbox and returns the outcome saying where (or that it was lost).
+Keep = Callable[[Trigger, Outcome, Optional[Sequence[str]]], Outcome]
+
+_AGGREGATE = object()
+_STOP = object()
 
 
 class Delivery:
@@ -145,45 +130,31 @@ class Delivery:
 
     One request is in flight at a time: PagerDuty asks REST clients to send
     serially per token, and a storm of failures then queues instead of
-    opening many connections.
+    opening many connections. Triggers go first, then the aggregate of those
+    past the cap, then resolves: a late failure's page must not wait behind
+    a run's worth of resolves.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        outbox_path: Callable[[], Path],
-        suite: str,
-        policy: RetryPolicy | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, suite: str, keep: Keep | None) -> None:
         self._settings = settings
-        self._outbox_path = outbox_path
         self._suite = suite
-        self._policy = policy or RetryPolicy(max_attempts=settings.max_attempts)
-        # Triggers first, then aggregates, then resolves: a late failure's page
-        # must not wait behind a run's worth of resolves.
+        self._keep_outcome = keep
         self._queue: queue.PriorityQueue[tuple[int, int, object]] = queue.PriorityQueue()
         self._sequence = 0
         self._outcomes: list[Outcome] = []
         self._pending: dict[int, Job] = {}
+        # Triggers the component held past the cap, for the aggregate.
+        self._held: list[Trigger] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._fatal: Outcome | None = None
-        self._paged = 0
-        self._overflow: list[Trigger] = []
         self._ci: tuple[wit.Variable, ...] | None = None
+        self._secret_arguments: list[str] | None = None
         self._host = ""
-        self._checked_markers: dict[str, tuple[Any, str | None]] = {}
 
-    def submit(self, job: Job) -> None:
-        if isinstance(job, Trigger) and job.severity != "info":
-            self._paged += 1
-            if self._paged > self._settings.max_incidents:
-                self._overflow.append(job)  # sent as one aggregate at the end
-                return
+    def _put(self, priority: int, item: object) -> None:
         with self._lock:
-            self._pending[id(job)] = job
             self._sequence += 1
             sequence = self._sequence
             if self._thread is None:
@@ -191,223 +162,217 @@ class Delivery:
                     target=self._run, name="pagerduty-delivery", daemon=True
                 )
                 self._thread.start()
-        priority = {Trigger: 0, Aggregate: 1, Resolve: 2}[type(job)]
-        self._queue.put((priority, sequence, job))
+        self._queue.put((priority, sequence, item))
 
-    def finish(self) -> list[Outcome]:
-        """Sends the aggregate of failures past the cap, waits up to the flush
-        timeout; what is still unsent goes to the outbox."""
-        if self._overflow:  # the worker groups them as the component says
-            self.submit(Aggregate(tuple(self._overflow), self._suite))
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            self._pending[id(job)] = job
+        self._put(0 if isinstance(job, Trigger) else 2, job)
+
+    def finish(self, flush: bool = True) -> list[Outcome]:
+        """Sends the aggregate of the failures past the cap, waits up to the
+        flush timeout (with `flush`; else until done); what is still unsent
+        is kept."""
         if self._thread is not None:
-            self._queue.put((9, 0, _Stop))
+            self._put(1, _AGGREGATE)
+            self._queue.put((9, 0, _STOP))
             # Ctrl-C while waiting: stop waiting, keep the rest.
             with contextlib.suppress(KeyboardInterrupt):
-                self._thread.join(self._settings.flush_timeout)
+                self._thread.join(self._settings.flush_timeout if flush else None)
         self._stop.set()
         with self._lock:
             self._closed = True
-            unsent = list(self._pending.values())
+            unsent: list[Job] = [*self._pending.values(), *self._held]
             self._pending.clear()
+            self._held.clear()
             reason = (
                 f"not confirmed within pagerduty_flush_timeout ({self._settings.flush_timeout:g} s)"
             )
-            for unsent_job in unsent:
-                for trigger, outcome in self._unsent(unsent_job, reason):
-                    self._outcomes.append(self._keep(trigger, outcome) if trigger else outcome)
+            for job in unsent:
+                self._record(self._unsent(job, reason))
             return list(self._outcomes)
 
     def _unsent(self, job: Job, reason: str) -> list[tuple[Trigger | None, Outcome]]:
         if isinstance(job, Resolve):
             return [(None, Outcome(job.nodeid, "failed", "", what="resolve", reason=reason))]
-        triggers = job.failures if isinstance(job, Aggregate) else (job,)
-        return [(t, Outcome(t.failure.nodeid, "queued", "", reason=reason)) for t in triggers]
+        ids = (job.entry_id,) if job.entry_id else ()
+        outcome = Outcome(job.failure.nodeid, "queued", "", reason=reason, entry_ids=ids)
+        return [(job, outcome)]
+
+    def _record(self, results: list[tuple[Trigger | None, Outcome]]) -> None:
+        # With the lock held, and only while not closed: one entry per alert.
+        for trigger, outcome in results:
+            keep = trigger is not None and self._keep_outcome is not None and self._kept(outcome)
+            if keep:
+                assert trigger is not None and self._keep_outcome is not None
+                outcome = self._keep_outcome(trigger, outcome, self._secret_arguments)
+            self._outcomes.append(outcome)
+
+    @staticmethod
+    def _kept(outcome: Outcome) -> bool:
+        """Not delivered and worth sending later: queued, or built in a dry
+        run only missing credentials caused (an asked-for one is a preview)."""
+        return outcome.status == "queued" or (
+            outcome.status == "dry-run" and outcome.dry_run == "no-credentials"
+        )
 
     def _run(self) -> None:
-        alerts = None
-        while (job := self._queue.get()[2]) is not _Stop:
-            assert isinstance(job, (Trigger, Resolve, Aggregate))
+        pager = None
+        while (item := self._queue.get()[2]) is not _STOP:
+            if item is _AGGREGATE:
+                with self._lock:
+                    held, self._held = self._held, []
+                jobs: list[Job] = list(held)
+            else:
+                assert isinstance(item, (Trigger, Resolve))
+                jobs = [item]
+            if not jobs:
+                continue
             try:
-                if alerts is None:
-                    from .component import Alerts
-
-                    alerts = Alerts(self._settings.memory_limit_mib)
-                outcomes = self._deliver(alerts, job)
+                if pager is None or pager.dead:
+                    pager = self._open()
+                if item is _AGGREGATE:
+                    results = self._aggregate(pager, held)
+                else:
+                    results = self._deliver(pager, jobs[0])
             except Exception as err:  # a trap or a host bug must not end the run
                 log.debug("delivery failed", exc_info=True)
-                alerts = None  # the next job gets a fresh instance
+                pager = None  # the next job gets a fresh instance
                 reason = f"the component failed: {type(err).__name__}: {err}".splitlines()[0]
-                outcomes = self._unsent(job, reason)
+                results = [r for job in jobs for r in self._unsent(job, reason)]
             with self._lock:
                 if self._closed:
-                    return  # finish() has accounted for this job
-                self._pending.pop(id(job), None)
-                for trigger, outcome in outcomes:
-                    self._outcomes.append(self._keep(trigger, outcome) if trigger else outcome)
+                    return  # finish() has accounted for these jobs
+                for job in jobs:
+                    self._pending.pop(id(job), None)
+                self._record(results)
 
-    def _keep(self, job: Trigger, outcome: Outcome) -> Outcome:
-        # Called with the lock held, and only while not closed: one entry per alert.
-        """Writes a queued alert (and, in a dry run that only missing
-        credentials caused, a dry-run one) to the outbox for `replay`. An
-        explicit dry run is a preview: replaying it later would page for it."""
-        unsent = self._settings.no_credentials and not self._settings.dry_run_requested
-        if outcome.outbox is not None or not (
-            outcome.status == "queued" or (outcome.status == "dry-run" and unsent)
-        ):
-            return outcome
-        entry = redacted(
-            Entry.new(
-                job.failure,
-                job.marker,
-                job.positional,
-                outcome.reason or "no credentials configured",
-                job.severity,
-            ),
-            self._settings.secrets,
-        )
-        path = self._outbox_path()
-        try:
-            Outbox(path).append(entry)
-        except OSError as err:
-            return replace(
-                outcome,
-                status="lost",
-                reason=f"{outcome.reason}; and it could not be written to the outbox {path}: {err}",
-            )
-        return replace(outcome, outbox=path)
+    def _open(self) -> Any:
+        from .component import Pager
 
-    def _context(self, alerts: Any, failure: wit.TestFailure) -> wit.TestFailure:
-        """The failure with the CI variables the component asks for, and the host."""
+        opened = Pager.open(component_settings(self._settings), self._settings.memory_limit_mib)
+        if isinstance(opened, wit.SettingsError):  # checked at collection; kept for safety
+            raise RuntimeError(f"{opened.problem}. Fix: {opened.fix}")
         if self._ci is None:  # the same for the whole run
-            names = alerts.ci_variables()
+            names = opened.instance.ci_variables()
             self._ci = tuple(wit.Variable(n, os.environ[n]) for n in names if os.environ.get(n))
             self._host = socket.gethostname()
-        return replace(failure, ci=self._ci, host=self._host)
+            self._secret_arguments = opened.instance.secret_arguments()
+        return opened
 
-    def _checked(self, alerts: Any, trigger: Trigger, suite: str) -> tuple[Any, str | None]:
-        """The marker's options and aggregate key; identical markers are asked once."""
-        cache_key = repr((sorted(trigger.marker.items()), trigger.positional))
-        if cache_key not in self._checked_markers:
-            settings = self._settings_for(trigger.marker)
-            options = alerts.check_marker(trigger.marker, trigger.positional, settings)
-            key = None
-            if not isinstance(options, wit.MarkerError):
-                key = alerts.aggregate_key(options, settings, suite)
-            self._checked_markers[cache_key] = (options, key)
-        return self._checked_markers[cache_key]
+    def _context(self, failure: wit.TestFailure) -> wit.TestFailure:
+        """The failure with the CI variables the component asked for, and the host."""
+        return replace(failure, ci=self._ci or (), host=self._host)
 
-    def _settings_for(self, marker: Mapping[str, Any]) -> Settings:
-        """A marker with its own routing key can send even when the settings
-        hold no credentials (which alone would make the run a dry run)."""
-        if (
-            marker.get("routing_key")
-            and self._settings.no_credentials
-            and not self._settings.dry_run_requested
-        ):
-            return replace(self._settings, dry_run=False)
-        return self._settings
-
-    def _deliver(self, alerts: Any, job: Job) -> list[tuple[Trigger | None, Outcome]]:
+    def _deliver(self, pager: Any, job: Job) -> list[tuple[Trigger | None, Outcome]]:
         if isinstance(job, Resolve):
-            return [(None, self._resolve(alerts, job))]
-        if isinstance(job, Aggregate):
-            return self._aggregate(alerts, job)
-        settings = self._settings_for(job.marker)
+            return [(None, self._resolve(pager, job))]
         nodeid = job.failure.nodeid
-        options = alerts.check_marker(job.marker, job.positional, settings)
-        if isinstance(options, wit.MarkerError):  # checked at collection; kept for safety
-            return [(job, Outcome(nodeid, "failed", "", reason=options.problem, fix=options.fix))]
-        built = alerts.build_trigger(
-            self._context(alerts, job.failure), options, settings, job.severity
-        )
-        if isinstance(built, wit.SettingsError):
-            return [(job, Outcome(nodeid, "failed", "", reason=built.problem, fix=built.fix))]
-        return [(job, self._send(alerts, built, nodeid, "trigger", settings))]
+        ids = (job.entry_id,) if job.entry_id else ()
+        failed = Outcome(nodeid, "failed", "", entry_ids=ids)
+        marker = pager.marker(job.marker, job.positional)
+        if isinstance(marker, wit.MarkerError):  # checked at collection; kept for safety
+            return [(job, replace(failed, reason=marker.problem, fix=marker.fix))]
+        planned = pager.trigger(self._context(job.failure), marker, job.severity)
+        if isinstance(planned, wit.PastCap):
+            with self._lock:
+                self._held.append(job)
+            return []
+        if not isinstance(planned, wit.Page):
+            reason, fix = build_problem(planned)
+            return [(job, replace(failed, reason=reason, fix=fix))]
+        outcome = self._send(pager, planned.payload, "trigger")
+        return [(job, replace(outcome, nodeid=nodeid, entry_ids=ids))]
 
-    def _aggregate(self, alerts: Any, job: Aggregate) -> list[tuple[Trigger | None, Outcome]]:
-        """One alert per destination for the failures past the cap."""
-        groups: dict[str, list[tuple[Trigger, Any]]] = {}
+    def _aggregate(self, pager: Any, held: list[Trigger]) -> list[tuple[Trigger | None, Outcome]]:
+        """The failures past the cap, as the component groups them."""
         results: list[tuple[Trigger | None, Outcome]] = []
-        for trigger in job.failures:
-            options, key = self._checked(alerts, trigger, job.suite)
-            if key is None:
-                reason = "no destination for the aggregate alert"
-                results.append(
-                    (trigger, Outcome(trigger.failure.nodeid, "failed", "", reason=reason))
-                )
-                continue
-            groups.setdefault(key, []).append((trigger, options))
-        for members in groups.values():
-            first, options = members[0]
-            settings = self._settings_for(first.marker)
-            failures = [self._context(alerts, t.failure) for t, _ in members]
-            built = alerts.build_aggregate(failures, job.suite, options, settings)
-            nodeid = first.failure.nodeid
-            covers = tuple(t.failure.nodeid for t, _ in members)
-            if isinstance(built, wit.SettingsError):
-                outcome = Outcome(nodeid, "failed", "", "aggregate", reason=built.problem)
+        checked: list[tuple[Trigger, Any]] = []
+        for trigger in held:
+            marker = pager.marker(trigger.marker, trigger.positional)
+            if isinstance(marker, wit.MarkerError):
+                outcome = Outcome(trigger.failure.nodeid, "failed", "", reason=marker.problem)
+                results.append((trigger, outcome))
             else:
-                outcome = self._send(alerts, built, nodeid, "aggregate", settings)
-            outcome = replace(outcome, covers=covers)
-            if outcome.status == "queued":
-                # Kept one by one in the outbox, for replay.
+                checked.append((trigger, marker))
+        items = [wit.Held(self._context(t.failure), m) for t, m in checked]
+        for aggregate in pager.aggregate(items, self._suite):
+            members = [checked[i][0] for i in aggregate.members]
+            covers = tuple(t.failure.nodeid for t in members)
+            ids = tuple(t.entry_id for t in members if t.entry_id)
+            if not isinstance(aggregate.request, wit.AlertRequest):
+                reason, fix = build_problem(aggregate.request)
+                failed = Outcome("", "failed", "", "aggregate", reason=reason, fix=fix)
+                results += [(t, replace(failed, nodeid=t.failure.nodeid)) for t in members]
+                continue
+            outcome = self._send(pager, aggregate.request, "aggregate")
+            outcome = replace(outcome, nodeid=covers[0], covers=covers, entry_ids=ids)
+            if self._kept(outcome):  # kept one by one, for replay
                 results += [
-                    (t, replace(outcome, nodeid=t.failure.nodeid, what="trigger"))
-                    for t, _ in members
+                    (
+                        t,
+                        replace(
+                            outcome,
+                            nodeid=t.failure.nodeid,
+                            what="trigger",
+                            entry_ids=(t.entry_id,) if t.entry_id else (),
+                        ),
+                    )
+                    for t in members
                 ]
             else:
                 results.append((None, outcome))
         return results
 
-    def _send(
-        self, alerts: Any, built: wit.AlertRequest, nodeid: str, what: What, settings: Settings
-    ) -> Outcome:
-        base = Outcome(
-            nodeid, "dry-run", built.title, what, request=built, dedup_key=built.dedup_key
-        )
-        if settings.dry_run:
-            return base
-        if self._fatal is not None:
-            return replace(
-                base, status="queued", request=None, reason=f"not sent: {self._fatal.reason}"
-            )
-        result, attempts = send_with_retries(alerts, built, self._policy, self._stop)
-        base = replace(base, request=None, attempts=attempts)
-        if isinstance(result, wit.Delivered):
-            status: Status = "resolved" if what == "resolve" else "created"
-            return replace(base, status=status, incident=result)
-        if isinstance(result, wit.AlreadyOpen):
-            return replace(base, status="already-open", reason=describe(result.error))
-        if isinstance(result, wit.RetryLater):
-            return replace(
-                base, status="queued", reason=f"{result.reason}, after {attempts} attempt(s)"
-            )
-        if result.applies_to_all:
-            # Bad credentials: keep this and every later alert for replay.
-            self._fatal = replace(
-                base, status="queued", reason=describe(result.error), fix=result.fix, fatal=True
-            )
-            return self._fatal
-        return replace(base, status="failed", reason=describe(result.error), fix=result.fix)
+    def _resolve(self, pager: Any, job: Resolve) -> Outcome:
+        failed = Outcome(job.nodeid, "failed", "", "resolve", quiet=not job.remembered)
+        marker = pager.marker(job.marker, job.positional)
+        if isinstance(marker, wit.MarkerError):
+            return replace(failed, reason=marker.problem)
+        built = pager.resolve(job.nodeid, marker, job.incident_id, job.dedup_key)
+        if not isinstance(built, wit.AlertRequest):
+            reason, fix = build_problem(built)
+            return replace(failed, reason=reason, fix=fix)
+        outcome = replace(self._send(pager, built, "resolve"), quiet=not job.remembered)
+        if outcome.status == "queued":  # a resolve is not kept: the next pass retries
+            return replace(outcome, status="failed")
+        return outcome
 
-    def _resolve(self, alerts: Any, job: Resolve) -> Outcome:
-        settings = self._settings_for(job.marker)
-        options = alerts.check_marker(job.marker, job.positional, settings)
-        if isinstance(options, wit.MarkerError):
-            return Outcome(job.nodeid, "failed", "", "resolve", reason=options.problem)
-        if job.dedup_key is not None:
-            options = json.dumps({**json.loads(options), "dedup_key": job.dedup_key})
-        ids: list[str | None] = [job.incident_id]
-        outcome = Outcome(job.nodeid, "failed", "", "resolve", reason="nothing to resolve")
-        while ids:
-            built = alerts.build_resolve(job.nodeid, options, settings, ids.pop(0))
-            if isinstance(built, wit.SettingsError):
-                return replace(outcome, reason=built.problem, fix=built.fix)
-            outcome = self._send(alerts, built, job.nodeid, "resolve", settings)
-            if outcome.status == "queued":  # a resolve is not kept: the next pass retries
-                return replace(outcome, status="failed")
-            if built.kind == "rest-find" and outcome.incident is not None:
-                # The lookup found which incidents to resolve; none: nothing open.
-                ids = list(outcome.incident.found)
-                outcome = replace(outcome, title=f"Resolved: {job.nodeid} passes again")
-        return replace(outcome, quiet=not job.remembered)
+    def _send(self, pager: Any, request: wit.AlertRequest, what: What) -> Outcome:
+        """Sends one request as the component's steps say; follows a lookup's
+        resolves. Only the waiting is ours (and stops at the flush timeout)."""
+        base = Outcome(request.subject, "failed", request.title, what, dedup_key=request.dedup_key)
+        step = pager.send(request, None)
+        attempts = 1
+        while isinstance(step, wit.RetryStep):
+            wait = step.payload
+            if self._stop.wait(wait.wait_ms / 1000):
+                reason = f"{wait.reason}; stopped waiting after {attempts} attempt(s)"
+                return replace(base, status="queued", reason=reason, attempts=attempts)
+            attempts = wait.next.attempt
+            step = pager.send(request, wait.next)
+        base = replace(base, attempts=attempts)
+        if isinstance(step, wit.NotSent):
+            return replace(base, status="dry-run", request=request, dry_run=step.payload)
+        if isinstance(step, wit.DeliveredStep):
+            status: Status = "resolved" if what == "resolve" else "created"
+            return replace(base, status=status, incident=step.payload)
+        if isinstance(step, wit.AlreadyOpen):
+            return replace(base, status="already-open", reason=describe(step.payload))
+        if isinstance(step, wit.GaveUpStep):
+            reason = f"{step.payload.reason}, after {step.payload.attempts} attempt(s)"
+            return replace(base, status="queued", reason=reason, attempts=step.payload.attempts)
+        if isinstance(step, wit.HeldBack):
+            reason = f"not sent: {describe(step.payload.error)}"
+            return replace(base, status="queued", reason=reason)
+        if isinstance(step, wit.FollowUp):
+            done = [self._send(pager, r, what) for r in step.payload]
+            unresolved = [o for o in done if o.status != "resolved"]
+            return unresolved[0] if unresolved else done[-1]
+        assert isinstance(step, wit.Rejected)
+        rejection = step.payload
+        reason, fix = describe(rejection.error), fix_of(rejection)
+        if rejection.stops == "this-api":
+            # Bad credentials: keep this and every later alert to this API.
+            return replace(base, status="queued", reason=reason, fix=fix, fatal=True)
+        return replace(base, status="failed", reason=reason, fix=fix)

@@ -76,14 +76,19 @@ def fingerprint(secret: str) -> str:
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
 
 
-def redacted(entry: Entry, secrets: Iterable[str]) -> Entry:
+def redacted(entry: Entry, secrets: Iterable[str], secret_arguments: Iterable[str] | None) -> Entry:
     """The entry with every secret removed from the failure's text (a test
-    that printed its environment must not leave the key on disk), and a
-    marker's routing key replaced by its fingerprint."""
+    that printed its environment must not leave the key on disk), and the
+    marker's secret arguments (as the component names them; every text
+    argument when it could not say) replaced by their fingerprints."""
     marker = dict(entry.marker)
-    if isinstance(marker.get("routing_key"), str):
-        secrets = [*secrets, marker["routing_key"]]
-        marker["routing_key"] = fingerprint(marker["routing_key"])
+    names = set(marker) if secret_arguments is None else set(secret_arguments)
+    secrets = list(secrets)
+    for name in sorted(names & set(marker)):
+        value = marker[name]
+        if isinstance(value, str) and not value.startswith("sha256:"):
+            secrets.append(value)
+            marker[name] = fingerprint(value)
 
     def clean(text: str | None) -> str | None:
         if text is None:

@@ -64,5 +64,4 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         outbox = resolved.outbox or state_path(config, "outbox.jsonl")
         return replay(resolved, outbox, config.rootpath.name, remembered)
     finally:
-        if not resolved.dry_run:
-            open_alerts.save(config, remembered)
+        open_alerts.save(config, remembered)

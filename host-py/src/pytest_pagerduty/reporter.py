@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Generator
-from dataclasses import asdict
+from collections.abc import Generator, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from .collection import PagerDutyWarning
 
 if TYPE_CHECKING:  # imported when first needed: a green run never sends
     from . import wit
-    from .delivery import Delivery, Outcome
+    from .delivery import Delivery, Outcome, Trigger
 
 # The attribute that carries a marked test's data from makereport (where the
 # item is) to logreport (where xdist delivers reports to the controller).
@@ -74,7 +74,7 @@ class PagerDutyReporter:
         if self._delivery is None:
             from .delivery import Delivery
 
-            self._delivery = Delivery(self.settings, self.outbox_path, self.config.rootpath.name)
+            self._delivery = Delivery(self.settings, self.config.rootpath.name, self._keep)
         return self._delivery
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -182,10 +182,11 @@ class PagerDutyReporter:
         from . import summary
 
         self.outcomes = self._delivery.finish()
-        if not self.settings.dry_run:
+        # Only what PagerDuty confirmed is remembered: a dry run changes nothing.
+        if any(o.status != "dry-run" for o in self.outcomes):
             open_alerts.update(self.open_alerts, self.outcomes)
             open_alerts.save(self.config, self.open_alerts)
-        if self.settings.dry_run and self.outcomes:
+        if any(o.status == "dry-run" for o in self.outcomes):
             self.dry_run_file = self._dry_run_path()
             try:
                 summary.write_dry_run(self.dry_run_file, self.outcomes)
@@ -206,6 +207,25 @@ class PagerDutyReporter:
     def outbox_path(self) -> Path:
         return self.settings.outbox or state_path(self.config, "outbox.jsonl")
 
+    def _keep(
+        self, job: Trigger, outcome: Outcome, secret_arguments: Sequence[str] | None
+    ) -> Outcome:
+        """Writes an alert that was not delivered to the outbox, for `replay`."""
+        from .outbox import Entry, Outbox, redacted
+
+        reason = outcome.reason or "no credentials configured"
+        entry = Entry.new(job.failure, job.marker, job.positional, reason, job.severity)
+        path = self.outbox_path()
+        try:
+            Outbox(path).append(redacted(entry, self.settings.secrets, secret_arguments))
+        except OSError as err:
+            return replace(
+                outcome,
+                status="lost",
+                reason=f"{outcome.reason}; and it could not be written to the outbox {path}: {err}",
+            )
+        return replace(outcome, outbox=path)
+
     def _scrub(self, text: str) -> str:
         """Our own output never shows a secret, even one inside a test's id."""
         for secret in self.settings.secrets:
@@ -225,7 +245,9 @@ class PagerDutyReporter:
         from . import summary
 
         terminalreporter.write_sep("=", "PagerDuty")
-        lines = summary.lines(self.outcomes, self.settings, self.dry_run_file, self.flaky)
+        lines = summary.lines(
+            self.outcomes, self.settings, self.dry_run_file, self.flaky, self.collected.dry_run
+        )
         if self.collected.unavailable:
             lines.insert(0, f"paging is off: {self.collected.unavailable}")
         if not lines:

@@ -15,9 +15,10 @@ from typing import Literal
 
 import pytest
 
+from . import wit
+
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_FLUSH_TIMEOUT_SECONDS = 30.0
-DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_MEMORY_LIMIT_MIB = 64
 
 Kind = Literal["string", "bool", "seconds", "count", "path", "choice"]
@@ -137,8 +138,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "pagerduty_max_attempts",
         "count",
-        "Attempts per incident when PagerDuty is rate limiting, failing or unreachable.",
-        default=str(DEFAULT_MAX_ATTEMPTS),
+        "Attempts per incident when PagerDuty is rate limiting, failing or unreachable "
+        "(default: the component's, 4).",
     ),
     Setting(
         "pagerduty_memory_limit",
@@ -213,15 +214,16 @@ class Settings:
     resolve_always: bool
     flaky_info: bool
     max_incidents: int
-    dry_run: bool
     dry_run_file: Path | None
     page_on_error: bool
     timeout: float
     flush_timeout: float
-    max_attempts: int
+    # None: the component's default.
+    max_attempts: int | None
     memory_limit_mib: int
     outbox: Path | None
-    # Whether no key or token is set (which also switches dry run on).
+    # Whether no key, token or routing key is set (the component then makes
+    # the run a dry run, unless a marker brings its own routing key).
     no_credentials: bool
     # Whether the user asked for a dry run, rather than it following from the above.
     dry_run_requested: bool
@@ -232,7 +234,9 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.api_key, self.oauth_token, self.routing_key) if s)
 
-    def source(self, key: str) -> str:
+    def source(self, setting: str) -> str:
+        """Where a setting (a component's neutral key, or our own) came from."""
+        key = SPELLING.get(setting, setting)
         return self.sources.get(key, f"ini {key}")
 
 
@@ -331,13 +335,12 @@ def resolve(config: pytest.Config) -> Settings:
         resolve_always=choice("pagerduty_resolve") == "always",
         flaky_info=choice("pagerduty_flaky") == "info",
         max_incidents=count("pagerduty_max_incidents"),
-        dry_run=flag("pagerduty_dry_run") or no_credentials,
         dry_run_requested=flag("pagerduty_dry_run"),
         dry_run_file=Path(dry_run_file) if dry_run_file else None,
         page_on_error=flag("pagerduty_page_on_error"),
         timeout=seconds("pagerduty_timeout"),
         flush_timeout=seconds("pagerduty_flush_timeout"),
-        max_attempts=count("pagerduty_max_attempts"),
+        max_attempts=count("pagerduty_max_attempts") if values["pagerduty_max_attempts"] else None,
         memory_limit_mib=count("pagerduty_memory_limit"),
         outbox=Path(outbox) if outbox else None,
         no_credentials=no_credentials,
@@ -345,17 +348,41 @@ def resolve(config: pytest.Config) -> Settings:
     )
 
 
-def component_fields(settings: Settings) -> dict[str, object]:
-    """The settings as the component's `settings` record (kebab-case fields)."""
-    return {
-        "api-url": settings.api_url,
-        "api-key": settings.api_key,
-        "oauth-token": settings.oauth_token,
-        "default-from": settings.default_from,
-        "routing-key": settings.routing_key,
-        "events-url": settings.events_url,
+# The component names settings neutrally (`wit.SettingKey`); this is how
+# this host spells each one.
+SPELLING: dict[str, str] = {
+    "api-url": "pagerduty_api_url",
+    "api-key": "pagerduty_api_key",
+    "oauth-token": "pagerduty_oauth_token",
+    "default-from": "pagerduty_default_from",
+    "routing-key": "pagerduty_routing_key",
+    "events-url": "pagerduty_events_url",
+    "timeout": "pagerduty_timeout",
+    "max-attempts": "pagerduty_max_attempts",
+    "max-incidents": "pagerduty_max_incidents",
+}
+
+
+def spelled(setting: str) -> str:
+    """A component's setting key as this plugin spells it: the option, the
+    ini key and the environment variable."""
+    key = SPELLING.get(setting, setting)
+    return f"--{key}, ini {key} or environment {key.upper()}"
+
+
+def component_settings(settings: Settings) -> wit.Settings:
+    """The settings as the component's `settings` record."""
+    return wit.Settings(
+        api_url=settings.api_url,
+        api_key=settings.api_key,
+        oauth_token=settings.oauth_token,
+        default_from=settings.default_from,
+        routing_key=settings.routing_key,
+        events_url=settings.events_url,
         # Clamped into u32: wasmtime-py would wrap a larger number silently;
         # the component rejects what is out of its range.
-        "timeout-ms": min(max(1, round(settings.timeout * 1000)), 2**32 - 1),
-        "dry-run": settings.dry_run,
-    }
+        timeout_ms=min(max(1, round(settings.timeout * 1000)), 2**32 - 1),
+        dry_run=settings.dry_run_requested,
+        max_attempts=min(settings.max_attempts, 2**32 - 1) if settings.max_attempts else None,
+        max_incidents=min(settings.max_incidents, 2**32 - 1),
+    )

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import wit
 from .open_alerts import AGGREGATE
+from .wit import redacted
 
 if TYPE_CHECKING:
     from .delivery import Outcome
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
 def write_dry_run(path: Path, outcomes: Sequence[Outcome]) -> None:
     requests = [
-        {"nodeid": o.nodeid, "title": o.title, "request": o.request.redacted()}
+        {"nodeid": o.nodeid, "title": o.title, "request": redacted(o.request)}
         for o in outcomes
         if o.request is not None
     ]
@@ -30,7 +32,7 @@ def _fix(outcome: Outcome) -> str:
     return f" Fix: {outcome.fix}" if outcome.fix else ""
 
 
-def _line(outcome: Outcome) -> str:
+def line(outcome: Outcome) -> str:
     name = outcome.title or outcome.nodeid
     if outcome.what == "resolve":
         if outcome.status == "resolved" and outcome.nodeid.startswith(AGGREGATE):
@@ -56,7 +58,7 @@ def _line(outcome: Outcome) -> str:
     if outcome.status == "already-open":
         return f"already open: {name} ({outcome.reason})"
     if outcome.status == "dry-run" and outcome.request is not None:
-        request = outcome.request.redacted()
+        request = redacted(outcome.request)
         lines = [f"would open: {name}", f"    {request['method']} {request['url']}"]
         lines += [f"    {header}: {value}" for header, value in request["headers"].items()]
         lines.append(f"    {request['body']}")
@@ -77,6 +79,7 @@ def lines(
     settings: Settings,
     dry_run_file: Path | None,
     flaky: Sequence[str] = (),
+    dry_run: wit.DryRunReason | None = None,
 ) -> list[str]:
     """One line per alert (one for all those a refused credential held back,
     one for the quiet resolves), the flaky tests, then the counts."""
@@ -87,7 +90,7 @@ def lines(
     held_back = [o for o in outcomes if fatal and o.status == "queued" and not o.fix]
     for outcome in outcomes:
         if outcome not in held_back:
-            out.append(_line(outcome))
+            out.append(line(outcome))
     if quiet:
         done = sum(1 for o in quiet if o.status in ("resolved", "dry-run"))
         out.append(
@@ -101,11 +104,16 @@ def lines(
             f"queued: {len(held_back)} more incident(s) not sent, since every request with "
             "these settings would be refused as above"
         )
-    if settings.dry_run:
+    # Why the component made these a dry run: asked for, or no credentials
+    # (or, when nothing failed, its verdict on the run at collection).
+    reasons = {o.dry_run for o in outcomes if o.status == "dry-run"}
+    if not outcomes and dry_run:
+        reasons = {dry_run}
+    if reasons:
         why = (
-            "no API key, OAuth token or routing key is configured"
-            if settings.no_credentials
-            else "--pagerduty_dry_run"
+            "--pagerduty_dry_run"
+            if "requested" in reasons
+            else "no API key, OAuth token or routing key is configured"
         )
         built = sum(1 for o in outcomes if o.status == "dry-run")
         where = f"; requests written to {dry_run_file}" if dry_run_file and built else ""

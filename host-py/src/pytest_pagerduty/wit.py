@@ -1,34 +1,128 @@
 """Python mirrors of the WIT types in `wit/pagerduty.wit`.
 
-They give the host typed values to hold; they carry data only: every rule
-about them lives in the component. No wasmtime import here, so a run that
-never needs the component never loads wasmtime.
+Records are frozen dataclasses whose fields are the record's, in snake_case;
+enums are `Literal`s of their case names; a variant is a `Union` of one class
+per case (its `TAG`). They carry data only: every rule about them lives in the
+component. `tests/test_wit_mirrors.py` holds them against the component's own
+types, so a renamed field fails a test rather than a run. No wasmtime import
+here, so a run that never needs the component never loads wasmtime.
+
+Annotations are evaluated at run time (`lowering` lifts values by them), so
+they use `Optional`/`Union`, which Python 3.9 can evaluate.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
+
+
+@dataclass(frozen=True)
+class ResultOf:
+    """Marks a `Union` as the WIT `result<ok, err>` it mirrors."""
+
+    ok: Any
+    err: Any
+
 
 Phase = Literal["setup", "call", "teardown"]
 Severity = Literal["critical", "error", "warning", "info"]
+Urgency = Literal["high", "low"]
+Api = Literal["rest", "events"]
 RequestKind = Literal[
     "rest-create", "rest-find", "rest-resolve", "events-trigger", "events-resolve"
 ]
+DryRunReason = Literal["requested", "no-credentials"]
+StopScope = Literal["this-request", "this-api"]
+RejectionKind = Literal[
+    "invalid-request", "unauthorized", "forbidden", "not-found", "denied", "other"
+]
+# A setting, named neutrally; each host spells it its own way (settings.py).
+SettingKey = Literal[
+    "api-url",
+    "api-key",
+    "oauth-token",
+    "default-from",
+    "routing-key",
+    "events-url",
+    "timeout",
+    "max-attempts",
+    "max-incidents",
+]
+
+
+# --- marker-value -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    TAG: ClassVar[str] = "text"
+    payload: str
+
+
+@dataclass(frozen=True)
+class TextList:
+    TAG: ClassVar[str] = "text-list"
+    payload: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    TAG: ClassVar[str] = "unsupported"
+    # The Python type's name, for the error.
+    payload: str
+
+
+MarkerValue = Union[Text, TextList, Unsupported]
+
+
+@dataclass(frozen=True)
+class MarkerArgument:
+    name: str
+    value: MarkerValue
+
+
+@dataclass(frozen=True)
+class IncidentOptions:
+    service_id: Optional[str]
+    routing_key: Optional[str]
+    urgency: Optional[Urgency]
+    severity: Optional[Severity]
+    priority_id: Optional[str]
+    escalation_policy_id: Optional[str]
+    assignee_id: Optional[str]
+    dedup_key: Optional[str]
+    details: Optional[str]
 
 
 @dataclass(frozen=True)
 class MarkerError:
-    argument: str | None
+    argument: Optional[str]
     problem: str
     fix: str
 
 
 @dataclass(frozen=True)
 class SettingsError:
-    setting: str
+    setting: SettingKey
     problem: str
     fix: str
+
+
+# --- build-error ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    TAG: ClassVar[str] = "setting"
+    payload: SettingsError
+
+
+@dataclass(frozen=True)
+class MarkerProblem:
+    TAG: ClassVar[str] = "marker"
+    payload: MarkerError
+
+
+BuildError = Union[SettingProblem, MarkerProblem]
 
 
 @dataclass(frozen=True)
@@ -40,15 +134,36 @@ class Variable:
 @dataclass(frozen=True)
 class TestFailure:
     nodeid: str
-    short_name: str | None
-    docstring: str | None
-    message: str | None
+    short_name: Optional[str]
+    docstring: Optional[str]
+    message: Optional[str]
     traceback: str
     phase: Phase
     duration_seconds: float = 0.0
-    # (name, value) of the CI variables the component asked for.
+    # The CI variables the component asked for (`ci-variables`).
     ci: tuple[Variable, ...] = ()
     host: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The `settings` record: what the component is told (not the plugin's
+    own settings object, which holds more; see settings.py)."""
+
+    api_url: Optional[str]
+    api_key: Optional[str]
+    oauth_token: Optional[str]
+    default_from: Optional[str]
+    routing_key: Optional[str]
+    events_url: Optional[str]
+    timeout_ms: int
+    # The user asked for a dry run.
+    dry_run: bool
+    max_attempts: Optional[int]
+    max_incidents: Optional[int]
+
+    def __repr__(self) -> str:  # never print a secret
+        return f"Settings(api_url={self.api_url!r}, dry_run={self.dry_run!r}, ...)"
 
 
 @dataclass(frozen=True)
@@ -61,31 +176,25 @@ class Header:
 @dataclass(frozen=True)
 class AlertRequest:
     kind: RequestKind
+    api: Api
     method: str
     url: str
     headers: tuple[Header, ...]
     body: str
     display_body: str
     title: str
+    subject: str
     dedup_key: str
     timeout_ms: int
-
-    def redacted(self) -> dict[str, Any]:
-        """The request as a dry run shows it: secret header values replaced."""
-        return {
-            "method": self.method,
-            "url": self.url,
-            "headers": {h.name: "[redacted]" if h.sensitive else h.value for h in self.headers},
-            "body": self.display_body,
-        }
+    dry_run: Optional[DryRunReason]
 
 
 @dataclass(frozen=True)
 class Delivered:
-    id: str | None
-    number: int | None
-    html_url: str | None
-    dedup_key: str | None
+    id: Optional[str]
+    number: Optional[int]
+    html_url: Optional[str]
+    dedup_key: Optional[str]
     # For a REST lookup: the ids of the open incidents with the key.
     found: tuple[str, ...]
 
@@ -93,28 +202,182 @@ class Delivered:
 @dataclass(frozen=True)
 class PagerdutyError:
     status: int
-    code: int | None
+    code: Optional[int]
     message: str
     errors: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Rejection:
-    kind: str
+    kind: RejectionKind
     error: PagerdutyError
-    applies_to_all: bool
+    stops: StopScope
     fix: str
+    setting: Optional[SettingKey]
 
 
 @dataclass(frozen=True)
-class AlreadyOpen:
-    error: PagerdutyError
+class Retry:
+    after_seconds: Optional[int]
+    reason: str
+
+
+# --- delivery-failure (classify-reply) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class AlreadyOpenFailure:
+    TAG: ClassVar[str] = "already-open"
+    payload: PagerdutyError
 
 
 @dataclass(frozen=True)
 class RetryLater:
-    after_seconds: int | None
+    TAG: ClassVar[str] = "retry-later"
+    payload: Retry
+
+
+@dataclass(frozen=True)
+class RejectedFailure:
+    TAG: ClassVar[str] = "rejected"
+    payload: Rejection
+
+
+DeliveryFailure = Union[AlreadyOpenFailure, RetryLater, RejectedFailure]
+
+
+@dataclass(frozen=True)
+class ReplyHeader:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    attempt: int
+    waited_ms: int
+
+
+@dataclass(frozen=True)
+class Wait:
+    wait_ms: int
+    next: Progress
     reason: str
 
 
-DeliveryFailure = Union[AlreadyOpen, RetryLater, Rejection]
+@dataclass(frozen=True)
+class GaveUp:
+    attempts: int
+    reason: str
+
+
+# --- step: what the host does next -----------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveredStep:
+    TAG: ClassVar[str] = "delivered"
+    payload: Delivered
+
+
+@dataclass(frozen=True)
+class AlreadyOpen:
+    TAG: ClassVar[str] = "already-open"
+    payload: PagerdutyError
+
+
+@dataclass(frozen=True)
+class RetryStep:
+    TAG: ClassVar[str] = "retry"
+    payload: Wait
+
+
+@dataclass(frozen=True)
+class GaveUpStep:
+    TAG: ClassVar[str] = "gave-up"
+    payload: GaveUp
+
+
+@dataclass(frozen=True)
+class Rejected:
+    TAG: ClassVar[str] = "rejected"
+    payload: Rejection
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    TAG: ClassVar[str] = "held-back"
+    payload: Rejection
+
+
+@dataclass(frozen=True)
+class NotSent:
+    TAG: ClassVar[str] = "not-sent"
+    payload: DryRunReason
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    TAG: ClassVar[str] = "follow-up"
+    payload: tuple[AlertRequest, ...]
+
+
+Step = Union[
+    DeliveredStep, AlreadyOpen, RetryStep, GaveUpStep, Rejected, HeldBack, NotSent, FollowUp
+]
+
+
+# --- planned ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    TAG: ClassVar[str] = "page"
+    payload: AlertRequest
+
+
+@dataclass(frozen=True)
+class PastCap:
+    TAG: ClassVar[str] = "past-cap"
+
+
+Planned = Union[Page, PastCap]
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    # Indices into the failures given to `aggregate`.
+    members: tuple[int, ...]
+    # The request, or why it could not be built.
+    request: Annotated[Union[AlertRequest, BuildError], ResultOf(AlertRequest, BuildError)]
+
+
+class Handle:
+    """A resource the component made (a `pager` or a `marker`): opaque to
+    the host, valid only in the store that made it."""
+
+    def __init__(self, resource: object) -> None:
+        self.resource = resource
+
+
+@dataclass(frozen=True)
+class Held:
+    """A failure past the cap and the marker it pages with (`incidents.held`)."""
+
+    failure: TestFailure
+    marker: Handle
+
+
+def redacted(request: AlertRequest) -> dict[str, Any]:
+    """The request as a dry run shows it: secret header values replaced, and
+    the body as the component says it may be shown."""
+    return {
+        "method": request.method,
+        "url": request.url,
+        "headers": {h.name: "[redacted]" if h.sensitive else h.value for h in request.headers},
+        "body": request.display_body,
+    }
+
+
+def problem(error: BuildError) -> Union[SettingsError, MarkerError]:
+    return error.payload

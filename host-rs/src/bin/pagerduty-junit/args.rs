@@ -50,9 +50,10 @@ pub struct Args {
     #[arg(long, default_value = ".pagerduty-junit-state.json")]
     pub state: PathBuf,
 
-    /// At most this many alerts one by one; the rest are grouped into one per destination.
-    #[arg(long, default_value_t = 10)]
-    pub max_incidents: usize,
+    /// At most this many alerts one by one; the rest are grouped into one per
+    /// destination [default: the component's, 10].
+    #[arg(long)]
+    pub max_incidents: Option<u32>,
 
     /// REST API base [env: PAGERDUTY_API_URL].
     #[arg(long)]
@@ -66,9 +67,10 @@ pub struct Args {
     /// Connect, first-byte and between-bytes timeout of one request [default: 10000].
     #[arg(long)]
     pub timeout_ms: Option<u32>,
-    /// Attempts per request when PagerDuty is rate limiting or down.
-    #[arg(long, default_value_t = 3)]
-    pub max_attempts: u32,
+    /// Attempts per request when PagerDuty is rate limiting or down
+    /// [default: the component's, 4].
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,16 +15,19 @@ use clap::Parser;
 use pagerduty_host::junit::{self, Case, Outcome};
 use pagerduty_host::routes::{self, Route};
 use pagerduty_host::sandbox::PAGERDUTY_HOSTS;
-use pagerduty_host::{Allowlist, Host};
-use serde_json::{json, Value};
+use pagerduty_host::{
+    AlertRequest, Allowlist, Held, Host, Marker, Pager, Phase, Planned, RequestKind, TestFailure,
+    Variable,
+};
 
 use args::{Args, Resolve};
-use pager::{Pager, Sent};
+use pager::Delivery;
 use setup::{env, trap, Checked, Usage};
 use state::{OpenAlert, State};
 
 /// What grouped alerts say the failures came from; part of their key.
 const SUITE: &str = "the JUnit reports";
+/// State ids of grouped alerts: this, then the alert's key.
 const AGGREGATE: &str = "aggregate:";
 
 fn main() -> ExitCode {
@@ -67,38 +70,41 @@ fn redact(text: &str, secrets: &[String]) -> String {
         .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[redacted]"))
 }
 
-/// The options with the key an alert was opened with, for its resolve.
-fn with_key(options: &str, dedup_key: Option<&str>) -> String {
-    let mut value: Value = serde_json::from_str(options).expect("options are JSON");
-    if let Some(key) = dedup_key {
-        value["dedup_key"] = Value::from(key);
-    }
-    value.to_string()
-}
-
 struct Context<'a> {
     pager: Pager<'a>,
     state: State,
-    settings: String,
     secrets: Vec<String>,
-    ci: Value,
+    ci: Vec<Variable>,
     host: String,
-    dry_run: bool,
     tally: Tally,
 }
 
 #[derive(Default)]
 struct Tally {
     paged: usize,
+    /// Triggers and resolves only shown (dry-run requests).
+    shown: usize,
     already_open: usize,
     resolved: usize,
+    shown_resolves: usize,
     undelivered: Vec<String>,
     unrouted: usize,
 }
 
+/// How a resolve ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolution {
+    /// Resolved, or nothing was open: forget the alert.
+    Closed,
+    /// A dry run: shown only, remember the alert still.
+    Shown,
+    /// Not delivered: try again next run.
+    Open,
+}
+
 impl Context<'_> {
-    /// The component's `test-failure` for a failed case, as JSON.
-    fn failure_json(&self, case: &Case, unique_name: bool) -> String {
+    /// The component's `test-failure` for a failed case.
+    fn failure(&self, case: &Case, unique_name: bool) -> TestFailure {
         let (problem, errored) = match &case.outcome {
             Outcome::Failed(p) => (p, false),
             Outcome::Errored(p) => (p, true),
@@ -107,40 +113,44 @@ impl Context<'_> {
         let message = problem.message.as_deref().unwrap_or("");
         // pytest reports a fixture's error as "failed on setup with ...".
         let phase = match (errored, message) {
-            (true, m) if m.starts_with("failed on setup") => "setup",
-            (true, m) if m.starts_with("failed on teardown") => "teardown",
-            _ => "call",
+            (true, m) if m.starts_with("failed on setup") => Phase::Setup,
+            (true, m) if m.starts_with("failed on teardown") => Phase::Teardown,
+            _ => Phase::Call,
         };
         let clean = |t: &str| redact(t, &self.secrets);
-        json!({
-            "nodeid": clean(&case.id()),
-            "short_name": unique_name.then(|| clean(&case.name)),
-            "docstring": null,
-            "message": problem.message.as_deref().map(clean),
-            "traceback": clean(&problem.text),
-            "phase": phase,
-            "duration_seconds": case.seconds,
-            "ci": self.ci,
-            "host": self.host,
-        })
-        .to_string()
+        TestFailure {
+            nodeid: clean(&case.id()),
+            short_name: unique_name.then(|| clean(&case.name)),
+            docstring: None,
+            message: problem.message.as_deref().map(clean),
+            traceback: clean(&problem.text),
+            phase,
+            duration_seconds: case.seconds,
+            ci: self.ci.clone(),
+            host: self.host.clone(),
+        }
     }
 
-    /// Shows or sends one trigger; returns the alert it opened.
-    fn page(&mut self, request: &str) -> Option<OpenAlert> {
-        let (title, dedup_key) = pager::describe(request);
-        if self.dry_run {
-            println!("would page: {title}\n  {}", pager::redacted(request));
-            self.tally.paged += 1;
-            return None;
-        }
+    /// Sends (or shows) one trigger; returns the alert it opened.
+    fn page(&mut self, request: &AlertRequest) -> Option<OpenAlert> {
+        let delivery = pager::deliver(&mut self.pager, request);
+        self.paged(request, delivery)
+    }
+
+    fn paged(&mut self, request: &AlertRequest, delivery: Delivery) -> Option<OpenAlert> {
+        let title = &request.title;
         let opened = |incident_id| OpenAlert {
-            dedup_key: dedup_key.clone(),
+            dedup_key: request.dedup_key.clone(),
             incident_id,
             cases: Vec::new(),
         };
-        match self.pager.send(request) {
-            Sent::Delivered(delivered) => {
+        match delivery {
+            Delivery::Shown => {
+                println!("would page: {title}\n  {}", pager::redacted(request));
+                self.tally.shown += 1;
+                None
+            }
+            Delivery::Delivered(delivered) => {
                 let link = (delivered.html_url.as_deref())
                     .map(|u| format!(" {u}"))
                     .unwrap_or_default();
@@ -148,73 +158,77 @@ impl Context<'_> {
                 self.tally.paged += 1;
                 Some(opened(delivered.id))
             }
-            Sent::AlreadyOpen => {
+            Delivery::AlreadyOpen => {
                 println!("already open: {title}");
                 self.tally.already_open += 1;
                 Some(opened(None))
             }
-            Sent::Failed(reason) => {
+            Delivery::Failed(reason) => {
                 self.tally.undelivered.push(format!("{title}: {reason}"));
                 None
             }
-        }
-    }
-
-    /// A build's request, or its error counted as undelivered (the routes'
-    /// builds were all tried before sending, so this is not expected).
-    fn built(
-        &mut self,
-        what: &str,
-        answer: wasmtime::Result<Result<String, pagerduty_host::SettingsError>>,
-    ) -> Option<String> {
-        match answer {
-            Ok(Ok(request)) => Some(request),
-            Ok(Err(e)) => {
-                let Usage(problem) = setup::settings_problem(&e);
-                self.tally.undelivered.push(format!("{what}: {problem}"));
-                None
-            }
-            Err(trap) => {
-                (self.tally.undelivered).push(format!("{what}: the component failed: {trap:#}"));
-                None
-            }
+            Delivery::FollowUp(requests) => requests
+                .into_iter()
+                .fold(None, |last, (next, d)| self.paged(&next, d).or(last)),
         }
     }
 
     /// Resolves one alert: an Events resolve, a REST PUT, or a REST lookup
-    /// by key and a PUT for each open incident. True when nothing is left open.
-    fn resolve(&mut self, id: &str, options: &str, incident: Option<String>) -> bool {
-        let built =
-            self.pager
-                .instance
-                .build_resolve(id, options, &self.settings, incident.as_deref());
-        let Some(request) = self.built(id, built) else {
-            return false;
+    /// by key and the PUTs the component asks for after it.
+    fn resolve(
+        &mut self,
+        id: &str,
+        marker: Marker,
+        incident: Option<&str>,
+        dedup_key: Option<&str>,
+    ) -> Resolution {
+        let request = match self.pager.resolve(id, marker, incident, dedup_key) {
+            Ok(Ok(request)) => request,
+            Ok(Err(e)) => {
+                let problem = setup::build_problem(&e);
+                self.tally.undelivered.push(format!("{id}: {problem}"));
+                return Resolution::Open;
+            }
+            Err(trap) => {
+                (self.tally.undelivered).push(format!("{id}: the component failed: {trap:#}"));
+                return Resolution::Open;
+            }
         };
-        let (title, _) = pager::describe(&request);
-        if self.dry_run {
-            println!("would resolve: {title}\n  {}", pager::redacted(&request));
-            self.tally.resolved += 1;
-            return true;
-        }
-        let finding = pager::kind(&request) == "rest-find";
-        let found = match self.pager.send(&request) {
-            Sent::Delivered(delivered) if finding => delivered.found,
-            Sent::Delivered(_) | Sent::AlreadyOpen => {
+        let delivery = pager::deliver(&mut self.pager, &request);
+        self.resolved(&request, delivery)
+    }
+
+    fn resolved(&mut self, request: &AlertRequest, delivery: Delivery) -> Resolution {
+        let title = &request.title;
+        match delivery {
+            Delivery::Shown => {
+                println!("would resolve: {title}\n  {}", pager::redacted(request));
+                self.tally.shown_resolves += 1;
+                Resolution::Shown
+            }
+            // A lookup that found nothing open: nothing to resolve.
+            Delivery::Delivered(_) if request.kind == RequestKind::RestFind => Resolution::Closed,
+            Delivery::Delivered(_) | Delivery::AlreadyOpen => {
                 println!("resolved: {title}");
                 self.tally.resolved += 1;
-                return true;
+                Resolution::Closed
             }
-            Sent::Failed(reason) => {
+            Delivery::Failed(reason) => {
                 self.tally.undelivered.push(format!("{title}: {reason}"));
-                return false;
+                Resolution::Open
             }
-        };
-        let mut done = true;
-        for incident in found {
-            done &= self.resolve(id, options, Some(incident));
+            Delivery::FollowUp(requests) => {
+                let mut all = Resolution::Closed;
+                for (next, d) in requests {
+                    match self.resolved(&next, d) {
+                        Resolution::Open => all = Resolution::Open,
+                        Resolution::Shown if all == Resolution::Closed => all = Resolution::Shown,
+                        _ => {}
+                    }
+                }
+                all
+            }
         }
-        done
     }
 }
 
@@ -231,12 +245,20 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
     let allowlist = Allowlist::new(allowed.chain(args.allow_hosts.iter().map(String::as_str)));
     let cap = Duration::from_millis(settings.timeout_ms.into());
     let mut instance = host.instance(allowlist, cap).map_err(trap)?;
-    if let Err(e) = instance.check_settings(&settings).map_err(trap)? {
-        return Err(setup::settings_problem(&e));
-    }
-    let checked = setup::check_routes(&mut instance, &routes, &settings)?;
+    let secret_arguments = instance.secret_arguments().map_err(trap)?;
+    let ci: Vec<Variable> = (instance.ci_variables().map_err(trap)?)
+        .into_iter()
+        .filter_map(|name| env(&name).map(|value| Variable { name, value }))
+        .collect();
+    let mut pager = match instance.open(&settings).map_err(trap)? {
+        Ok(pager) => pager,
+        Err(e) => return Err(Usage(setup::settings_problem(&e))),
+    };
+    let checked = setup::check_routes(&mut pager, &routes, &settings, &secret_arguments)?;
+    let opened = pager.dry_run().map_err(trap)?;
+    let dry_run = setup::run_dry_run(&routes, &checked.checked, opened)?;
     let state = State::load(&args.state).map_err(Usage)?;
-    if !settings.dry_run {
+    if dry_run.is_none() {
         // Writable before anything is sent: what is opened must be remembered.
         state.save(&args.state).map_err(Usage)?;
     }
@@ -248,53 +270,47 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
     .into_iter()
     .flatten()
     .cloned()
-    .chain(
-        checked
-            .iter()
-            .flatten()
-            .filter_map(|c| c.routing_key.clone()),
-    )
+    .chain(checked.secrets)
     .collect();
-    let ci: Vec<Value> = (instance.ci_variables().map_err(trap)?)
-        .into_iter()
-        .filter_map(|name| env(&name).map(|value| json!({"name": name, "value": value})))
-        .collect();
-    if settings.dry_run {
-        println!("pagerduty-junit: dry run (no credentials set, or --dry-run): nothing is sent");
+    if dry_run.is_some() {
+        let why = if args.dry_run {
+            "--dry-run"
+        } else {
+            "no credentials set"
+        };
+        println!("pagerduty-junit: dry run ({why}): nothing is sent");
     }
     let mut context = Context {
-        pager: Pager::new(&mut instance, args.max_attempts),
+        pager,
         state,
-        settings: setup::settings_json(&settings),
         secrets,
-        ci: Value::Array(ci),
+        ci,
         host: host_name(),
-        dry_run: settings.dry_run,
         tally: Tally::default(),
     };
-    trigger(&mut context, args, &cases, &routes, &checked);
+    trigger(&mut context, &cases, &routes, &checked.checked);
     if args.resolve != Resolve::Never {
-        resolve(&mut context, args, &cases, &routes, &checked);
+        resolve(&mut context, args, &cases, &routes, &checked.checked);
     }
 
     let mut tally = context.tally;
-    if !settings.dry_run {
+    if dry_run.is_none() {
         if let Err(problem) = context.state.save(&args.state) {
             tally.undelivered.push(problem);
         }
     }
-    let (page_verb, resolve_verb) = if settings.dry_run {
-        ("would page", "would resolve")
-    } else {
-        ("paged", "resolved")
+    let count = |done: usize, verb: &str, shown: usize, would: &str| match (dry_run, shown) {
+        (Some(_), _) => format!("{shown} {would}"),
+        (None, 0) => format!("{done} {verb}"),
+        (None, _) => format!("{done} {verb} ({shown} {would})"),
     };
     println!(
-        "pagerduty-junit: {} cases, {} failed; {} {page_verb}, {} already open, {} {resolve_verb}, {} not routed, {} not delivered",
+        "pagerduty-junit: {} cases, {} failed; {}, {} already open, {}, {} not routed, {} not delivered",
         cases.len(),
         cases.iter().filter(|c| is_failed(c)).count(),
-        tally.paged,
+        count(tally.paged, "paged", tally.shown, "would page"),
         tally.already_open,
-        tally.resolved,
+        count(tally.resolved, "resolved", tally.shown_resolves, "would resolve"),
         tally.unrouted,
         tally.undelivered.len(),
     );
@@ -308,63 +324,73 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
     })
 }
 
-/// The first `--max-incidents` failures one by one, the rest grouped by
-/// the component's aggregate key (one alert per destination).
-fn trigger(
-    context: &mut Context,
-    args: &Args,
-    cases: &[Case],
-    routes: &[Route],
-    checked: &[Option<Checked>],
-) {
+/// Each failure as the component plans it: paged one by one up to the run's
+/// cap, past it held, then grouped by the component into one alert per
+/// destination.
+fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[Option<Checked>]) {
     let mut name_counts: HashMap<&str, usize> = HashMap::new();
     for case in cases {
         *name_counts.entry(&case.name).or_default() += 1;
     }
-    // aggregate key -> (options, failures, case ids)
-    let mut groups: BTreeMap<String, (String, Vec<String>, Vec<String>)> = BTreeMap::new();
-    let mut individual = 0;
+    let mut held: Vec<Held> = Vec::new();
+    let mut held_ids: Vec<String> = Vec::new();
     for case in cases.iter().filter(|c| is_failed(c)) {
         let Some(route) = routes::route_for(routes, case) else {
             context.tally.unrouted += 1;
             continue;
         };
-        let Some(Checked { options, .. }) = &checked[route] else {
+        let Some(Checked { marker, .. }) = checked[route] else {
             continue; // an ignore route
         };
-        let failure = context.failure_json(case, name_counts[case.name.as_str()] == 1);
+        let failure = context.failure(case, name_counts[case.name.as_str()] == 1);
         let id = case.id();
-        if individual < args.max_incidents {
-            individual += 1;
-            let built =
-                (context.pager.instance).build_trigger(&failure, options, &context.settings);
-            let Some(request) = context.built(&id, built) else {
-                continue;
-            };
-            if let Some(alert) = context.page(&request) {
-                context.state.opened(id, alert);
+        match context.pager.trigger(&failure, marker, None) {
+            Ok(Ok(Planned::Page(request))) => {
+                if let Some(alert) = context.page(&request) {
+                    context.state.opened(id, alert);
+                }
             }
-        } else {
-            let key = (context.pager.instance).aggregate_key(options, &context.settings, SUITE);
-            let Some(key) = context.built(&id, key) else {
-                continue;
-            };
-            let group =
-                (groups.entry(key)).or_insert_with(|| (options.clone(), Vec::new(), Vec::new()));
-            group.1.push(failure);
-            group.2.push(id);
+            Ok(Ok(Planned::PastCap)) => {
+                held.push(Held { failure, marker });
+                held_ids.push(id);
+            }
+            // The routes' preflight passed, so this is not expected.
+            Ok(Err(e)) => {
+                let problem = setup::build_problem(&e);
+                context.tally.undelivered.push(format!("{id}: {problem}"));
+            }
+            Err(trap) => {
+                (context.tally.undelivered).push(format!("{id}: the component failed: {trap:#}"));
+            }
         }
     }
-    for (key, (options, failures, ids)) in groups {
-        let failures = format!("[{}]", failures.join(","));
-        let built =
-            (context.pager.instance).build_aggregate(&failures, SUITE, &options, &context.settings);
-        let Some(request) = context.built(&key, built) else {
-            continue;
-        };
-        if let Some(mut alert) = context.page(&request) {
-            alert.cases = ids;
-            context.state.opened(format!("{AGGREGATE}{key}"), alert);
+    if held.is_empty() {
+        return;
+    }
+    let aggregates = match context.pager.aggregate(&held, SUITE) {
+        Ok(aggregates) => aggregates,
+        Err(trap) => {
+            let what = held_ids.join(", ");
+            (context.tally.undelivered).push(format!("{what}: the component failed: {trap:#}"));
+            return;
+        }
+    };
+    for aggregate in aggregates {
+        let ids: Vec<String> = (aggregate.members.iter())
+            .filter_map(|&i| held_ids.get(i as usize).cloned())
+            .collect();
+        match aggregate.request {
+            Ok(request) => {
+                if let Some(mut alert) = context.page(&request) {
+                    alert.cases = ids;
+                    let id = format!("{AGGREGATE}{}", request.dedup_key);
+                    context.state.opened(id, alert);
+                }
+            }
+            Err(e) => {
+                let problem = setup::build_problem(&e);
+                (context.tally.undelivered).push(format!("{}: {problem}", ids.join(", ")));
+            }
         }
     }
 }
@@ -384,23 +410,23 @@ fn resolve(
         .filter(|c| is_failed(c))
         .map(Case::id)
         .collect();
-    let mut passed: BTreeMap<String, String> = BTreeMap::new(); // id -> route options
+    let mut passed: BTreeMap<String, Marker> = BTreeMap::new(); // id -> route's marker
     for case in cases {
         if !matches!(case.outcome, Outcome::Passed { .. }) || failed.contains(&case.id()) {
             continue;
         }
         if let Some(Some(c)) = routes::route_for(routes, case).map(|r| &checked[r]) {
-            passed.insert(case.id(), c.options.clone());
+            passed.insert(case.id(), c.marker);
         }
     }
-    for (id, options) in &passed {
+    for (id, marker) in &passed {
         let open = context.state.open.get(id).cloned();
         if open.is_none() && args.resolve == Resolve::Opened {
             continue;
         }
         let key = open.as_ref().map(|o| o.dedup_key.as_str());
-        let incident = open.as_ref().and_then(|o| o.incident_id.clone());
-        if context.resolve(id, &with_key(options, key), incident) && !context.dry_run {
+        let incident = open.as_ref().and_then(|o| o.incident_id.as_deref());
+        if context.resolve(id, *marker, incident, key) == Resolution::Closed {
             context.state.open.remove(id);
         }
     }
@@ -410,16 +436,16 @@ fn resolve(
         .collect();
     for (id, alert) in groups {
         let none_failed = !alert.cases.iter().any(|c| failed.contains(c));
-        let Some(options) = alert.cases.iter().find_map(|c| passed.get(c)) else {
+        let Some(marker) = alert.cases.iter().find_map(|c| passed.get(c)) else {
             continue;
         };
         if none_failed
             && context.resolve(
                 &id,
-                &with_key(options, Some(&alert.dedup_key)),
-                alert.incident_id,
-            )
-            && !context.dry_run
+                *marker,
+                alert.incident_id.as_deref(),
+                Some(&alert.dedup_key),
+            ) == Resolution::Closed
         {
             context.state.open.remove(&id);
         }

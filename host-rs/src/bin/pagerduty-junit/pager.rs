@@ -1,164 +1,113 @@
-//! Sends built requests through the component, waiting as its classification
-//! says, and shows them in a dry run with their secrets left out.
+//! Delivers requests as the component decides, step by step: this command
+//! only sleeps when told, sends again, and prints. A dry-run request is
+//! shown with its secrets left out.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use pagerduty_host::{canonical, Delivered, DeliveryFailure, Instance, RejectionKind};
-use serde_json::Value;
+use pagerduty_host::{canonical, AlertRequest, Delivered, Pager, Rejection, RejectionKind, Step};
+use serde_json::{json, Map, Value};
 
-/// No request waits longer than this in all, however often PagerDuty says later.
-const WAIT_BUDGET: Duration = Duration::from_secs(120);
-const WAIT_MAX: Duration = Duration::from_secs(60);
-const WAIT_MIN: Duration = Duration::from_millis(500);
+use crate::setup::spelling;
 
-pub enum Sent {
+/// How the delivery of one request ended.
+pub enum Delivery {
     Delivered(Delivered),
     /// REST: an open incident already has the key; nothing new was opened.
     AlreadyOpen,
+    /// A dry-run request: shown, not sent.
+    Shown,
     Failed(String),
+    /// The answer called for these requests, each delivered in turn.
+    FollowUp(Vec<(AlertRequest, Delivery)>),
 }
 
-pub struct Pager<'a> {
-    pub instance: &'a mut Instance,
-    max_attempts: u32,
-    /// "rest" or "events" → why every further request to that API would
-    /// fail the same way (bad credentials): they are not sent.
-    stopped: HashMap<&'static str, String>,
-}
-
-/// The request's kind: `rest-create`, `rest-find`, `events-trigger`...
-pub fn kind(request: &str) -> String {
-    let value: Value = serde_json::from_str(request).expect("the component builds JSON");
-    value["kind"].as_str().unwrap_or_default().to_string()
-}
-
-/// A REST credential failing says nothing about an Events routing key.
-fn api(request: &str) -> &'static str {
-    if kind(request).starts_with("events") {
-        "events"
-    } else {
-        "rest"
+/// Sends a request until the component's step is final.
+pub fn deliver(pager: &mut Pager, request: &AlertRequest) -> Delivery {
+    let mut progress = None;
+    loop {
+        let step = match pager.send(request, progress) {
+            Ok(step) => step,
+            Err(trap) => return Delivery::Failed(format!("the component failed: {trap:#}")),
+        };
+        return match step {
+            Step::Retry(wait) => {
+                eprintln!(
+                    "pagerduty-junit: {}; retrying in {:.1} s",
+                    wait.reason,
+                    f64::from(wait.wait_ms) / 1000.0
+                );
+                std::thread::sleep(Duration::from_millis(wait.wait_ms.into()));
+                progress = Some(wait.next);
+                continue;
+            }
+            Step::Delivered(delivered) => Delivery::Delivered(delivered),
+            Step::AlreadyOpen(_) => Delivery::AlreadyOpen,
+            Step::NotSent(_) => Delivery::Shown,
+            Step::GaveUp(gave_up) => Delivery::Failed(format!(
+                "{} (gave up after {} attempts)",
+                gave_up.reason, gave_up.attempts
+            )),
+            Step::Rejected(rejection) => Delivery::Failed(refusal(pager, &rejection)),
+            Step::HeldBack(rejection) => {
+                Delivery::Failed(format!("not sent: {}", refusal(pager, &rejection)))
+            }
+            Step::FollowUp(requests) => Delivery::FollowUp(
+                requests
+                    .into_iter()
+                    .map(|next| {
+                        let delivery = deliver(pager, &next);
+                        (next, delivery)
+                    })
+                    .collect(),
+            ),
+        };
     }
 }
 
-/// `title`, and the request as JSON text, from a build's answer.
-pub fn describe(request: &str) -> (String, String) {
-    let value: Value = serde_json::from_str(request).expect("the component builds JSON");
-    (
-        value["title"].as_str().unwrap_or_default().to_string(),
-        value["dedup_key"].as_str().unwrap_or_default().to_string(),
-    )
+/// A refusal as one line: PagerDuty's status and words, then the fix.
+fn refusal(pager: &Pager, rejection: &Rejection) -> String {
+    let error = &rejection.error;
+    let mut reason = format!(
+        "{} {}: {}",
+        error.status,
+        canonical::rejection_kind_name(rejection.kind),
+        error.message
+    );
+    for detail in &error.errors {
+        reason.push_str(&format!("; {detail}"));
+    }
+    // The sandbox's own account names the host and the flag that allows it.
+    let fix = match (rejection.kind, pager.denied().last()) {
+        (RejectionKind::Denied, Some(refusal)) => refusal.clone(),
+        _ => rejection.fix.clone(),
+    };
+    match rejection.setting {
+        Some(setting) => reason.push_str(&format!(" ({fix}; check {})", spelling(setting))),
+        None => reason.push_str(&format!(" ({fix})")),
+    }
+    reason
 }
 
 /// The request as a dry run prints it: secret headers replaced, the display body.
-pub fn redacted(request: &str) -> String {
-    let value: Value = serde_json::from_str(request).expect("the component builds JSON");
-    let headers: serde_json::Map<String, Value> = value["headers"]
-        .as_array()
-        .into_iter()
-        .flatten()
+pub fn redacted(request: &AlertRequest) -> String {
+    let headers: Map<String, Value> = request
+        .headers
+        .iter()
         .map(|h| {
-            let shown = if h["sensitive"].as_bool() == Some(true) {
-                Value::from("[redacted]")
+            let shown = if h.sensitive {
+                "[redacted]"
             } else {
-                h["value"].clone()
+                h.value.as_str()
             };
-            (h["name"].as_str().unwrap_or_default().to_string(), shown)
+            (h.name.clone(), Value::from(shown))
         })
         .collect();
-    let body = value["display_body"].as_str().unwrap_or_default();
-    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    serde_json::json!({
-        "method": value["method"],
-        "url": value["url"],
+    let body: Value = serde_json::from_str(&request.display_body).unwrap_or(Value::Null);
+    json!({
+        "method": request.method,
+        "url": request.url,
         "headers": headers,
         "body": body,
     })
     .to_string()
-}
-
-impl<'a> Pager<'a> {
-    pub fn new(instance: &'a mut Instance, max_attempts: u32) -> Self {
-        Self {
-            instance,
-            max_attempts: max_attempts.max(1),
-            stopped: HashMap::new(),
-        }
-    }
-
-    /// Sends one request, retrying what PagerDuty calls transient.
-    pub fn send(&mut self, request: &str) -> Sent {
-        let api = api(request);
-        if let Some(reason) = self.stopped.get(api) {
-            return Sent::Failed(format!("not sent: {reason}"));
-        }
-        let mut waited = Duration::ZERO;
-        let mut attempt = 1;
-        loop {
-            let answer = match self.instance.send(request) {
-                Ok(answer) => answer,
-                Err(trap) => return Sent::Failed(format!("the component failed: {trap:#}")),
-            };
-            let failure = match answer {
-                Ok(delivered) => return Sent::Delivered(delivered),
-                Err(DeliveryFailure::AlreadyOpen(_)) => return Sent::AlreadyOpen,
-                Err(failure) => failure,
-            };
-            if let DeliveryFailure::RetryLater(retry) = &failure {
-                let backoff = 2u32.saturating_pow(attempt - 1).min(1 << 10);
-                let wait = retry.after_seconds.map_or_else(
-                    || Duration::from_millis(500) * backoff,
-                    |s| Duration::from_secs(s.into()),
-                );
-                // "Reset in 0 s" must not turn into a burst of retries.
-                let wait = wait.clamp(WAIT_MIN, WAIT_MAX);
-                if attempt < self.max_attempts && waited + wait <= WAIT_BUDGET {
-                    eprintln!(
-                        "pagerduty-junit: {}; retrying in {:.1} s",
-                        retry.reason,
-                        wait.as_secs_f64()
-                    );
-                    std::thread::sleep(wait);
-                    waited += wait;
-                    attempt += 1;
-                    continue;
-                }
-            }
-            return self.failed(api, &failure, attempt);
-        }
-    }
-
-    fn failed(&mut self, api: &'static str, failure: &DeliveryFailure, attempts: u32) -> Sent {
-        let (reason, stop) = match failure {
-            DeliveryFailure::RetryLater(retry) => (
-                format!("{} (gave up after {attempts} attempts)", retry.reason),
-                false,
-            ),
-            DeliveryFailure::Rejected(rejection) => {
-                let mut reason = format!(
-                    "{} {}: {}",
-                    rejection.error.status,
-                    canonical::rejection_kind(rejection.kind),
-                    rejection.error.message
-                );
-                for detail in &rejection.error.errors {
-                    reason.push_str(&format!("; {detail}"));
-                }
-                // The sandbox's own account names the host and the flag.
-                let fix = match (rejection.kind, self.instance.denied().last()) {
-                    (RejectionKind::Denied, Some(refusal)) => refusal.clone(),
-                    _ => rejection.fix.clone(),
-                };
-                reason.push_str(&format!(" ({fix})"));
-                (reason, rejection.applies_to_all)
-            }
-            DeliveryFailure::AlreadyOpen(_) => unreachable!("handled by send"),
-        };
-        // Every further request would fail the same way (bad credentials).
-        if stop {
-            self.stopped.insert(api, reason.clone());
-        }
-        Sent::Failed(reason)
-    }
 }

@@ -1,12 +1,14 @@
 //! Everything that can be wrong is found here, before anything is sent:
 //! the config, the routes, the settings and credentials, each route's options
-//! as the component checks them, and a build of each route's requests.
+//! as the component checks them, and the component's preflight of each.
 
 use std::path::{Path, PathBuf};
 
 use pagerduty_host::routes::{Config, Route};
-use pagerduty_host::{Instance, Settings, SettingsError};
-use serde_json::json;
+use pagerduty_host::{
+    BuildError, DryRunReason, Marker, MarkerError, MarkerValue, Pager, Setting, Settings,
+    SettingsError,
+};
 
 use crate::args::Args;
 
@@ -14,6 +16,9 @@ pub const DEFAULT_CONFIG: &str = "pagerduty-junit.toml";
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 /// Stands in for a route's routing key in a dry run without one.
 const DRY_RUN_ROUTING_KEY: &str = "DRYRUNROUTINGKEY0000000000000000";
+/// The test id of the request built to learn whether a route's requests are
+/// only shown.
+const PROBE: &str = "preflight";
 
 /// Bad usage, config, credentials or report: exit 2, nothing sent.
 pub struct Usage(pub String);
@@ -64,6 +69,9 @@ pub fn all_routes(args: &Args, config: &Config) -> Result<Vec<Route>, Usage> {
     Ok(routes)
 }
 
+/// The settings as this command reads them. The component decides whether
+/// the run is a dry run (`--dry-run`, or no credential it can send with);
+/// the one exception is a stand-in routing key (below), which is never sent.
 pub fn settings(args: &Args, config: &Config, routes: &[Route]) -> Result<Settings, Usage> {
     let api_key = env("PAGERDUTY_API_KEY");
     let oauth_token = env("PAGERDUTY_OAUTH_TOKEN");
@@ -81,6 +89,10 @@ pub fn settings(args: &Args, config: &Config, routes: &[Route]) -> Result<Settin
                 .into(),
         ));
     }
+    // A route whose key is not set gets a stand-in key to preview with
+    // (check_routes); that key must never go out, so the run is then only a
+    // preview. With any key set, an unset one is an error instead.
+    let stand_in = !credentials && routes.iter().any(|r| r.routing_key_env.is_some());
     let file = &config.settings;
     Ok(Settings {
         api_url: (args.api_url.clone())
@@ -96,64 +108,78 @@ pub fn settings(args: &Args, config: &Config, routes: &[Route]) -> Result<Settin
         timeout_ms: (args.timeout_ms)
             .or(file.timeout_ms)
             .unwrap_or(DEFAULT_TIMEOUT_MS),
-        dry_run: args.dry_run || !credentials,
+        dry_run: args.dry_run || stand_in,
+        max_attempts: args.max_attempts,
+        max_incidents: args.max_incidents,
     })
 }
 
-pub fn settings_json(s: &Settings) -> String {
-    json!({
-        "api_url": s.api_url, "api_key": s.api_key, "oauth_token": s.oauth_token,
-        "default_from": s.default_from, "routing_key": s.routing_key, "events_url": s.events_url,
-        "timeout_ms": s.timeout_ms, "dry_run": s.dry_run,
-    })
-    .to_string()
-}
-
-/// Where this command takes each setting the component may name.
-fn source(setting: &str) -> Option<&'static str> {
-    Some(match setting {
-        "pagerduty_api_key" => "PAGERDUTY_API_KEY",
-        "pagerduty_oauth_token" => "PAGERDUTY_OAUTH_TOKEN",
-        "pagerduty_default_from" => "PAGERDUTY_DEFAULT_FROM (or default_from in the config file)",
-        "pagerduty_routing_key" => "PAGERDUTY_ROUTING_KEY (or the route's routing_key_env)",
-        "pagerduty_api_url" => "--api-url (or PAGERDUTY_API_URL, or api_url in the config file)",
-        "pagerduty_events_url" => {
+/// Where this command takes each setting the component may name: the one
+/// table from the component's neutral names to this command's spelling.
+pub fn spelling(setting: Setting) -> &'static str {
+    match setting {
+        Setting::ApiUrl => "--api-url (or PAGERDUTY_API_URL, or api_url in the config file)",
+        Setting::ApiKey => "PAGERDUTY_API_KEY",
+        Setting::OauthToken => "PAGERDUTY_OAUTH_TOKEN",
+        Setting::DefaultFrom => "PAGERDUTY_DEFAULT_FROM (or default_from in the config file)",
+        Setting::RoutingKey => "PAGERDUTY_ROUTING_KEY (or the route's routing_key_env)",
+        Setting::EventsUrl => {
             "--events-url (or PAGERDUTY_EVENTS_URL, or events_url in the config file)"
         }
-        "pagerduty_timeout" => "--timeout-ms (or timeout_ms in the config file)",
-        _ => return None,
-    })
+        Setting::Timeout => "--timeout-ms (or timeout_ms in the config file)",
+        Setting::MaxAttempts => "--max-attempts",
+        Setting::MaxIncidents => "--max-incidents",
+    }
 }
 
-/// A settings error in this command's terms: the component's fixes name the
-/// plugin's options, which mean nothing here.
-pub fn settings_problem(e: &SettingsError) -> Usage {
-    let plugin_terms = e.fix.contains("--pagerduty_") || e.fix.contains("ini ");
-    match source(&e.setting) {
-        Some(source) if plugin_terms => Usage(format!("{}; set {source}", e.problem)),
-        Some(source) => Usage(format!("{} ({source}); {}", e.problem, e.fix)),
-        None => Usage(format!("{}: {}; {}", e.setting, e.problem, e.fix)),
+/// A settings error in this command's terms: the setting as this command
+/// spells it, then the component's words.
+pub fn settings_problem(e: &SettingsError) -> String {
+    format!("{}: {}; {}", spelling(e.setting), e.problem, e.fix)
+}
+
+fn marker_problem(e: &MarkerError) -> String {
+    let argument = e
+        .argument
+        .as_ref()
+        .map(|a| format!("{a}: "))
+        .unwrap_or_default();
+    format!("{argument}{}; {}", e.problem, e.fix)
+}
+
+/// Why a request could not be built, in this command's terms.
+pub fn build_problem(e: &BuildError) -> String {
+    match e {
+        BuildError::Setting(e) => settings_problem(e),
+        BuildError::Marker(e) => marker_problem(e),
     }
 }
 
 /// One paging route, checked.
 pub struct Checked {
-    /// The options as the builds take them.
-    pub options: String,
-    /// Its routing key, to keep out of other routes' alerts.
-    pub routing_key: Option<String>,
+    pub marker: Marker,
+    /// Whether the component only shows this route's requests, and why.
+    pub dry_run: Option<DryRunReason>,
 }
 
-/// Each route's options (`None` for an ignore route), checked by the
-/// component as a marker is, and each route's requests built once, so a
-/// missing credential is found now rather than after other alerts went out.
+/// Every route checked (`None` for an ignore route) and the secrets they
+/// carry, to keep out of every alert.
+pub struct Routes {
+    pub checked: Vec<Option<Checked>>,
+    pub secrets: Vec<String>,
+}
+
+/// Each route's arguments, checked by the component as a marker is, and
+/// each route's requests built once (`preflight`), so a missing credential
+/// is found now rather than after other alerts went out.
 pub fn check_routes(
-    instance: &mut Instance,
+    pager: &mut Pager,
     routes: &[Route],
     settings: &Settings,
-) -> Result<Vec<Option<Checked>>, Usage> {
-    let settings_text = settings_json(settings);
+    secret_arguments: &[String],
+) -> Result<Routes, Usage> {
     let mut checked = Vec::new();
+    let mut secrets = Vec::new();
     for (index, route) in routes.iter().enumerate() {
         let named = || format!("route {} ({})", index + 1, route.describe());
         if route.ignore {
@@ -174,36 +200,65 @@ pub fn check_routes(
             },
         };
         let arguments = route.marker_arguments(routing_key.as_deref());
-        let options = match instance.check_marker(&arguments, settings).map_err(trap)? {
-            Ok(options) => options,
-            Err(e) => {
-                let argument = e.argument.map(|a| format!(" {a}:")).unwrap_or_default();
-                return Err(Usage(format!(
-                    "{}:{argument} {}; {}",
-                    named(),
-                    e.problem,
-                    e.fix.replace("to the marker", "to the route")
-                )));
-            }
+        let marker = match pager.check_marker(&arguments).map_err(trap)? {
+            Ok(marker) => marker,
+            Err(e) => return Err(Usage(format!("{}: {}", named(), marker_problem(&e)))),
         };
-        let probe = json!({
-            "nodeid": "probe", "short_name": null, "docstring": null, "message": null,
-            "traceback": "", "phase": "call",
-        })
-        .to_string();
-        for built in [
-            instance.build_trigger(&probe, &options, &settings_text),
-            instance.build_resolve("probe", &options, &settings_text, None),
-        ] {
-            if let Err(e) = built.map_err(trap)? {
-                let Usage(problem) = settings_problem(&e);
-                return Err(Usage(format!("{}: {problem}", named())));
+        if let Err(e) = pager.preflight(marker).map_err(trap)? {
+            return Err(Usage(format!("{}: {}", named(), build_problem(&e))));
+        }
+        // The arguments the component calls secret, and the key it accepted.
+        for argument in &arguments {
+            if let (true, MarkerValue::Text(value)) =
+                (secret_arguments.contains(&argument.name), &argument.value)
+            {
+                secrets.push(value.clone());
             }
         }
+        secrets.extend(pager.options(marker).map_err(trap)?.routing_key);
+        // Whether its requests are only shown: the component says so on each
+        // request it builds, and the WIT has no other way to ask.
+        let probe = pager
+            .resolve(PROBE, marker, None, None)
+            .map_err(trap)?
+            .map_err(|e| Usage(format!("{}: {}", named(), build_problem(&e))))?;
         checked.push(Some(Checked {
-            options,
-            routing_key,
+            marker,
+            dry_run: probe.dry_run,
         }));
     }
-    Ok(checked)
+    Ok(Routes { checked, secrets })
+}
+
+/// Whether the whole run is only shown: when every route's requests are.
+/// A route that could not send while others do is an error: its alerts
+/// would be lost without a word.
+pub fn run_dry_run(
+    routes: &[Route],
+    checked: &[Option<Checked>],
+    opened: Option<DryRunReason>,
+) -> Result<Option<DryRunReason>, Usage> {
+    let paging: Vec<(usize, &Checked)> = (checked.iter().enumerate())
+        .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)))
+        .collect();
+    if paging.is_empty() {
+        return Ok(opened);
+    }
+    if paging.iter().all(|(_, c)| c.dry_run.is_some()) {
+        return Ok(paging[0].1.dry_run);
+    }
+    for (index, c) in paging {
+        if c.dry_run == Some(DryRunReason::NoCredentials) {
+            return Err(Usage(format!(
+                "route {} ({}): no credential can send its alerts while other routes' are sent; \
+                 set {} (or {}) and {}, or give the route a routing_key_env",
+                index + 1,
+                routes[index].describe(),
+                spelling(Setting::ApiKey),
+                spelling(Setting::OauthToken),
+                spelling(Setting::DefaultFrom),
+            )));
+        }
+    }
+    Ok(None)
 }

@@ -1,0 +1,140 @@
+//! What happens after each attempt: wait and try again, give up for now, or
+//! stop. Every host runs these rules by asking the component (`step`), so a
+//! test run, a replay and `pagerduty-junit` wait and give up alike.
+
+use sha2::{Digest, Sha256};
+
+use crate::pytest_pagerduty::alerts::types::{GaveUp, Progress, Retry, Step, Wait};
+
+/// Attempts per request unless the settings say otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+/// Alerts per run unless the settings say otherwise; the rest are grouped.
+pub const DEFAULT_MAX_INCIDENTS: u32 = 10;
+/// The most one request waits between its attempts, in all.
+pub const WAIT_BUDGET_MS: u32 = 120_000;
+/// The longest single wait.
+pub const WAIT_MAX_MS: u32 = 60_000;
+/// The shortest wait PagerDuty's own answer can ask for: a `ratelimit-reset`
+/// of 0 means "this second", and an immediate burst would be limited again.
+pub const WAIT_FLOOR_MS: u32 = 1_000;
+/// The first backoff when PagerDuty names no wait; it doubles per attempt.
+pub const BACKOFF_BASE_MS: u32 = 500;
+
+/// A factor from 0.5 to 1.5 (in thousandths), the same for the same key and
+/// attempt: alerts spread their retries, and a vector can state the wait.
+fn jitter_permille(dedup_key: &str, attempt: u32) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(dedup_key.as_bytes())
+        .chain_update(attempt.to_le_bytes())
+        .finalize();
+    500 + u64::from(u16::from_le_bytes([digest[0], digest[1]])) % 1001
+}
+
+/// How long to wait after this attempt's transient failure.
+pub fn wait_ms(retry: &Retry, attempt: u32, dedup_key: &str) -> u32 {
+    match retry.after_seconds {
+        Some(seconds) => seconds
+            .saturating_mul(1000)
+            .clamp(WAIT_FLOOR_MS, WAIT_MAX_MS),
+        None => {
+            let doubling = 1u64 << attempt.saturating_sub(1).min(16);
+            let backoff = (u64::from(BACKOFF_BASE_MS) * doubling).min(u64::from(WAIT_MAX_MS));
+            let jittered = backoff * jitter_permille(dedup_key, attempt) / 1000;
+            jittered.min(u64::from(WAIT_MAX_MS)) as u32
+        }
+    }
+}
+
+/// After a transient failure: wait and try again, or give up once the
+/// attempts or the time allowed are used up.
+pub fn after_transient(
+    retry: Retry,
+    progress: Option<Progress>,
+    max_attempts: u32,
+    dedup_key: &str,
+) -> Step {
+    let Progress { attempt, waited_ms } = progress.unwrap_or(Progress {
+        attempt: 1,
+        waited_ms: 0,
+    });
+    let wait = wait_ms(&retry, attempt, dedup_key);
+    if attempt >= max_attempts || waited_ms.saturating_add(wait) > WAIT_BUDGET_MS {
+        return Step::GaveUp(GaveUp {
+            attempts: attempt,
+            reason: retry.reason,
+        });
+    }
+    Step::Retry(Wait {
+        wait_ms: wait,
+        next: Progress {
+            attempt: attempt + 1,
+            waited_ms: waited_ms + wait,
+        },
+        reason: retry.reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry(after: Option<u32>) -> Retry {
+        Retry {
+            after_seconds: after,
+            reason: "rate limited".into(),
+        }
+    }
+
+    fn waits(after: Option<u32>, max_attempts: u32) -> (Vec<u32>, u32) {
+        let mut progress = None;
+        let mut waits = Vec::new();
+        loop {
+            match after_transient(retry(after), progress, max_attempts, "k") {
+                Step::Retry(w) => {
+                    waits.push(w.wait_ms);
+                    progress = Some(w.next);
+                }
+                Step::GaveUp(g) => return (waits, g.attempts),
+                _ => unreachable!(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_reset_of_zero_waits_the_floor_and_never_bursts() {
+        assert_eq!(waits(Some(0), 4), (vec![1000, 1000, 1000], 4));
+    }
+
+    #[test]
+    fn the_reset_pagerduty_names_is_kept_up_to_the_longest_wait() {
+        assert_eq!(waits(Some(7), 3), (vec![7000, 7000], 3));
+        assert_eq!(waits(Some(600), 2), (vec![60_000], 2));
+    }
+
+    #[test]
+    fn the_time_budget_stops_before_the_attempts_do() {
+        // 30 s apart (an Events 429): 4 waits fit in 120 s, a fifth does not.
+        let (waits, attempts) = waits(Some(30), 20);
+        assert_eq!(waits, vec![30_000; 4]);
+        assert_eq!(attempts, 5);
+    }
+
+    #[test]
+    fn backoff_doubles_with_stable_jitter_of_half_either_way() {
+        let (first, _) = waits(None, 6);
+        let (again, _) = waits(None, 6);
+        assert_eq!(first, again);
+        for (n, wait) in first.iter().enumerate() {
+            let base = 500u32 << n;
+            assert!(*wait >= base / 2 && *wait <= base + base / 2, "{n}: {wait}");
+        }
+        let other = wait_ms(&retry(None), 1, "another key");
+        let mine = wait_ms(&retry(None), 1, "k");
+        assert!((250..=750).contains(&other) && (250..=750).contains(&mine));
+    }
+
+    #[test]
+    fn one_attempt_gives_up_at_once() {
+        assert_eq!(waits(Some(1), 1), (vec![], 1));
+    }
+}

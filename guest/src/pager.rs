@@ -1,0 +1,329 @@
+//! One run's engine (`pager`): the checked settings, how many alerts it has
+//! paged, which APIs a refusal stopped; and the markers it accepted. Every
+//! decision a host would otherwise make is made here.
+
+use std::cell::{Cell, RefCell};
+
+use crate::alerts;
+use crate::delivery;
+use crate::exports::pytest_pagerduty::alerts::incidents::{
+    GuestMarker, GuestPager, Held, Marker as MarkerHandle, MarkerBorrow,
+    Pager as PagerHandle, Planned,
+};
+use crate::http;
+use crate::incident;
+use crate::marker as marker_rules;
+use crate::pytest_pagerduty::alerts::types::{
+    Aggregate, AlertRequest, Api, BuildError, Delivered, DeliveryFailure, DryRunReason,
+    IncidentOptions, MarkerArgument, MarkerError, PagerdutyError, Phase, Progress, Rejection,
+    RejectionKind, ReplyHeader, RequestKind, Settings, SettingsError, Severity, Step, StopScope,
+    TestFailure,
+};
+use crate::reply;
+use crate::settings;
+
+impl From<SettingsError> for BuildError {
+    fn from(error: SettingsError) -> Self {
+        BuildError::Setting(error)
+    }
+}
+
+pub struct Marker {
+    options: IncidentOptions,
+}
+
+impl GuestMarker for Marker {
+    fn options(&self) -> IncidentOptions {
+        self.options.clone()
+    }
+}
+
+pub struct Pager {
+    /// As the host gave them: `dry_run` is the user's request.
+    settings: Settings,
+    /// Alerts paged so far (flaky `info` alerts do not count).
+    paged: Cell<u32>,
+    /// The refusal that stopped each API, once one did.
+    stopped: RefCell<Vec<(Api, Rejection)>>,
+}
+
+fn present(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.trim().is_empty())
+}
+
+impl Pager {
+    fn has_credentials(&self) -> bool {
+        let s = &self.settings;
+        present(&s.api_key) || present(&s.oauth_token) || present(&s.routing_key)
+    }
+
+    /// Why this marker's requests are only shown: asked for, or nothing could
+    /// send them (a marker's own routing key can, without any setting).
+    fn dry_run_for(&self, options: &IncidentOptions) -> Option<DryRunReason> {
+        if self.settings.dry_run {
+            Some(DryRunReason::Requested)
+        } else if !self.has_credentials() && !present(&options.routing_key) {
+            Some(DryRunReason::NoCredentials)
+        } else {
+            None
+        }
+    }
+
+    /// The settings the builds see: a dry run needs no credentials.
+    fn settings_for(&self, reason: Option<DryRunReason>) -> Settings {
+        Settings {
+            dry_run: reason.is_some(),
+            ..self.settings.clone()
+        }
+    }
+
+    fn finish(
+        &self,
+        mut request: AlertRequest,
+        subject: &str,
+        reason: Option<DryRunReason>,
+    ) -> AlertRequest {
+        request.subject = subject.to_string();
+        request.dry_run = reason;
+        request
+    }
+
+    fn max_attempts(&self) -> u32 {
+        self.settings
+            .max_attempts
+            .unwrap_or(delivery::DEFAULT_MAX_ATTEMPTS)
+    }
+
+    fn max_incidents(&self) -> u32 {
+        self.settings
+            .max_incidents
+            .unwrap_or(delivery::DEFAULT_MAX_INCIDENTS)
+    }
+
+    /// Not sent at all: a dry-run request, or an API a refusal stopped.
+    fn unsendable(&self, request: &AlertRequest) -> Option<Step> {
+        if let Some(reason) = request.dry_run {
+            return Some(Step::NotSent(reason));
+        }
+        let stopped = self.stopped.borrow();
+        let (_, rejection) = stopped.iter().find(|(api, _)| *api == request.api)?;
+        Some(Step::HeldBack(rejection.clone()))
+    }
+
+    /// What a classified answer means for this request.
+    fn step(
+        &self,
+        request: &AlertRequest,
+        progress: Option<Progress>,
+        answer: Result<Delivered, DeliveryFailure>,
+    ) -> Step {
+        match answer {
+            Ok(delivered)
+                if request.kind == RequestKind::RestFind && !delivered.found.is_empty() =>
+            {
+                self.resolves(request, &delivered.found)
+            }
+            Ok(delivered) => Step::Delivered(delivered),
+            Err(DeliveryFailure::AlreadyOpen(error)) => Step::AlreadyOpen(error),
+            Err(DeliveryFailure::RetryLater(retry)) => delivery::after_transient(
+                retry,
+                progress,
+                self.max_attempts(),
+                &request.dedup_key,
+            ),
+            Err(DeliveryFailure::Rejected(rejection)) => {
+                if rejection.stops == StopScope::ThisApi {
+                    let mut stopped = self.stopped.borrow_mut();
+                    if !stopped.iter().any(|(api, _)| *api == request.api) {
+                        stopped.push((request.api, rejection.clone()));
+                    }
+                }
+                Step::Rejected(rejection)
+            }
+        }
+    }
+
+    /// A lookup found open incidents with the key: resolve each.
+    fn resolves(&self, lookup: &AlertRequest, ids: &[String]) -> Step {
+        let settings = self.settings_for(None);
+        let built: Result<Vec<AlertRequest>, SettingsError> = settings::check(&settings)
+            .and_then(|checked| {
+                ids.iter()
+                    .map(|id| {
+                        incident::resolve(
+                            &checked,
+                            &settings,
+                            &lookup.subject,
+                            id,
+                            lookup.dedup_key.clone(),
+                        )
+                        .map(|r| self.finish(r, &lookup.subject, None))
+                    })
+                    .collect()
+            });
+        match built {
+            Ok(requests) => Step::FollowUp(requests),
+            Err(error) => Step::Rejected(Rejection {
+                kind: RejectionKind::Other,
+                error: PagerdutyError {
+                    status: 0,
+                    code: None,
+                    message: error.problem,
+                    errors: Vec::new(),
+                },
+                stops: StopScope::ThisRequest,
+                fix: error.fix,
+                setting: Some(error.setting),
+            }),
+        }
+    }
+}
+
+/// A failure that stands in for every test when checking a marker's needs.
+fn probe() -> TestFailure {
+    TestFailure {
+        nodeid: "preflight".into(),
+        short_name: None,
+        docstring: None,
+        message: None,
+        traceback: String::new(),
+        phase: Phase::Call,
+        duration_seconds: 0.0,
+        ci: Vec::new(),
+        host: String::new(),
+    }
+}
+
+impl GuestPager for Pager {
+    fn open(settings: Settings) -> Result<PagerHandle, SettingsError> {
+        settings::check(&settings)?;
+        Ok(PagerHandle::new(Pager {
+            settings,
+            paged: Cell::new(0),
+            stopped: RefCell::new(Vec::new()),
+        }))
+    }
+
+    fn dry_run(&self) -> Option<DryRunReason> {
+        if self.settings.dry_run {
+            Some(DryRunReason::Requested)
+        } else if !self.has_credentials() {
+            Some(DryRunReason::NoCredentials)
+        } else {
+            None
+        }
+    }
+
+    fn check_marker(&self, arguments: Vec<MarkerArgument>) -> Result<MarkerHandle, MarkerError> {
+        let options = marker_rules::check(&arguments, &self.settings)?;
+        Ok(MarkerHandle::new(Marker { options }))
+    }
+
+    fn preflight(&self, marker: MarkerBorrow<'_>) -> Result<(), BuildError> {
+        let options = &marker.get::<Marker>().options;
+        let settings = self.settings_for(self.dry_run_for(options));
+        alerts::trigger(&probe(), options, &settings, None)?;
+        alerts::resolve("preflight", options, &settings, None)?;
+        Ok(())
+    }
+
+    fn trigger(
+        &self,
+        failure: TestFailure,
+        marker: MarkerBorrow<'_>,
+        severity: Option<Severity>,
+    ) -> Result<Planned, BuildError> {
+        // A flaky test's info alert pages no one: it never counts, nor waits.
+        let counts = severity != Some(Severity::Info);
+        if counts && self.paged.get() >= self.max_incidents() {
+            return Ok(Planned::PastCap);
+        }
+        let options = &marker.get::<Marker>().options;
+        let reason = self.dry_run_for(options);
+        let built = alerts::trigger(&failure, options, &self.settings_for(reason), severity)?;
+        if counts {
+            self.paged.set(self.paged.get() + 1);
+        }
+        Ok(Planned::Page(self.finish(built, &failure.nodeid, reason)))
+    }
+
+    fn resolve(
+        &self,
+        nodeid: String,
+        marker: MarkerBorrow<'_>,
+        incident_id: Option<String>,
+        dedup_key: Option<String>,
+    ) -> Result<AlertRequest, BuildError> {
+        let mut options = marker.get::<Marker>().options.clone();
+        // The key the alert was opened with reaches it even if the marker's
+        // destination or key changed since.
+        if dedup_key.is_some() {
+            options.dedup_key = dedup_key;
+        }
+        let reason = self.dry_run_for(&options);
+        let settings = self.settings_for(reason);
+        let built = alerts::resolve(&nodeid, &options, &settings, incident_id.as_deref())?;
+        Ok(self.finish(built, &nodeid, reason))
+    }
+
+    fn aggregate(&self, held: Vec<Held<'_>>, suite: String) -> Vec<Aggregate> {
+        // Groups in the order their first failure came, one per destination.
+        let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+        let mut out = Vec::new();
+        for (index, item) in held.iter().enumerate() {
+            let options = &item.marker.get::<Marker>().options;
+            let settings = self.settings_for(self.dry_run_for(options));
+            match alerts::aggregate_key(options, &settings, &suite) {
+                Ok(key) => match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, members)) => members.push(index as u32),
+                    None => groups.push((key, vec![index as u32])),
+                },
+                Err(error) => out.push(Aggregate {
+                    members: vec![index as u32],
+                    request: Err(error),
+                }),
+            }
+        }
+        for (_, members) in groups {
+            let first = &held[members[0] as usize];
+            let options = &first.marker.get::<Marker>().options;
+            let reason = self.dry_run_for(options);
+            let failures: Vec<TestFailure> = members
+                .iter()
+                .map(|&i| held[i as usize].failure.clone())
+                .collect();
+            let request = alerts::aggregate(&failures, &suite, options, &self.settings_for(reason))
+                .map(|r| self.finish(r, &suite, reason));
+            out.push(Aggregate { members, request });
+        }
+        out
+    }
+
+    fn send(&self, request: AlertRequest, progress: Option<Progress>) -> Step {
+        if let Some(step) = self.unsendable(&request) {
+            return step;
+        }
+        let answer = match http::send(&request) {
+            Ok(reply) => reply::classify(request.kind, reply.status, &reply.headers, &reply.body),
+            Err(error) => Err(reply::transport_failure(&error, request.api)),
+        };
+        self.step(&request, progress, answer)
+    }
+
+    fn decide(
+        &self,
+        request: AlertRequest,
+        progress: Option<Progress>,
+        status: u16,
+        headers: Vec<ReplyHeader>,
+        body: String,
+    ) -> Step {
+        if let Some(step) = self.unsendable(&request) {
+            return step;
+        }
+        let headers: Vec<(String, String)> =
+            headers.into_iter().map(|h| (h.name, h.value)).collect();
+        let answer = reply::classify(request.kind, status, &headers, body.as_bytes());
+        self.step(&request, progress, answer)
+    }
+}
