@@ -1,24 +1,41 @@
 """The conformance vectors (tests/vectors/README.md) through the Python host.
 
-`answer` makes the call a vector names with wasmtime-py values and turns the
-result into the vectors' canonical JSON, so it compares with `expected`.
+`answer` makes the call a vector names through the host's own wrapper
+(`component.Pager`, the mirrors in `wit.py`, `lowering`) and turns the result
+into the vectors' canonical JSON, so it compares with `expected`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wasmtime.component import Variant
-from wasmtime.component._types import Record
-
-from pytest_pagerduty.component import Alerts
+from pytest_pagerduty import wit
+from pytest_pagerduty.component import Instance, Marker, Pager
 
 VECTORS = Path(__file__).parent / "vectors"
+MEMORY_LIMIT_MIB = 64
+
+# Every call of the README's table.
+CALLS = frozenset(
+    {
+        "open",
+        "check-marker",
+        "preflight",
+        "trigger",
+        "resolve",
+        "aggregate",
+        "classify-reply",
+        "deliver",
+    }
+)
 
 _PLACEHOLDER = re.compile(r"\$\{(settings|options)\.([a-z_]+)\}")
+_SECRETS = ("api_key", "oauth_token", "routing_key")
 
 
 def vector_paths() -> list[Path]:
@@ -30,109 +47,248 @@ def load(path: Path) -> dict[str, Any]:
     return vector
 
 
-def _record(fields: dict[str, Any]) -> Record:
-    value = Record()
-    value.__dict__.update({name.replace("_", "-"): v for name, v in fields.items()})
+# --- the vectors' JSON -> the host's mirrors ----------------------------------
+
+_MARKER_VALUES: dict[str, Any] = {
+    "text": wit.Text,
+    "text-list": lambda items: wit.TextList(tuple(items)),
+    "unsupported": wit.Unsupported,
+}
+
+
+def _settings(given: dict[str, Any]) -> wit.Settings:
+    return wit.Settings(**given)
+
+
+def _arguments(given: list[dict[str, Any]]) -> list[wit.MarkerArgument]:
+    arguments = []
+    for argument in given:
+        ((case, payload),) = argument["value"].items()
+        arguments.append(wit.MarkerArgument(argument["name"], _MARKER_VALUES[case](payload)))
+    return arguments
+
+
+def _failure(given: dict[str, Any]) -> wit.TestFailure:
+    ci = tuple(wit.Variable(**variable) for variable in given["ci"])
+    return wit.TestFailure(**{**given, "ci": ci})
+
+
+def _headers(given: list[dict[str, Any]]) -> list[wit.ReplyHeader]:
+    return [wit.ReplyHeader(**header) for header in given]
+
+
+# --- the host's mirrors -> the vectors' JSON ----------------------------------
+
+
+def canonical(value: Any) -> Any:
+    """A mirror as the vectors write it: snake_case fields, `{"case": payload}`,
+    an `alert-request` with its bodies parsed (null when empty)."""
+    if isinstance(value, wit.Handle):
+        raise TypeError("a resource has no canonical JSON")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        tag = getattr(type(value), "TAG", None)
+        if tag is not None:
+            return {tag: canonical(getattr(value, "payload", None))}
+        fields = {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, wit.AlertRequest):
+            for name in ("body", "display_body"):
+                fields[name] = json.loads(fields[name]) if fields[name] else None
+        return fields
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
     return value
 
 
-def _marker_argument(argument: dict[str, Any]) -> Record:
-    ((case, payload),) = argument["value"].items()
-    return _record({"name": argument["name"], "value": Variant(case, payload)})
+_BUILD_ERRORS = (wit.SettingProblem, wit.MarkerProblem)
+_DELIVERY_FAILURES = (wit.AlreadyOpenFailure, wit.RetryLater, wit.RejectedFailure)
 
 
-def _canonical(value: Any) -> Any:
-    """A wasmtime-py value as the vectors write it: snake_case fields, tagged cases."""
-    if isinstance(value, Record):
-        return {name.replace("-", "_"): _canonical(v) for name, v in vars(value).items()}
-    if isinstance(value, Variant):
-        return {value.tag: _canonical(value.payload)}
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    return value
+def _tagged(value: Any, *errors: type) -> dict[str, Any]:
+    """A lifted `result` (the arms' classes differ) as `{"ok"}` or `{"err"}`."""
+    return {"err" if isinstance(value, errors) else "ok": canonical(value)}
 
 
-def canonical_request(text: str) -> dict[str, Any]:
-    request: dict[str, Any] = json.loads(text)
-    # A GET has no body: null.
-    for field in ("body", "display_body"):
-        request[field] = json.loads(request[field]) if request[field] else None
+# --- the calls -------------------------------------------------------------------
+
+
+class Refused(AssertionError):
+    """A call the vector does not test (opening the pager, checking the
+    marker, the triggers before the one tested) was refused: the vector fails."""
+
+
+def _open(given: dict[str, Any]) -> Pager:
+    pager = Pager.open(_settings(given["settings"]), MEMORY_LIMIT_MIB)
+    if not isinstance(pager, Pager):
+        raise Refused(f"pager.open refused the settings: {canonical(pager)}")
+    return pager
+
+
+def _marker(pager: Pager, arguments: list[dict[str, Any]]) -> Marker:
+    marker = pager.check_marker(_arguments(arguments))
+    if not isinstance(marker, Marker):
+        raise Refused(f"pager.check-marker refused the arguments: {canonical(marker)}")
+    return marker
+
+
+def _page(planned: wit.Planned | wit.BuildError) -> wit.AlertRequest:
+    if not isinstance(planned, wit.Page):
+        raise Refused(f"the trigger planned {canonical(planned)}, not a page")
+    return planned.payload
+
+
+def _request(pager: Pager, marker: Marker, build: dict[str, Any]) -> wit.AlertRequest:
+    """The request a `deliver` vector starts from."""
+    if "trigger" in build:
+        given = build["trigger"]
+        return _page(pager.trigger(_failure(given["failure"]), marker, given["severity"]))
+    given = build["resolve"]
+    request = pager.resolve(given["nodeid"], marker, given["incident_id"], given["dedup_key"])
+    if not isinstance(request, wit.AlertRequest):
+        raise Refused(f"pager.resolve refused: {canonical(request)}")
     return request
 
 
-def answer(alerts: Alerts, vector: dict[str, Any]) -> dict[str, Any]:
-    """The component's answer to the vector's call, as `{"ok": ...}` or `{"err": ...}`."""
-    call, given = vector["call"], vector["input"]
-    flat = {k: json.dumps(v) for k, v in given.items() if k in ("options", "settings")}
-    if call == "check-marker":
-        arguments = [_marker_argument(a) for a in given["arguments"]]
-        result = alerts.call(call, arguments, _record(given["settings"]))
-        return {result.tag: _canonical(result.payload)}
-    if call == "check-settings":
-        error = alerts.call(call, _record(given["settings"]))
-        return {"ok": None} if error is None else {"err": _canonical(error)}
-    if call == "classify-reply":
-        headers = [_record(h) for h in given["headers"]]
-        result = alerts.call(call, given["kind"], given["status"], headers, given["body"])
-        # Ok is a record, err a variant: wasmtime-py returns them untagged.
-        return {"err" if isinstance(result, Variant) else "ok": _canonical(result)}
-    if call == "build-trigger":
-        args: tuple[Any, ...] = (
-            json.dumps(given["failure"]),
-            flat["options"],
-            flat["settings"],
-            given["severity"],
+def _deliver(pager: Pager, request: wit.AlertRequest, replies: list[Any]) -> list[wit.Step]:
+    """README, `deliver`: each reply to `decide`, with the progress and the
+    follow-up requests the component's steps give."""
+    steps: list[wit.Step] = []
+    progress: wit.Progress | None = None
+    pending: list[wit.AlertRequest] = []
+    for reply in replies:
+        step = pager.decide(
+            request, progress, reply["status"], _headers(reply["headers"]), reply["body"]
         )
-    elif call == "build-resolve":
-        args = (given["nodeid"], flat["options"], flat["settings"], given["incident_id"])
-    elif call == "build-aggregate":
-        failures = json.dumps(given["failures"])
-        args = (failures, given["suite"], flat["options"], flat["settings"])
-    elif call == "aggregate-key":
-        args = (flat["options"], flat["settings"], given["suite"])
-    else:
+        steps.append(step)
+        progress = None
+        if isinstance(step, wit.RetryStep):
+            progress = step.payload.next
+        elif isinstance(step, wit.FollowUp):
+            pending = list(step.payload)
+            if pending:
+                request = pending.pop(0)
+        elif pending:
+            request = pending.pop(0)
+    return steps
+
+
+def answer(vector: dict[str, Any]) -> Any:
+    """The component's answer to the vector's call, in the vectors' JSON."""
+    call, given = vector["call"], vector["input"]
+    if call == "classify-reply":
+        instance = Instance(MEMORY_LIMIT_MIB)
+        reply = instance.classify_reply(
+            given["kind"], given["status"], _headers(given["headers"]), given["body"]
+        )
+        return _tagged(reply, *_DELIVERY_FAILURES)
+    if call == "open":
+        opened = Pager.open(_settings(given["settings"]), MEMORY_LIMIT_MIB)
+        return {"ok": None} if isinstance(opened, Pager) else {"err": canonical(opened)}
+    if call not in CALLS:
         raise ValueError(f"unknown call {call!r}")
-    result = alerts.call(call, *args)
-    # Ok is a string, err a record: wasmtime-py returns them untagged.
-    if not isinstance(result, str):
-        return {"err": _canonical(result)}
-    return {"ok": result if call == "aggregate-key" else canonical_request(result)}
+    pager = _open(given)
+    if call == "check-marker":
+        marker = pager.check_marker(_arguments(given["arguments"]))
+        if not isinstance(marker, Marker):
+            return {"err": canonical(marker)}
+        return {"ok": canonical(pager.options(marker))}
+    if call == "aggregate":
+        held = [
+            wit.Held(_failure(h["failure"]), _marker(pager, h["arguments"])) for h in given["held"]
+        ]
+        return [
+            {"members": list(a.members), "request": _tagged(a.request, *_BUILD_ERRORS)}
+            for a in pager.aggregate(held, given["suite"])
+        ]
+    marker = _marker(pager, given["arguments"])
+    if call == "preflight":
+        error = pager.preflight(marker)
+        return {"ok": None} if error is None else {"err": canonical(error)}
+    if call == "trigger":
+        failure = _failure(given["failure"])
+        for n in range(given.get("paged_before", 0)):
+            before = pager.trigger(failure, marker, None)
+            if isinstance(before, _BUILD_ERRORS):
+                raise Refused(f"trigger {n + 1} of paged_before refused: {canonical(before)}")
+        return _tagged(pager.trigger(failure, marker, given["severity"]), *_BUILD_ERRORS)
+    if call == "resolve":
+        request = pager.resolve(given["nodeid"], marker, given["incident_id"], given["dedup_key"])
+        return _tagged(request, *_BUILD_ERRORS)
+    # deliver
+    request = _request(pager, marker, given["build"])
+    return canonical(_deliver(pager, request, given["replies"]))
+
+
+# --- secrets -----------------------------------------------------------------------
+
+
+def _argument_lists(given: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    yield given.get("arguments") or []
+    for held in given.get("held") or []:
+        yield held["arguments"]
+
+
+def _secret(given: dict[str, Any], group: str, name: str) -> str | None:
+    """`${settings.<name>}` is the setting; `${options.<name>}` the marker's argument."""
+    if group == "settings":
+        value = (given.get("settings") or {}).get(name)
+        return value if isinstance(value, str) else None
+    for arguments in _argument_lists(given):
+        for argument in arguments:
+            if argument["name"] == name and isinstance(argument["value"].get("text"), str):
+                text: str = argument["value"]["text"]
+                return text
+    return None
+
+
+def _walk(value: Any, on_text: Any) -> Any:
+    if isinstance(value, str):
+        return on_text(value)
+    if isinstance(value, list):
+        return [_walk(v, on_text) for v in value]
+    if isinstance(value, dict):
+        return {k: _walk(v, on_text) for k, v in value.items()}
+    return value
 
 
 def expected(vector: dict[str, Any]) -> Any:
     """The vector's expectation with its secret placeholders filled from its input."""
     given = vector["input"]
 
-    def fill(value: Any) -> Any:
-        if isinstance(value, str):
-            return _PLACEHOLDER.sub(lambda m: str(given[m.group(1)][m.group(2)]), value)
-        if isinstance(value, list):
-            return [fill(v) for v in value]
-        if isinstance(value, dict):
-            return {k: fill(v) for k, v in value.items()}
+    def fill(match: re.Match[str]) -> str:
+        value = _secret(given, match.group(1), match.group(2))
+        if value is None:
+            raise ValueError(f"placeholder {match.group(0)} names no string in the input")
         return value
 
-    return fill(vector["expect"])
+    return _walk(vector["expect"], lambda text: _PLACEHOLDER.sub(fill, text))
 
 
 def with_placeholders(vector: dict[str, Any], answer: Any) -> Any:
     """The inverse of `expected`: an answer with the input's secrets named, for recording."""
+    given = vector["input"]
     secrets = [
-        (str(vector["input"][group][name]), f"${{{group}.{name}}}")
+        (value, f"${{{group}.{name}}}")
         for group in ("settings", "options")
-        for name in ("api_key", "oauth_token", "routing_key")
-        if isinstance(vector["input"].get(group), dict) and vector["input"][group].get(name)
+        for name in _SECRETS
+        if (value := _secret(given, group, name))
     ]
 
-    def name(value: Any) -> Any:
-        if isinstance(value, str):
-            for secret, placeholder in secrets:
-                value = value.replace(secret, placeholder)
-            return value
-        if isinstance(value, list):
-            return [name(v) for v in value]
-        if isinstance(value, dict):
-            return {k: name(v) for k, v in value.items()}
-        return value
+    def name(text: str) -> str:
+        for secret, placeholder in secrets:
+            text = text.replace(secret, placeholder)
+        return text
 
-    return name(answer)
+    return _walk(answer, name)
+
+
+def requests_in(value: Any) -> Iterator[dict[str, Any]]:
+    """Every `alert-request` (canonical) inside an expectation."""
+    if isinstance(value, dict):
+        if "display_body" in value and "kind" in value:
+            yield value
+            return
+        for v in value.values():
+            yield from requests_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from requests_in(v)

@@ -32,6 +32,8 @@ class Received:
     headers: dict[str, str]
     body: Any
     problems: list[str]
+    # When it arrived (time.monotonic()), to check how far apart retries are.
+    at: float = 0.0
 
 
 @dataclass
@@ -114,7 +116,9 @@ class FakePagerDuty:
             problems = request_problems(request.method, request.path, query, headers, body)
         except ValueError as err:
             body, problems = text, [f"body is not JSON: {err}"]
-        received = Received(request.method, request.path, query, headers, body, problems)
+        received = Received(
+            request.method, request.path, query, headers, body, problems, time.monotonic()
+        )
         with self._lock:
             self.received.append(received)
             scripted = self._script.popleft() if self._script else None

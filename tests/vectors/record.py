@@ -15,18 +15,16 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from conformance import answer, load, vector_paths, with_placeholders
 
-from pytest_pagerduty.component import Alerts
-
 
 def main() -> int:
-    alerts = Alerts(memory_limit_mib=64)
     for path in vector_paths():
         vector = load(path)
         if "expect" in vector:
             continue
-        vector["expect"] = with_placeholders(vector, answer(alerts, vector))
+        vector["expect"] = with_placeholders(vector, answer(vector))
         path.write_text(json.dumps(vector, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"recorded {path.relative_to(Path.cwd())}")
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        print(f"recorded {shown}")
     return 0
 
 
