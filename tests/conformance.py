@@ -201,8 +201,10 @@ def answer(vector: dict[str, Any]) -> Any:
         ]
     marker = _marker(pager, given["arguments"])
     if call == "preflight":
-        error = pager.preflight(marker)
-        return {"ok": None} if error is None else {"err": canonical(error)}
+        answer = pager.preflight(marker)
+        if answer is None or isinstance(answer, str):  # sent, or why only shown
+            return {"ok": answer}
+        return {"err": canonical(answer)}
     if call == "trigger":
         failure = _failure(given["failure"])
         for n in range(given.get("paged_before", 0)):

@@ -46,7 +46,10 @@ SIGNATURES: dict[str, tuple[list[Any], Any]] = {
         [Handle, tuple[wit.MarkerArgument, ...]],
         result(Handle, wit.MarkerError),
     ),
-    "[method]pager.preflight": ([Handle, Handle], result(None, wit.BuildError)),
+    "[method]pager.preflight": (
+        [Handle, Handle],
+        result(Optional[wit.DryRunReason], wit.BuildError),
+    ),
     "[method]pager.trigger": (
         [Handle, wit.TestFailure, Handle, Optional[wit.Severity]],
         result(wit.Planned, wit.BuildError),

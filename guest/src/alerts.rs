@@ -127,9 +127,9 @@ pub fn resolve(
             &dedup_key,
             nodeid,
         )),
-        (Destination::Rest { .. }, Some(id)) => {
-            Ok(incident::resolve(&checked, settings, nodeid, id, dedup_key)?)
-        }
+        (Destination::Rest { .. }, Some(id)) => Ok(incident::resolve(
+            &checked, settings, nodeid, id, dedup_key,
+        )?),
         (Destination::Rest { .. }, None) => {
             Ok(incident::find(&checked, settings, nodeid, dedup_key)?)
         }

@@ -14,11 +14,11 @@ pub const DEFAULT_MAX_INCIDENTS: u32 = 10;
 pub const WAIT_BUDGET_MS: u32 = 120_000;
 /// The longest single wait.
 pub const WAIT_MAX_MS: u32 = 60_000;
-/// The shortest wait PagerDuty's own answer can ask for: a `ratelimit-reset`
-/// of 0 means "this second", and an immediate burst would be limited again.
+/// The shortest wait: a `ratelimit-reset` of 0 means "this second", and an
+/// immediate burst would only be limited again.
 pub const WAIT_FLOOR_MS: u32 = 1_000;
 /// The first backoff when PagerDuty names no wait; it doubles per attempt.
-pub const BACKOFF_BASE_MS: u32 = 500;
+pub const BACKOFF_BASE_MS: u32 = 1_000;
 
 /// A factor from 0.5 to 1.5 (in thousandths), the same for the same key and
 /// attempt: alerts spread their retries, and a vector can state the wait.
@@ -30,19 +30,19 @@ fn jitter_permille(dedup_key: &str, attempt: u32) -> u64 {
     500 + u64::from(u16::from_le_bytes([digest[0], digest[1]])) % 1001
 }
 
-/// How long to wait after this attempt's transient failure.
-pub fn wait_ms(retry: &Retry, attempt: u32, dedup_key: &str) -> u32 {
-    match retry.after_seconds {
-        Some(seconds) => seconds
-            .saturating_mul(1000)
-            .clamp(WAIT_FLOOR_MS, WAIT_MAX_MS),
+/// How long to wait after this attempt's transient failure: what PagerDuty
+/// asked (which may be longer than we will wait), else a doubling backoff
+/// with jitter; never less than the floor.
+pub fn wait_ms(retry: &Retry, attempt: u32, dedup_key: &str) -> u64 {
+    let wait = match retry.after_seconds {
+        Some(seconds) => u64::from(seconds) * 1000,
         None => {
             let doubling = 1u64 << attempt.saturating_sub(1).min(16);
             let backoff = (u64::from(BACKOFF_BASE_MS) * doubling).min(u64::from(WAIT_MAX_MS));
-            let jittered = backoff * jitter_permille(dedup_key, attempt) / 1000;
-            jittered.min(u64::from(WAIT_MAX_MS)) as u32
+            (backoff * jitter_permille(dedup_key, attempt) / 1000).min(u64::from(WAIT_MAX_MS))
         }
-    }
+    };
+    wait.max(u64::from(WAIT_FLOOR_MS))
 }
 
 /// After a transient failure: wait and try again, or give up once the
@@ -58,12 +58,17 @@ pub fn after_transient(
         waited_ms: 0,
     });
     let wait = wait_ms(&retry, attempt, dedup_key);
-    if attempt >= max_attempts || waited_ms.saturating_add(wait) > WAIT_BUDGET_MS {
+    // Past the longest wait or the time left, a retry would go out while
+    // PagerDuty still refuses it: keep the alert for later instead.
+    let too_long =
+        wait > u64::from(WAIT_MAX_MS) || u64::from(waited_ms) + wait > u64::from(WAIT_BUDGET_MS);
+    if attempt >= max_attempts || too_long {
         return Step::GaveUp(GaveUp {
             attempts: attempt,
             reason: retry.reason,
         });
     }
+    let wait = wait as u32; // within WAIT_MAX_MS
     Step::Retry(Wait {
         wait_ms: wait,
         next: Progress {
@@ -106,9 +111,10 @@ mod tests {
     }
 
     #[test]
-    fn the_reset_pagerduty_names_is_kept_up_to_the_longest_wait() {
+    fn the_reset_pagerduty_names_is_kept_and_one_past_the_longest_wait_gives_up() {
         assert_eq!(waits(Some(7), 3), (vec![7000, 7000], 3));
-        assert_eq!(waits(Some(600), 2), (vec![60_000], 2));
+        // Waiting 60 s of a 600 s reset would only be refused again.
+        assert_eq!(waits(Some(600), 4), (vec![], 1));
     }
 
     #[test]
@@ -125,12 +131,14 @@ mod tests {
         let (again, _) = waits(None, 6);
         assert_eq!(first, again);
         for (n, wait) in first.iter().enumerate() {
-            let base = 500u32 << n;
+            let base = 1000u32 << n;
             assert!(*wait >= base / 2 && *wait <= base + base / 2, "{n}: {wait}");
+            assert!(*wait >= WAIT_FLOOR_MS);
         }
-        let other = wait_ms(&retry(None), 1, "another key");
-        let mine = wait_ms(&retry(None), 1, "k");
-        assert!((250..=750).contains(&other) && (250..=750).contains(&mine));
+        let other = wait_ms(&retry(None), 2, "another key");
+        let mine = wait_ms(&retry(None), 2, "k");
+        assert!((1000..=3000).contains(&other) && (1000..=3000).contains(&mine));
+        assert_ne!(other, mine);
     }
 
     #[test]

@@ -38,7 +38,10 @@ impl Guest for Component {
     }
 
     fn secret_arguments() -> Vec<String> {
-        marker::SECRET_ARGUMENTS.iter().map(|s| s.to_string()).collect()
+        marker::SECRET_ARGUMENTS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     fn classify_reply(

@@ -7,8 +7,8 @@ use std::cell::{Cell, RefCell};
 use crate::alerts;
 use crate::delivery;
 use crate::exports::pytest_pagerduty::alerts::incidents::{
-    GuestMarker, GuestPager, Held, Marker as MarkerHandle, MarkerBorrow,
-    Pager as PagerHandle, Planned,
+    GuestMarker, GuestPager, Held, Marker as MarkerHandle, MarkerBorrow, Pager as PagerHandle,
+    Planned,
 };
 use crate::http;
 use crate::incident;
@@ -16,8 +16,8 @@ use crate::marker as marker_rules;
 use crate::pytest_pagerduty::alerts::types::{
     Aggregate, AlertRequest, Api, BuildError, Delivered, DeliveryFailure, DryRunReason,
     IncidentOptions, MarkerArgument, MarkerError, PagerdutyError, Phase, Progress, Rejection,
-    RejectionKind, ReplyHeader, RequestKind, Settings, SettingsError, Severity, Step, StopScope,
-    TestFailure,
+    RejectionKind, ReplyHeader, RequestKind, Setting, Settings, SettingsError, Severity, Step,
+    StopScope, TestFailure,
 };
 use crate::reply;
 use crate::settings;
@@ -125,13 +125,14 @@ impl Pager {
             }
             Ok(delivered) => Step::Delivered(delivered),
             Err(DeliveryFailure::AlreadyOpen(error)) => Step::AlreadyOpen(error),
-            Err(DeliveryFailure::RetryLater(retry)) => delivery::after_transient(
-                retry,
-                progress,
-                self.max_attempts(),
-                &request.dedup_key,
-            ),
-            Err(DeliveryFailure::Rejected(rejection)) => {
+            Err(DeliveryFailure::RetryLater(retry)) => {
+                delivery::after_transient(retry, progress, self.max_attempts(), &request.dedup_key)
+            }
+            Err(DeliveryFailure::Rejected(mut rejection)) => {
+                // Name the credential these settings use.
+                if rejection.setting == Some(Setting::ApiKey) && !present(&self.settings.api_key) {
+                    rejection.setting = Some(Setting::OauthToken);
+                }
                 if rejection.stops == StopScope::ThisApi {
                     let mut stopped = self.stopped.borrow_mut();
                     if !stopped.iter().any(|(api, _)| *api == request.api) {
@@ -146,8 +147,8 @@ impl Pager {
     /// A lookup found open incidents with the key: resolve each.
     fn resolves(&self, lookup: &AlertRequest, ids: &[String]) -> Step {
         let settings = self.settings_for(None);
-        let built: Result<Vec<AlertRequest>, SettingsError> = settings::check(&settings)
-            .and_then(|checked| {
+        let built: Result<Vec<AlertRequest>, SettingsError> =
+            settings::check(&settings).and_then(|checked| {
                 ids.iter()
                     .map(|id| {
                         incident::resolve(
@@ -219,12 +220,13 @@ impl GuestPager for Pager {
         Ok(MarkerHandle::new(Marker { options }))
     }
 
-    fn preflight(&self, marker: MarkerBorrow<'_>) -> Result<(), BuildError> {
+    fn preflight(&self, marker: MarkerBorrow<'_>) -> Result<Option<DryRunReason>, BuildError> {
         let options = &marker.get::<Marker>().options;
-        let settings = self.settings_for(self.dry_run_for(options));
+        let reason = self.dry_run_for(options);
+        let settings = self.settings_for(reason);
         alerts::trigger(&probe(), options, &settings, None)?;
         alerts::resolve("preflight", options, &settings, None)?;
-        Ok(())
+        Ok(reason)
     }
 
     fn trigger(

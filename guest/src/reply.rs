@@ -3,8 +3,8 @@
 use serde::Deserialize;
 
 use crate::pytest_pagerduty::alerts::types::{
-    Delivered, DeliveryFailure, PagerdutyError, Rejection, RejectionKind, RequestKind, Retry,
-    Api, Setting, StopScope,
+    Api, Delivered, DeliveryFailure, PagerdutyError, Rejection, RejectionKind, RequestKind, Retry,
+    Setting, StopScope,
 };
 use crate::wasi::http::types::ErrorCode;
 
@@ -247,13 +247,22 @@ pub fn classify(
             "PagerDuty did not accept the credentials: check the API key (or the OAuth token)",
             Some(Setting::ApiKey),
         ),
+        402 | 403 if events => rejected(
+            RejectionKind::Forbidden,
+            error,
+            StopScope::ThisApi,
+            "PagerDuty refused events for this account: check the routing key's integration and the account's plan",
+            Some(Setting::RoutingKey),
+        ),
         402 | 403 => rejected(
             RejectionKind::Forbidden,
             error,
             StopScope::ThisApi,
             "the key or the From user may not create incidents: give it write access (scope incidents.write)",
-            Some(if events { Setting::RoutingKey } else { Setting::ApiKey }),
+            Some(Setting::ApiKey),
         ),
+        // The incident to resolve is gone (deleted or merged): nothing is open.
+        404 if kind == RequestKind::RestResolve => return Ok(delivered()),
         404 => rejected(
             RejectionKind::NotFound,
             error,
@@ -468,7 +477,9 @@ mod tests {
     #[test]
     fn each_status_gets_its_class() {
         let kind = |status| match failure(status, &[], "") {
-            DeliveryFailure::Rejected(r) => format!("{:?} all={}", r.kind, r.stops == StopScope::ThisApi),
+            DeliveryFailure::Rejected(r) => {
+                format!("{:?} all={}", r.kind, r.stops == StopScope::ThisApi)
+            }
             DeliveryFailure::RetryLater(_) => "retry".to_string(),
             DeliveryFailure::AlreadyOpen(_) => "open".to_string(),
         };

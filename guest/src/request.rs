@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::pytest_pagerduty::alerts::types::{Api, AlertRequest, Header, RequestKind};
+use crate::pytest_pagerduty::alerts::types::{AlertRequest, Api, Header, RequestKind};
 
 pub fn header(name: &str, value: &str, sensitive: bool) -> Header {
     Header {

@@ -84,7 +84,11 @@ fn missing_from() -> SettingsError {
     )
 }
 
-pub fn error(setting: Setting, problem: impl Into<String>, fix: impl Into<String>) -> SettingsError {
+pub fn error(
+    setting: Setting,
+    problem: impl Into<String>,
+    fix: impl Into<String>,
+) -> SettingsError {
     SettingsError {
         setting,
         problem: problem.into(),
@@ -224,14 +228,22 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
         ));
     }
     for (setting, value, most) in [
-        (Setting::MaxAttempts, settings.max_attempts, MAX_ATTEMPTS_MAX),
+        (
+            Setting::MaxAttempts,
+            settings.max_attempts,
+            MAX_ATTEMPTS_MAX,
+        ),
         (Setting::MaxIncidents, settings.max_incidents, u32::MAX),
     ] {
         if value.is_some_and(|v| v == 0 || v > most) {
             return Err(error(
                 setting,
                 format!("{} is out of range", value.unwrap_or_default()),
-                format!("use a whole number from 1 to {most}"),
+                if most == u32::MAX {
+                    "use a whole number of 1 or more".to_string()
+                } else {
+                    format!("use a whole number from 1 to {most}")
+                },
             ));
         }
     }

@@ -248,7 +248,7 @@ impl Pager<'_> {
     }
 
     /// Builds everything the marker's alerts need and sends nothing.
-    pub fn preflight(&mut self, marker: Marker) -> Answer<(), BuildError> {
+    pub fn preflight(&mut self, marker: Marker) -> Answer<Option<DryRunReason>, BuildError> {
         let (store, incidents, pager) = self.parts();
         incidents.pager().call_preflight(store, pager, marker.0)
     }

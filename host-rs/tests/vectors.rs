@@ -200,7 +200,7 @@ fn answer(instance: &mut Instance, vector: &Value) -> Result<Value, Failure> {
             let answer = pager.preflight(marker).map_err(trap("pager.preflight"))?;
             Ok(canonical::result(
                 &answer,
-                |()| Value::Null,
+                |reason| json!(reason.map(canonical::dry_run_reason_name)),
                 canonical::build_error,
             ))
         }

@@ -123,8 +123,7 @@ const calls = {
   },
   preflight: (i) => {
     const pager = openPager(i);
-    pager.preflight(checkMarker(pager, i.arguments));
-    return null;
+    return pager.preflight(checkMarker(pager, i.arguments)) ?? null;
   },
   trigger: (i) => {
     const pager = openPager(i);

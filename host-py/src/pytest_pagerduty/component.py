@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import wasmtime
 from wasmtime import Engine, Store, WasiConfig
@@ -201,9 +201,12 @@ class Pager(wit.Handle):
         options = self.instance.call("[method]marker.options", marker.resource)
         return lift(options, wit.IncidentOptions)  # type: ignore[no-any-return]
 
-    def preflight(self, marker: Marker) -> wit.BuildError | None:
+    def preflight(self, marker: Marker) -> wit.DryRunReason | wit.BuildError | None:
+        """Why the marker's requests would only be shown (None: they are sent),
+        or what keeps them from being built."""
         answer = self._call("preflight", marker.resource)
-        return lift(answer, result(None, wit.BuildError))  # type: ignore[no-any-return]
+        ok = Optional[wit.DryRunReason]
+        return lift(answer, result(ok, wit.BuildError))  # type: ignore[no-any-return]
 
     def trigger(
         self, failure: wit.TestFailure, marker: Marker, severity: wit.Severity | None = None

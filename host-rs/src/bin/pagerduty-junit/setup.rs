@@ -16,9 +16,6 @@ pub const DEFAULT_CONFIG: &str = "pagerduty-junit.toml";
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 /// Stands in for a route's routing key in a dry run without one.
 const DRY_RUN_ROUTING_KEY: &str = "DRYRUNROUTINGKEY0000000000000000";
-/// The test id of the request built to learn whether a route's requests are
-/// only shown.
-const PROBE: &str = "preflight";
 
 /// Bad usage, config, credentials or report: exit 2, nothing sent.
 pub struct Usage(pub String);
@@ -204,9 +201,11 @@ pub fn check_routes(
             Ok(marker) => marker,
             Err(e) => return Err(Usage(format!("{}: {}", named(), marker_problem(&e)))),
         };
-        if let Err(e) = pager.preflight(marker).map_err(trap)? {
-            return Err(Usage(format!("{}: {}", named(), build_problem(&e))));
-        }
+        // Whether its requests are only shown, as the component decides.
+        let dry_run = pager
+            .preflight(marker)
+            .map_err(trap)?
+            .map_err(|e| Usage(format!("{}: {}", named(), build_problem(&e))))?;
         // The arguments the component calls secret, and the key it accepted.
         for argument in &arguments {
             if let (true, MarkerValue::Text(value)) =
@@ -216,16 +215,7 @@ pub fn check_routes(
             }
         }
         secrets.extend(pager.options(marker).map_err(trap)?.routing_key);
-        // Whether its requests are only shown: the component says so on each
-        // request it builds, and the WIT has no other way to ask.
-        let probe = pager
-            .resolve(PROBE, marker, None, None)
-            .map_err(trap)?
-            .map_err(|e| Usage(format!("{}: {}", named(), build_problem(&e))))?;
-        checked.push(Some(Checked {
-            marker,
-            dry_run: probe.dry_run,
-        }));
+        checked.push(Some(Checked { marker, dry_run }));
     }
     Ok(Routes { checked, secrets })
 }
