@@ -8,17 +8,18 @@ remembered, so a repeat run checks nothing and never imports wasmtime.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .settings import SPELLING, Settings, component_settings, spelled
-from .wit import DryRunReason
+from .settings import SPELLING, Settings, component_fields, component_settings, spelled
+
+if TYPE_CHECKING:
+    from .wit import DryRunReason
 
 MARKER = "pagerduty_trigger_incident"
 FIXTURE = "pagerduty_fixture"
@@ -79,17 +80,21 @@ def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
     from .verdicts import Verdicts
 
     verdicts = Verdicts()
-    fields = dataclasses.asdict(component_settings(settings))
+    fields = component_fields(settings)
     settings_key = verdicts.key("settings", fields)
     # The component's dry-run verdict is remembered with the settings, so a
     # green run can say it was a dry run without loading wasmtime.
     reasons: tuple[DryRunReason | None, ...] = ("requested", "no-credentials", None)
     dry_run_keys = {reason: verdicts.key("dry-run", [fields, reason]) for reason in reasons}
     known_dry_run = [r for r, k in dry_run_keys.items() if verdicts.known(k)]
-    marker_keys = {
-        item.nodeid: verdicts.key("marker", [marker.args, marker.kwargs])
-        for item, marker in marked_items
-    }
+    # One verdict key per distinct marker, not per test: hashing is the cost.
+    by_content: dict[str, str] = {}
+    marker_keys: dict[str, str] = {}
+    for item, marker in marked_items:
+        content = repr((marker.args, sorted(marker.kwargs.items())))
+        if content not in by_content:
+            by_content[content] = verdicts.key("marker", [marker.args, marker.kwargs])
+        marker_keys[item.nodeid] = by_content[content]
     unknown = {key for key in marker_keys.values() if not verdicts.known(key)}
     problems: list[str] = []
     if unknown or not verdicts.known(settings_key) or not known_dry_run:

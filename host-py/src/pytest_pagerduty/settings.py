@@ -11,11 +11,12 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-from . import wit
+if TYPE_CHECKING:  # costly to import (many dataclasses): only once a test pages
+    from . import wit
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_FLUSH_TIMEOUT_SECONDS = 30.0
@@ -222,9 +223,6 @@ class Settings:
     max_attempts: int | None
     memory_limit_mib: int
     outbox: Path | None
-    # Whether no key, token or routing key is set (the component then makes
-    # the run a dry run, unless a marker brings its own routing key).
-    no_credentials: bool
     # Whether the user asked for a dry run, rather than it following from the above.
     dry_run_requested: bool
     # Where each setting came from, such as "--pagerduty_api_url".
@@ -321,7 +319,6 @@ def resolve(config: pytest.Config) -> Settings:
 
     api_key, oauth_token = text("pagerduty_api_key"), text("pagerduty_oauth_token")
     routing_key = text("pagerduty_routing_key")
-    no_credentials = api_key is None and oauth_token is None and routing_key is None
     dry_run_file = text("pagerduty_dry_run_file")
     outbox = text("pagerduty_outbox")
     return Settings(
@@ -343,7 +340,6 @@ def resolve(config: pytest.Config) -> Settings:
         max_attempts=count("pagerduty_max_attempts") if values["pagerduty_max_attempts"] else None,
         memory_limit_mib=count("pagerduty_memory_limit"),
         outbox=Path(outbox) if outbox else None,
-        no_credentials=no_credentials,
         sources=sources,
     )
 
@@ -370,19 +366,26 @@ def spelled(setting: str) -> str:
     return f"--{key}, ini {key} or environment {key.upper()}"
 
 
-def component_settings(settings: Settings) -> wit.Settings:
-    """The settings as the component's `settings` record."""
-    return wit.Settings(
-        api_url=settings.api_url,
-        api_key=settings.api_key,
-        oauth_token=settings.oauth_token,
-        default_from=settings.default_from,
-        routing_key=settings.routing_key,
-        events_url=settings.events_url,
+def component_fields(settings: Settings) -> dict[str, Any]:
+    """The fields of the component's `settings` record, in snake_case."""
+    return {
+        "api_url": settings.api_url,
+        "api_key": settings.api_key,
+        "oauth_token": settings.oauth_token,
+        "default_from": settings.default_from,
+        "routing_key": settings.routing_key,
+        "events_url": settings.events_url,
         # Clamped into u32: wasmtime-py would wrap a larger number silently;
         # the component rejects what is out of its range.
-        timeout_ms=min(max(1, round(settings.timeout * 1000)), 2**32 - 1),
-        dry_run=settings.dry_run_requested,
-        max_attempts=min(settings.max_attempts, 2**32 - 1) if settings.max_attempts else None,
-        max_incidents=min(settings.max_incidents, 2**32 - 1),
-    )
+        "timeout_ms": min(max(1, round(settings.timeout * 1000)), 2**32 - 1),
+        "dry_run": settings.dry_run_requested,
+        "max_attempts": min(settings.max_attempts, 2**32 - 1) if settings.max_attempts else None,
+        "max_incidents": min(settings.max_incidents, 2**32 - 1),
+    }
+
+
+def component_settings(settings: Settings) -> wit.Settings:
+    """The settings as the component's `settings` record."""
+    from . import wit
+
+    return wit.Settings(**component_fields(settings))
