@@ -298,3 +298,63 @@ def test_login(key):
     assert API_KEY not in ours
     assert API_KEY not in (pytester.path / OUTBOX).read_text()
     assert all(API_KEY not in json.dumps(r.body) for r in pagerduty.received)
+
+
+def test_failures_in_an_aggregate_still_being_sent_at_the_flush_timeout_are_kept_once_each(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    # The first failure is created; the aggregate of the rest gets no answer
+    # before the flush timeout: every one of them must be kept, once.
+    pagerduty.reply(0)
+    pagerduty.reply(0, delay=4)
+    pytester.makepyfile(
+        test_suite="""
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
+              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
+
+@pytest.mark.parametrize("n", range(4))
+def test_probe(n):
+    assert False
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        *pagerduty.options("--pagerduty_max_incidents=1", "--pagerduty_flush_timeout=1")
+    )
+    result.assert_outcomes(failed=4)
+    entries = [json.loads(line) for line in (pytester.path / OUTBOX).read_text().splitlines()]
+    assert sorted(e["failure"]["nodeid"] for e in entries) == [
+        f"test_suite.py::test_probe[{n}]" for n in range(1, 4)
+    ]
+    result.stdout.fnmatch_lines(["PagerDuty: 1 created, 3 queued in *"])
+
+
+def test_a_lone_surrogate_in_a_failure_neither_loses_it_nor_stops_the_others(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makepyfile(
+        test_suite='''
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
+              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
+
+def test_odd():
+    """Reads the file caf\\udce9 (a name decoded with surrogateescape)."""
+    assert False
+
+def test_plain():
+    assert False
+'''
+    )
+    result = pytester.runpytest_subprocess(*pagerduty.options())
+    result.assert_outcomes(failed=2)
+    incidents = {i["title"]: i["body"]["details"] for i in pagerduty.incidents()}
+    assert sorted(incidents) == [
+        "Test failed: test_odd: assert False",
+        "Test failed: test_plain: assert False",
+    ]
+    odd = incidents["Test failed: test_odd: assert False"]
+    assert odd.startswith("Reads the file caf\\udce9 (a name decoded with surrogateescape).")
+    result.stdout.fnmatch_lines(["PagerDuty: 2 created"])

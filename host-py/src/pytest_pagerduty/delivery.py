@@ -77,6 +77,8 @@ class Outcome:
     attempts: int = 0
     # The refusal that stopped its API (bad credentials): the first one.
     fatal: bool = False
+    # Not sent, because that refusal stopped its API.
+    held_back: bool = False
     # Where the alert was kept for `replay`, when it was.
     outbox: Any | None = None
     # The alert's key, to resolve it later.
@@ -123,6 +125,13 @@ Keep = Callable[[Trigger, Outcome, Optional[Sequence[str]]], Outcome]
 
 _AGGREGATE = object()
 _STOP = object()
+
+
+def _reason(err: Exception) -> str:
+    """An exception in one line: its type and the line that says most (a
+    trap's message ends with the cause, after the backtrace)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
 
 
 class Delivery:
@@ -182,7 +191,9 @@ class Delivery:
         self._stop.set()
         with self._lock:
             self._closed = True
-            unsent: list[Job] = [*self._pending.values(), *self._held]
+            # Held past the cap or in flight: every job not yet accounted for
+            # is still in `_pending`, once.
+            unsent: list[Job] = list(self._pending.values())
             self._pending.clear()
             self._held.clear()
             reason = (
@@ -202,10 +213,13 @@ class Delivery:
     def _record(self, results: list[tuple[Trigger | None, Outcome]]) -> None:
         # With the lock held, and only while not closed: one entry per alert.
         for trigger, outcome in results:
-            keep = trigger is not None and self._keep_outcome is not None and self._kept(outcome)
-            if keep:
-                assert trigger is not None and self._keep_outcome is not None
-                outcome = self._keep_outcome(trigger, outcome, self._secret_arguments)
+            if trigger is not None and self._keep_outcome is not None and self._kept(outcome):
+                try:
+                    outcome = self._keep_outcome(trigger, outcome, self._secret_arguments)
+                except Exception as err:  # never let one alert end the delivery thread
+                    log.debug("keeping an alert failed", exc_info=True)
+                    reason = f"{outcome.reason}; and it could not be kept: {_reason(err)}"
+                    outcome = replace(outcome, status="lost", reason=reason)
             self._outcomes.append(outcome)
 
     @staticmethod
@@ -238,13 +252,15 @@ class Delivery:
             except Exception as err:  # a trap or a host bug must not end the run
                 log.debug("delivery failed", exc_info=True)
                 pager = None  # the next job gets a fresh instance
-                reason = f"the component failed: {type(err).__name__}: {err}".splitlines()[0]
+                reason = f"the component failed: {_reason(err)}"
                 results = [r for job in jobs for r in self._unsent(job, reason)]
             with self._lock:
                 if self._closed:
                     return  # finish() has accounted for these jobs
                 for job in jobs:
-                    self._pending.pop(id(job), None)
+                    # A job held past the cap stays pending until its aggregate is done.
+                    if not any(job is held for held in self._held):
+                        self._pending.pop(id(job), None)
                 self._record(results)
 
     def _open(self) -> Any:
@@ -308,17 +324,20 @@ class Delivery:
             outcome = self._send(pager, aggregate.request, "aggregate")
             outcome = replace(outcome, nodeid=covers[0], covers=covers, entry_ids=ids)
             if self._kept(outcome):  # kept one by one, for replay
+                # Each listed under its own name; the request shown once.
                 results += [
                     (
                         t,
                         replace(
                             outcome,
                             nodeid=t.failure.nodeid,
+                            title=outcome.title if i == 0 else "",
                             what="trigger",
                             entry_ids=(t.entry_id,) if t.entry_id else (),
+                            request=outcome.request if i == 0 else None,
                         ),
                     )
-                    for t in members
+                    for i, t in enumerate(members)
                 ]
             else:
                 results.append((None, outcome))
@@ -364,7 +383,7 @@ class Delivery:
             return replace(base, status="queued", reason=reason, attempts=step.payload.attempts)
         if isinstance(step, wit.HeldBack):
             reason = f"not sent: {describe(step.payload.error)}"
-            return replace(base, status="queued", reason=reason)
+            return replace(base, status="queued", reason=reason, held_back=True)
         if isinstance(step, wit.FollowUp):
             done = [self._send(pager, r, what) for r in step.payload]
             unresolved = [o for o in done if o.status != "resolved"]

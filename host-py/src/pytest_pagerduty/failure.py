@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
-
-if TYPE_CHECKING:  # imported when a test fails: green runs never pay for it
-    from . import wit
 
 
 def pages(report: pytest.TestReport, page_on_error: bool) -> bool:
@@ -30,26 +27,38 @@ def _failure_text(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str
     return text
 
 
+def _text(value: str) -> str:
+    """Text that can cross to the component and be written as UTF-8: a lone
+    surrogate (bytes a test decoded with `surrogateescape`, say) is shown as
+    its escape rather than making the whole failure unsendable."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def describe(
     item: pytest.Item,
     report: pytest.TestReport,
     call: pytest.CallInfo[None],
     short_name: str | None,
     full: bool = True,
-) -> wit.TestFailure:
-    """The failure as the component is told it; without `full`, the crash
-    message stands in for the traceback."""
-    from . import wit
-
+) -> dict[str, Any]:
+    """The failure as the component is told it (the fields of its
+    `test-failure` record; a dict, so a failing test never waits for the
+    mirrors to import); without `full`, the crash message stands in for the
+    traceback."""
     crash = getattr(report.longrepr, "reprcrash", None)
     message = getattr(crash, "message", None)
     doc = getattr(getattr(item, "obj", None), "__doc__", None)
     phase = report.when if report.when in ("setup", "call", "teardown") else "call"
-    return wit.TestFailure(
-        nodeid=item.nodeid,
-        short_name=short_name,
-        docstring=doc if isinstance(doc, str) else None,
-        message=message,
-        traceback=_failure_text(report, call) if full else (message or ""),
-        phase=phase,
-    )
+    return {
+        "nodeid": _text(item.nodeid),
+        "short_name": _text(short_name) if short_name is not None else None,
+        "docstring": _text(doc) if isinstance(doc, str) else None,
+        "message": _text(message) if isinstance(message, str) else None,
+        "traceback": _text(_failure_text(report, call) if full else (message or "")),
+        "phase": phase,
+        "duration_seconds": float(report.duration or 0.0),
+    }

@@ -8,7 +8,7 @@ import contextlib
 import os
 import warnings
 from collections.abc import Generator, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +67,7 @@ class PagerDutyReporter:
         self.flaky: list[str] = []
         self.triggered: set[str] = set()
         self.resolving: set[str] = set()
-        self.described = 0
+        self.described: set[str] = set()
 
     @property
     def delivery(self) -> Delivery:
@@ -108,9 +108,10 @@ class PagerDutyReporter:
             short_name = self.collected.short_names.get(item.nodeid)
             # Past the cap a failure is only listed in the aggregate: skip
             # rendering its traceback (the costly part of describing it).
-            self.described += 1
-            full = self.described <= self.settings.max_incidents
-            data["failure"] = asdict(failure.describe(item, report, call, short_name, full))
+            # (Counted per test: its reruns are one failure.)
+            self.described.add(item.nodeid)
+            full = len(self.described) <= self.settings.max_incidents
+            data["failure"] = failure.describe(item, report, call, short_name, full)
         setattr(report, REPORT_ATTRIBUTE, data)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -63,6 +63,8 @@ def line(outcome: Outcome) -> str:
         lines += [f"    {header}: {value}" for header, value in request["headers"].items()]
         lines.append(f"    {request['body']}")
         return "\n".join(lines)
+    if outcome.status == "dry-run":  # one of an aggregate's failures
+        return f"would open (listed in the alert above): {name}"
     if outcome.status == "queued":
         return f"queued: {name}: {outcome.reason}.{_fix(outcome)}"
     if outcome.status == "lost":
@@ -86,8 +88,7 @@ def lines(
     out: list[str] = []
     quiet = [o for o in outcomes if o.quiet]
     outcomes = [o for o in outcomes if not o.quiet]
-    fatal = next((o for o in outcomes if o.fatal), None)
-    held_back = [o for o in outcomes if fatal and o.status == "queued" and not o.fix]
+    held_back = [o for o in outcomes if o.held_back]
     for outcome in outcomes:
         if outcome not in held_back:
             out.append(line(outcome))
@@ -115,7 +116,7 @@ def lines(
             if "requested" in reasons
             else "no API key, OAuth token or routing key is configured"
         )
-        built = sum(1 for o in outcomes if o.status == "dry-run")
+        built = sum(1 for o in outcomes if o.status == "dry-run" and o.request is not None)
         where = f"; requests written to {dry_run_file}" if dry_run_file and built else ""
         out.append(f"dry run ({why}): {built} incident(s) built, nothing sent{where}")
     counts: Counter[str] = Counter(o.status for o in outcomes)
