@@ -358,3 +358,41 @@ def test_plain():
     odd = incidents["Test failed: test_odd: assert False"]
     assert odd.startswith("Reads the file caf\\udce9 (a name decoded with surrogateescape).")
     result.stdout.fnmatch_lines(["PagerDuty: 2 created"])
+
+
+def test_after_a_trap_the_fresh_instance_keeps_the_runs_cap(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    # test_huge traps the component (8 MiB into 4 MiB); the instance that
+    # replaces it must still know the cap of 1 was reached.
+    pytester.makepyfile(
+        test_suite="""
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
+              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
+
+def test_a():
+    assert False
+
+def test_huge():
+    assert False
+
+test_huge.__doc__ = "x" * (8 * 1024 * 1024)
+
+def test_b():
+    assert False
+
+def test_c():
+    assert False
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        *pagerduty.options("--pagerduty_memory_limit=4", "--pagerduty_max_incidents=1")
+    )
+    result.assert_outcomes(failed=4)
+    titles = [i["title"] for i in pagerduty.incidents()]
+    assert titles[0] == "Test failed: test_a: assert False"
+    assert titles[1:] == [f"2 more tests failed in {pytester.path.name}"]
+    entries = [json.loads(line) for line in (pytester.path / OUTBOX).read_text().splitlines()]
+    assert [e["failure"]["nodeid"] for e in entries] == ["test_suite.py::test_huge"]

@@ -40,7 +40,11 @@ Headers = tuple[wit.ReplyHeader, ...]
 
 # Every export: what it takes and what it gives, in mirrors.
 SIGNATURES: dict[str, tuple[list[Any], Any]] = {
-    "[static]pager.open": ([wit.Settings], result(Handle, wit.SettingsError)),
+    "[static]pager.open": (
+        [wit.Settings, Optional[wit.PagerState]],
+        result(Handle, wit.SettingsError),
+    ),
+    "[method]pager.state": ([Handle], wit.PagerState),
     "[method]pager.dry-run": ([Handle], Optional[wit.DryRunReason]),
     "[method]pager.check-marker": (
         [Handle, tuple[wit.MarkerArgument, ...]],

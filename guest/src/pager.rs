@@ -15,9 +15,9 @@ use crate::incident;
 use crate::marker as marker_rules;
 use crate::pytest_pagerduty::alerts::types::{
     Aggregate, AlertRequest, Api, BuildError, Delivered, DeliveryFailure, DryRunReason,
-    IncidentOptions, MarkerArgument, MarkerError, PagerdutyError, Phase, Progress, Rejection,
-    RejectionKind, ReplyHeader, RequestKind, Setting, Settings, SettingsError, Severity, Step,
-    StopScope, TestFailure,
+    IncidentOptions, MarkerArgument, MarkerError, PagerState, PagerdutyError, Phase, Progress,
+    Rejection, RejectionKind, ReplyHeader, RequestKind, Setting, Settings, SettingsError, Severity,
+    Step, StopScope, StoppedApi, TestFailure,
 };
 use crate::reply;
 use crate::settings;
@@ -44,7 +44,7 @@ pub struct Pager {
     /// Alerts paged so far (flaky `info` alerts do not count).
     paged: Cell<u32>,
     /// The refusal that stopped each API, once one did.
-    stopped: RefCell<Vec<(Api, Rejection)>>,
+    stopped: RefCell<Vec<StoppedApi>>,
 }
 
 fn present(value: &Option<String>) -> bool {
@@ -106,8 +106,8 @@ impl Pager {
             return Some(Step::NotSent(reason));
         }
         let stopped = self.stopped.borrow();
-        let (_, rejection) = stopped.iter().find(|(api, _)| *api == request.api)?;
-        Some(Step::HeldBack(rejection.clone()))
+        let stop = stopped.iter().find(|s| s.api == request.api)?;
+        Some(Step::HeldBack(stop.rejection.clone()))
     }
 
     /// What a classified answer means for this request.
@@ -129,14 +129,20 @@ impl Pager {
                 delivery::after_transient(retry, progress, self.max_attempts(), &request.dedup_key)
             }
             Err(DeliveryFailure::Rejected(mut rejection)) => {
-                // Name the credential these settings use.
-                if rejection.setting == Some(Setting::ApiKey) && !present(&self.settings.api_key) {
+                // Name the REST credential these settings use.
+                if request.api == Api::Rest
+                    && rejection.setting == Some(Setting::ApiKey)
+                    && !present(&self.settings.api_key)
+                {
                     rejection.setting = Some(Setting::OauthToken);
                 }
                 if rejection.stops == StopScope::ThisApi {
                     let mut stopped = self.stopped.borrow_mut();
-                    if !stopped.iter().any(|(api, _)| *api == request.api) {
-                        stopped.push((request.api, rejection.clone()));
+                    if !stopped.iter().any(|s| s.api == request.api) {
+                        stopped.push(StoppedApi {
+                            api: request.api,
+                            rejection: rejection.clone(),
+                        });
                     }
                 }
                 Step::Rejected(rejection)
@@ -196,13 +202,24 @@ fn probe() -> TestFailure {
 }
 
 impl GuestPager for Pager {
-    fn open(settings: Settings) -> Result<PagerHandle, SettingsError> {
+    fn open(settings: Settings, state: Option<PagerState>) -> Result<PagerHandle, SettingsError> {
         settings::check(&settings)?;
+        let state = state.unwrap_or(PagerState {
+            paged: 0,
+            stopped: Vec::new(),
+        });
         Ok(PagerHandle::new(Pager {
             settings,
-            paged: Cell::new(0),
-            stopped: RefCell::new(Vec::new()),
+            paged: Cell::new(state.paged),
+            stopped: RefCell::new(state.stopped),
         }))
+    }
+
+    fn state(&self) -> PagerState {
+        PagerState {
+            paged: self.paged.get(),
+            stopped: self.stopped.borrow().clone(),
+        }
     }
 
     fn dry_run(&self) -> Option<DryRunReason> {

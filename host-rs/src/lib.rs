@@ -31,8 +31,8 @@ wasmtime::component::bindgen!({
 pub use exports::pytest_pagerduty::alerts::incidents::Planned;
 pub use pytest_pagerduty::alerts::types::{
     Aggregate, AlertRequest, Api, BuildError, Delivered, DeliveryFailure, DryRunReason, GaveUp,
-    Header, IncidentOptions, MarkerArgument, MarkerError, MarkerValue, PagerdutyError, Phase,
-    Progress, Rejection, RejectionKind, ReplyHeader, RequestKind, Retry, Setting, Settings,
+    Header, IncidentOptions, MarkerArgument, MarkerError, MarkerValue, PagerState, PagerdutyError,
+    Phase, Progress, Rejection, RejectionKind, ReplyHeader, RequestKind, Retry, Setting, Settings,
     SettingsError, Severity, Step, StopScope, TestFailure, Urgency, Variable, Wait,
 };
 
@@ -148,8 +148,18 @@ impl Instance {
 
     /// Checks the settings and opens one run's pager with them.
     pub fn open(&mut self, settings: &Settings) -> Answer<Pager<'_>, SettingsError> {
+        self.reopen(settings, None)
+    }
+
+    /// A pager that goes on from what an earlier one of the same run learnt
+    /// (`Pager::state`): after a trap, the cap and the stopped APIs hold.
+    pub fn reopen(
+        &mut self,
+        settings: &Settings,
+        state: Option<&PagerState>,
+    ) -> Answer<Pager<'_>, SettingsError> {
         let (store, incidents) = self.parts();
-        let opened = incidents.pager().call_open(store, settings)?;
+        let opened = incidents.pager().call_open(store, settings, state)?;
         Ok(opened.map(|handle| Pager {
             instance: self,
             handle,
@@ -223,7 +233,13 @@ impl Pager<'_> {
         (store, incidents, self.handle)
     }
 
-    /// The run's dry run, if every request of it is one.
+    /// What this pager learnt so far, to reopen with after a trap.
+    pub fn state(&mut self) -> Result<PagerState> {
+        let (store, incidents, pager) = self.parts();
+        incidents.pager().call_state(store, pager)
+    }
+
+    /// The run's dry run as the settings make it (each request says for itself).
     pub fn dry_run(&mut self) -> Result<Option<DryRunReason>> {
         let (store, incidents, pager) = self.parts();
         incidents.pager().call_dry_run(store, pager)

@@ -33,6 +33,7 @@ log = logging.getLogger("pytest_pagerduty")
 INTERFACE = "pytest-pagerduty:alerts/incidents@0.2.0"
 FUNCTIONS = (
     "[static]pager.open",
+    "[method]pager.state",
     "[method]pager.dry-run",
     "[method]pager.check-marker",
     "[method]pager.preflight",
@@ -163,10 +164,13 @@ class Pager(wit.Handle):
         self._markers: dict[str, Marker | wit.MarkerError] = {}
 
     @classmethod
-    def open(cls, settings: wit.Settings, memory_limit_mib: int) -> Pager | wit.SettingsError:
-        """A fresh instance and a pager for these settings, or why not."""
+    def open(
+        cls, settings: wit.Settings, memory_limit_mib: int, state: wit.PagerState | None = None
+    ) -> Pager | wit.SettingsError:
+        """A fresh instance and a pager for these settings (carrying over what
+        an earlier pager of the run learnt), or why not."""
         instance = Instance(memory_limit_mib)
-        opened = instance.call("[static]pager.open", lower(settings))
+        opened = instance.call("[static]pager.open", lower(settings), lower(state))
         if isinstance(opened, Record):  # the ok arm is a resource: untagged
             return lift(opened, wit.SettingsError)  # type: ignore[no-any-return]
         return cls(instance, opened)
@@ -177,6 +181,9 @@ class Pager(wit.Handle):
 
     def _call(self, name: str, *args: Any) -> Any:
         return self.instance.call(f"[method]pager.{name}", self.resource, *args)
+
+    def state(self) -> wit.PagerState:
+        return lift(self._call("state"), wit.PagerState)  # type: ignore[no-any-return]
 
     def dry_run(self) -> wit.DryRunReason | None:
         reason: wit.DryRunReason | None = self._call("dry-run")

@@ -160,6 +160,9 @@ class Delivery:
         self._thread: threading.Thread | None = None
         self._ci: tuple[wit.Variable, ...] | None = None
         self._secret_arguments: list[str] | None = None
+        # What the component's pager learnt (the cap's count, stopped APIs),
+        # to carry over to a fresh instance after a trap.
+        self._pager_state: wit.PagerState | None = None
         self._host = ""
 
     def _put(self, priority: int, item: object) -> None:
@@ -249,6 +252,7 @@ class Delivery:
                     results = self._aggregate(pager, held)
                 else:
                     results = self._deliver(pager, jobs[0])
+                self._pager_state = pager.state()
             except Exception as err:  # a trap or a host bug must not end the run
                 log.debug("delivery failed", exc_info=True)
                 pager = None  # the next job gets a fresh instance
@@ -266,7 +270,9 @@ class Delivery:
     def _open(self) -> Any:
         from .component import Pager
 
-        opened = Pager.open(component_settings(self._settings), self._settings.memory_limit_mib)
+        opened = Pager.open(
+            component_settings(self._settings), self._settings.memory_limit_mib, self._pager_state
+        )
         if isinstance(opened, wit.SettingsError):  # checked at collection; kept for safety
             raise RuntimeError(f"{opened.problem}. Fix: {opened.fix}")
         if self._ci is None:  # the same for the whole run

@@ -345,6 +345,21 @@ Planned = Union[Page, PastCap]
 
 
 @dataclass(frozen=True)
+class StoppedApi:
+    api: Api
+    rejection: Rejection
+
+
+@dataclass(frozen=True)
+class PagerState:
+    """What a pager learnt in a run (alerts paged, APIs stopped): carried
+    over to a fresh instance after a trap."""
+
+    paged: int
+    stopped: tuple[StoppedApi, ...]
+
+
+@dataclass(frozen=True)
 class Aggregate:
     # Indices into the failures given to `aggregate`.
     members: tuple[int, ...]
