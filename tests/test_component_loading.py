@@ -130,3 +130,14 @@ def test_a_corrupt_cache_entry_is_recompiled(
             "would open: Test failed: test_fails: assert False",
         ]
     )
+
+
+# The component ships inside every wheel: 300 KB is its budget (BENCHMARKS.md, P4).
+SIZE_BUDGET = 300_000
+
+
+def test_the_component_stays_within_its_size_budget() -> None:
+    from pytest_pagerduty.embedded import wasm_bytes
+
+    size = len(wasm_bytes())
+    assert size <= SIZE_BUDGET, f"the component is {size:,} bytes; the budget is {SIZE_BUDGET:,}"

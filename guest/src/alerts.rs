@@ -1,7 +1,9 @@
 //! The requests a host asks for, sent to whichever API the test's
 //! destination uses: trigger, resolve, and the aggregate past the cap.
 
-use serde_json::{json, Map, Value};
+// `Value::from`, not `json!`: the macro's `to_value(..).unwrap()` would pull
+// in serde_json's error formatting, for conversions that cannot fail.
+use serde_json::{Map, Value};
 
 use crate::ci;
 use crate::compose;
@@ -73,18 +75,18 @@ pub fn trigger(
         Destination::Events { routing_key } => {
             let run = ci::run(&failure.ci);
             let mut custom = Map::new();
-            custom.insert("nodeid".into(), json!(failure.nodeid));
+            custom.insert("nodeid".into(), Value::from(failure.nodeid.clone()));
             let description = compose::description(&failure, details.as_deref());
             if !description.is_empty() {
-                custom.insert("description".into(), json!(description));
+                custom.insert("description".into(), Value::from(description));
             }
             custom.insert(
                 "failure".into(),
-                json!(compose::traceback(&failure, EVENT_TRACEBACK_MAX)),
+                Value::from(compose::traceback(&failure, EVENT_TRACEBACK_MAX)),
             );
             custom.insert(
                 "duration_seconds".into(),
-                json!((failure.duration_seconds * 1000.0).round() / 1000.0),
+                Value::from((failure.duration_seconds * 1000.0).round() / 1000.0),
             );
             let ci = event::ci_details(run.as_ref());
             if !ci.is_null() {
@@ -180,7 +182,7 @@ pub fn aggregate(
             let body = text::truncate_end(
                 &format!(
                     "The run's cap on incidents was reached; these failed too:\n{}",
-                    listed.join("\n")
+                    text::join(&listed, "\n")
                 ),
                 compose::BODY_MAX,
             );
@@ -192,9 +194,13 @@ pub fn aggregate(
             let first = failures.first().ok_or_else(no_destination)?;
             let run = ci::run(&first.ci);
             let mut custom = Map::new();
-            let tests: Vec<Value> = listed.iter().take(500).map(|l| json!(l)).collect();
+            let tests: Vec<Value> = listed
+                .iter()
+                .take(500)
+                .map(|l| Value::from(l.as_str()))
+                .collect();
             custom.insert("failed_tests".into(), Value::Array(tests));
-            custom.insert("count".into(), json!(failures.len()));
+            custom.insert("count".into(), Value::from(failures.len()));
             Ok(event::trigger(
                 &checked,
                 settings,

@@ -2,7 +2,7 @@
 //! passes again (`POST /v2/enqueue`).
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::ci::Run;
 use crate::pytest_pagerduty::alerts::types::{
@@ -103,13 +103,20 @@ pub fn source(run: Option<&Run>, host: &str) -> String {
 pub fn ci_details(run: Option<&Run>) -> Value {
     match run {
         None => Value::Null,
-        Some(run) => json!({
-            "system": run.system,
-            "url": run.url,
-            "commit": run.commit,
-            "branch": run.branch,
-            "job": run.job,
-        }),
+        // As `json!` builds it, without its `to_value(..).unwrap()` (alerts.rs).
+        Some(run) => {
+            let mut ci = Map::new();
+            ci.insert("system".into(), Value::from(run.system.clone()));
+            for (name, value) in [
+                ("url", &run.url),
+                ("commit", &run.commit),
+                ("branch", &run.branch),
+                ("job", &run.job),
+            ] {
+                ci.insert(name.into(), Value::from(value.clone()));
+            }
+            Value::Object(ci)
+        }
     }
 }
 
@@ -133,7 +140,9 @@ fn finish(
 ) -> AlertRequest {
     let body = request::json(event);
     // The shown body keeps everything but the routing key.
-    let mut display: Value = serde_json::from_str(&body).expect("just serialized");
+    // Not `expect`, which would format the error (request.rs).
+    let mut display: Value =
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("just serialized"));
     display["routing_key"] = Value::String(REDACTED.to_string());
     request::finish(
         Parts {

@@ -1,40 +1,49 @@
 //! What a PagerDuty reply, or a failure to get one, means for delivery.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::pytest_pagerduty::alerts::types::{
     Api, Delivered, DeliveryFailure, PagerdutyError, Rejection, RejectionKind, RequestKind, Retry,
     Setting, StopScope,
 };
-use crate::wasi::http::types::ErrorCode;
+use crate::wasi::http::types::{ErrorCode, FieldSizePayload};
 
-#[derive(Deserialize)]
-struct Created {
-    incident: CreatedFields,
+// Replies are read by serde_json into a `Value` and their few fields picked
+// out below: serde's derived readers for the same shapes cost the component
+// about 60 KB. A field of the wrong type reads as absent; the rest still
+// count.
+
+fn json(body: &[u8]) -> Option<Value> {
+    serde_json::from_slice(body).ok()
 }
 
-#[derive(Deserialize)]
-struct CreatedFields {
-    id: Option<String>,
-    incident_number: Option<u64>,
-    html_url: Option<String>,
-    incident_key: Option<String>,
+fn text(value: &Value, field: &str) -> Option<String> {
+    value.get(field)?.as_str().map(str::to_string)
 }
 
-#[derive(Deserialize)]
-struct Found {
-    incidents: Vec<FoundIncident>,
+/// What REST says of the incident it created or resolved (`{"incident": {..}}`).
+fn created(body: &[u8]) -> Option<Delivered> {
+    let reply = json(body)?;
+    let incident = reply.get("incident").filter(|i| i.is_object())?;
+    Some(Delivered {
+        id: text(incident, "id"),
+        number: incident.get("incident_number").and_then(Value::as_u64),
+        html_url: text(incident, "html_url"),
+        dedup_key: text(incident, "incident_key"),
+        found: Vec::new(),
+    })
 }
 
-#[derive(Deserialize)]
-struct FoundIncident {
-    id: String,
+/// The ids of the incidents a lookup found (`{"incidents": [{"id": ..}]}`).
+fn found(body: &[u8]) -> Option<Vec<String>> {
+    let reply = json(body)?;
+    let incidents = reply.get("incidents")?.as_array()?;
+    Some(incidents.iter().filter_map(|i| text(i, "id")).collect())
 }
 
 /// Events API v2: `{"status": "success", "message": ..., "dedup_key": ...}`.
-#[derive(Deserialize)]
-struct Accepted {
-    dedup_key: Option<String>,
+fn accepted(body: &[u8]) -> Option<String> {
+    text(&json(body)?, "dedup_key")
 }
 
 fn delivered() -> Delivered {
@@ -52,27 +61,14 @@ fn delivered() -> Delivered {
 fn success(kind: RequestKind, body: &[u8]) -> Delivered {
     match kind {
         RequestKind::RestCreate | RequestKind::RestResolve => {
-            match serde_json::from_slice::<Created>(body) {
-                Ok(Created { incident }) => Delivered {
-                    id: incident.id,
-                    number: incident.incident_number,
-                    html_url: incident.html_url,
-                    dedup_key: incident.incident_key,
-                    found: Vec::new(),
-                },
-                Err(_) => delivered(),
-            }
+            created(body).unwrap_or_else(delivered)
         }
         RequestKind::RestFind => Delivered {
-            found: serde_json::from_slice::<Found>(body)
-                .map(|f| f.incidents.into_iter().map(|i| i.id).collect())
-                .unwrap_or_default(),
+            found: found(body).unwrap_or_default(),
             ..delivered()
         },
         RequestKind::EventsTrigger | RequestKind::EventsResolve => Delivered {
-            dedup_key: serde_json::from_slice::<Accepted>(body)
-                .ok()
-                .and_then(|a| a.dedup_key),
+            dedup_key: accepted(body),
             ..delivered()
         },
     }
@@ -86,26 +82,29 @@ fn already_resolved(error: &PagerdutyError) -> bool {
             .any(|t| t.to_ascii_lowercase().contains("already resolved"))
 }
 
-/// REST errors nest their fields under `error`; the Events API puts
-/// `message` and `errors` at the top (`{"status": "invalid event", ...}`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ErrorReply {
-    Rest { error: ErrorFields },
-    Events(ErrorFields),
-}
-
-#[derive(Deserialize)]
 struct ErrorFields {
     code: Option<i32>,
     message: Option<String>,
     /// A list of strings, or (newer endpoints) an object of field → strings.
-    #[serde(default)]
-    errors: serde_json::Value,
+    errors: Value,
 }
 
-fn error_details(errors: &serde_json::Value) -> Vec<String> {
-    use serde_json::Value;
+/// REST errors nest their fields under `error`; the Events API puts
+/// `message` and `errors` at the top (`{"status": "invalid event", ...}`).
+fn error_reply(body: &[u8]) -> Option<ErrorFields> {
+    let reply = json(body)?;
+    let fields = reply
+        .get("error")
+        .filter(|e| e.is_object())
+        .unwrap_or(&reply);
+    Some(ErrorFields {
+        code: (fields.get("code").and_then(Value::as_i64)).and_then(|c| i32::try_from(c).ok()),
+        message: text(fields, "message"),
+        errors: fields.get("errors").cloned().unwrap_or(Value::Null),
+    })
+}
+
+fn error_details(errors: &Value) -> Vec<String> {
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -142,15 +141,17 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// PagerDuty's error object, or the body itself when it is not one.
 fn pagerduty_error(status: u16, body: &[u8]) -> PagerdutyError {
-    match serde_json::from_slice::<ErrorReply>(body) {
-        Ok(ErrorReply::Rest { error } | ErrorReply::Events(error)) if error.message.is_some() => {
-            PagerdutyError {
-                status,
-                code: error.code,
-                message: error.message.unwrap_or_else(|| format!("HTTP {status}")),
-                errors: error_details(&error.errors),
-            }
-        }
+    match error_reply(body) {
+        Some(ErrorFields {
+            code,
+            message: Some(message),
+            errors,
+        }) => PagerdutyError {
+            status,
+            code,
+            message,
+            errors: error_details(&errors),
+        },
         _ => {
             let text = String::from_utf8_lossy(body);
             let excerpt = crate::text::truncate_end(&crate::text::one_line(&text), EXCERPT_MAX);
@@ -247,11 +248,12 @@ pub fn classify(
             "PagerDuty did not accept the credentials: check the API key (or the OAuth token)",
             Some(Setting::ApiKey),
         ),
+        // One integration's refusal says nothing of another routing key's.
         402 | 403 if events => rejected(
             RejectionKind::Forbidden,
             error,
-            StopScope::ThisApi,
-            "PagerDuty refused events for this account: check the routing key's integration and the account's plan",
+            StopScope::ThisRequest,
+            "PagerDuty refused this event: check the routing key's integration and the account's plan",
             Some(Setting::RoutingKey),
         ),
         402 | 403 => rejected(
@@ -331,7 +333,96 @@ fn describe(error: &ErrorCode) -> String {
         ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => "could not resolve the host".to_string(),
         ErrorCode::HttpRequestDenied => "request denied by the host's sandbox".to_string(),
         ErrorCode::InternalError(Some(text)) => format!("transport error: {text}"),
-        other => format!("transport error: {other:?}"),
+        other => format!("transport error: {}", debug(other)),
+    }
+}
+
+/// `{:?}` of an `ErrorCode` as wit-bindgen derives it (`ErrorCode::Name`,
+/// a payload in parentheses), without pulling in the `Debug` impls of every
+/// payload (about 4 KB).
+fn debug(error: &ErrorCode) -> String {
+    use ErrorCode as E;
+    fn some<T: std::fmt::Display>(value: &Option<T>) -> String {
+        value
+            .as_ref()
+            .map_or_else(|| "None".to_string(), |v| format!("Some({v})"))
+    }
+    fn text(value: &Option<String>) -> String {
+        value
+            .as_ref()
+            .map_or_else(|| "None".to_string(), |v| format!("Some({v:?})"))
+    }
+    fn field_size(p: &FieldSizePayload) -> String {
+        format!(
+            "FieldSizePayload {{ field-name: {}, field-size: {} }}",
+            text(&p.field_name),
+            some(&p.field_size)
+        )
+    }
+    let (name, payload) = match error {
+        E::DnsTimeout => ("DnsTimeout", None),
+        E::DnsError(p) => (
+            "DnsError",
+            Some(format!(
+                "DnsErrorPayload {{ rcode: {}, info-code: {} }}",
+                text(&p.rcode),
+                some(&p.info_code)
+            )),
+        ),
+        E::DestinationNotFound => ("DestinationNotFound", None),
+        E::DestinationUnavailable => ("DestinationUnavailable", None),
+        E::DestinationIpProhibited => ("DestinationIpProhibited", None),
+        E::DestinationIpUnroutable => ("DestinationIpUnroutable", None),
+        E::ConnectionRefused => ("ConnectionRefused", None),
+        E::ConnectionTerminated => ("ConnectionTerminated", None),
+        E::ConnectionTimeout => ("ConnectionTimeout", None),
+        E::ConnectionReadTimeout => ("ConnectionReadTimeout", None),
+        E::ConnectionWriteTimeout => ("ConnectionWriteTimeout", None),
+        E::ConnectionLimitReached => ("ConnectionLimitReached", None),
+        E::TlsProtocolError => ("TlsProtocolError", None),
+        E::TlsCertificateError => ("TlsCertificateError", None),
+        E::TlsAlertReceived(p) => (
+            "TlsAlertReceived",
+            Some(format!(
+                "TlsAlertReceivedPayload {{ alert-id: {}, alert-message: {} }}",
+                some(&p.alert_id),
+                text(&p.alert_message)
+            )),
+        ),
+        E::HttpRequestDenied => ("HttpRequestDenied", None),
+        E::HttpRequestLengthRequired => ("HttpRequestLengthRequired", None),
+        E::HttpRequestBodySize(n) => ("HttpRequestBodySize", Some(some(n))),
+        E::HttpRequestMethodInvalid => ("HttpRequestMethodInvalid", None),
+        E::HttpRequestUriInvalid => ("HttpRequestUriInvalid", None),
+        E::HttpRequestUriTooLong => ("HttpRequestUriTooLong", None),
+        E::HttpRequestHeaderSectionSize(n) => ("HttpRequestHeaderSectionSize", Some(some(n))),
+        E::HttpRequestHeaderSize(p) => (
+            "HttpRequestHeaderSize",
+            Some(p.as_ref().map_or_else(
+                || "None".to_string(),
+                |p| format!("Some({})", field_size(p)),
+            )),
+        ),
+        E::HttpRequestTrailerSectionSize(n) => ("HttpRequestTrailerSectionSize", Some(some(n))),
+        E::HttpRequestTrailerSize(p) => ("HttpRequestTrailerSize", Some(field_size(p))),
+        E::HttpResponseIncomplete => ("HttpResponseIncomplete", None),
+        E::HttpResponseHeaderSectionSize(n) => ("HttpResponseHeaderSectionSize", Some(some(n))),
+        E::HttpResponseHeaderSize(p) => ("HttpResponseHeaderSize", Some(field_size(p))),
+        E::HttpResponseBodySize(n) => ("HttpResponseBodySize", Some(some(n))),
+        E::HttpResponseTrailerSectionSize(n) => ("HttpResponseTrailerSectionSize", Some(some(n))),
+        E::HttpResponseTrailerSize(p) => ("HttpResponseTrailerSize", Some(field_size(p))),
+        E::HttpResponseTransferCoding(t) => ("HttpResponseTransferCoding", Some(text(t))),
+        E::HttpResponseContentCoding(t) => ("HttpResponseContentCoding", Some(text(t))),
+        E::HttpResponseTimeout => ("HttpResponseTimeout", None),
+        E::HttpUpgradeFailed => ("HttpUpgradeFailed", None),
+        E::HttpProtocolError => ("HttpProtocolError", None),
+        E::LoopDetected => ("LoopDetected", None),
+        E::ConfigurationError => ("ConfigurationError", None),
+        E::InternalError(t) => ("InternalError", Some(text(t))),
+    };
+    match payload {
+        Some(payload) => format!("ErrorCode::{name}({payload})"),
+        None => format!("ErrorCode::{name}"),
     }
 }
 
@@ -358,6 +449,25 @@ mod tests {
             created.html_url.as_deref(),
             Some("https://x.pagerduty.com/incidents/PT4KHLK")
         );
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_reads_as_absent_and_the_rest_count() {
+        let body = br#"{"incident":{"id":"PT4KHLK","incident_number":"1234","html_url":7}}"#;
+        let created = classify(RequestKind::RestCreate, 201, &[], body).unwrap();
+        assert_eq!(created.id.as_deref(), Some("PT4KHLK"));
+        assert_eq!((created.number, created.html_url), (None, None));
+        let found = br#"{"incidents":[{"id":"PA"},{"no":"id"},{"id":"PB"}]}"#;
+        let reply = classify(RequestKind::RestFind, 200, &[], found).unwrap();
+        assert_eq!(reply.found, ["PA", "PB"]);
+        let body = br#"{"error":{"message":"Invalid Input Provided","code":"x"}}"#;
+        match classify(RequestKind::RestCreate, 400, &[], body).unwrap_err() {
+            DeliveryFailure::Rejected(r) => {
+                assert_eq!(r.error.message, "Invalid Input Provided");
+                assert_eq!(r.error.code, None);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -500,6 +610,84 @@ mod tests {
         match transport_failure(&ErrorCode::HttpRequestDenied, Api::Rest) {
             DeliveryFailure::Rejected(r) => assert_eq!(r.kind, RejectionKind::Denied),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn transport_errors_are_named_as_their_derived_debug_names_them() {
+        use crate::wasi::http::types::{DnsErrorPayload, TlsAlertReceivedPayload};
+        let size = |name: Option<&str>, size: Option<u32>| FieldSizePayload {
+            field_name: name.map(str::to_string),
+            field_size: size,
+        };
+        let texts = [
+            None,
+            Some(String::new()),
+            Some("gzip \"x\"\n\u{301}é\u{7f}".to_string()),
+        ];
+        let mut errors = vec![
+            ErrorCode::DnsTimeout,
+            ErrorCode::DestinationNotFound,
+            ErrorCode::DestinationUnavailable,
+            ErrorCode::DestinationIpProhibited,
+            ErrorCode::DestinationIpUnroutable,
+            ErrorCode::ConnectionRefused,
+            ErrorCode::ConnectionTerminated,
+            ErrorCode::ConnectionTimeout,
+            ErrorCode::ConnectionReadTimeout,
+            ErrorCode::ConnectionWriteTimeout,
+            ErrorCode::ConnectionLimitReached,
+            ErrorCode::TlsProtocolError,
+            ErrorCode::TlsCertificateError,
+            ErrorCode::HttpRequestDenied,
+            ErrorCode::HttpRequestLengthRequired,
+            ErrorCode::HttpRequestMethodInvalid,
+            ErrorCode::HttpRequestUriInvalid,
+            ErrorCode::HttpRequestUriTooLong,
+            ErrorCode::HttpResponseIncomplete,
+            ErrorCode::HttpResponseTimeout,
+            ErrorCode::HttpUpgradeFailed,
+            ErrorCode::HttpProtocolError,
+            ErrorCode::LoopDetected,
+            ErrorCode::ConfigurationError,
+            ErrorCode::HttpRequestHeaderSize(None),
+        ];
+        for n in [None, Some(0), Some(u32::MAX)] {
+            errors.push(ErrorCode::HttpRequestHeaderSectionSize(n));
+            errors.push(ErrorCode::HttpRequestTrailerSectionSize(n));
+            errors.push(ErrorCode::HttpResponseHeaderSectionSize(n));
+            errors.push(ErrorCode::HttpResponseTrailerSectionSize(n));
+        }
+        for n in [None, Some(7), Some(u64::MAX)] {
+            errors.push(ErrorCode::HttpRequestBodySize(n));
+            errors.push(ErrorCode::HttpResponseBodySize(n));
+        }
+        for t in &texts {
+            errors.push(ErrorCode::HttpResponseTransferCoding(t.clone()));
+            errors.push(ErrorCode::HttpResponseContentCoding(t.clone()));
+            errors.push(ErrorCode::InternalError(t.clone()));
+            for id in [None, Some(0), Some(255)] {
+                errors.push(ErrorCode::TlsAlertReceived(TlsAlertReceivedPayload {
+                    alert_id: id,
+                    alert_message: t.clone(),
+                }));
+            }
+            for code in [None, Some(3)] {
+                errors.push(ErrorCode::DnsError(DnsErrorPayload {
+                    rcode: t.clone(),
+                    info_code: code,
+                }));
+            }
+            for n in [None, Some(1)] {
+                let p = size(t.as_deref(), n);
+                errors.push(ErrorCode::HttpRequestHeaderSize(Some(p.clone())));
+                errors.push(ErrorCode::HttpRequestTrailerSize(p.clone()));
+                errors.push(ErrorCode::HttpResponseHeaderSize(p.clone()));
+                errors.push(ErrorCode::HttpResponseTrailerSize(p));
+            }
+        }
+        for error in errors {
+            assert_eq!(debug(&error), format!("{error:?}"));
         }
     }
 

@@ -13,7 +13,9 @@ pub fn header(name: &str, value: &str, sensitive: bool) -> Header {
 }
 
 pub fn json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).expect("plain structs serialize")
+    // Not `expect`: it would format the error, pulling in serde_json's
+    // error messages for a failure that cannot happen.
+    serde_json::to_string(value).unwrap_or_else(|_| panic!("plain structs serialize"))
 }
 
 pub struct Parts {
