@@ -184,3 +184,18 @@ def test_a_changed_mirror_is_caught() -> None:
     progress = func.params[2][1]
     assert differences(progress, Optional[wit.Progress], "p") == []
     assert differences(progress, Optional[Renamed], "p") != []
+
+
+def test_each_functions_type_is_read_from_the_c_api_once() -> None:
+    """wasmtime-py's type lookups are memoized (type_cache.py): the same
+    objects come back, so no call re-reads them."""
+    from pytest_pagerduty.component import Instance
+
+    instance = Instance(64)
+    func = instance._funcs["[method]pager.trigger"]
+    first, again = func.type(instance.store), func.type(instance.store)
+    assert first is again
+    assert first.params is again.params
+    record = first.params[1][1]
+    assert isinstance(record, RecordType)
+    assert record.fields is record.fields

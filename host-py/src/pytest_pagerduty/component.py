@@ -24,7 +24,7 @@ import wasmtime
 from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Func, Linker, Record
 
-from . import wit
+from . import type_cache, wit
 from .embedded import cache_dir, wasm_bytes, wasm_digest
 from .lowering import lift, lower, marker_arguments, result
 
@@ -90,6 +90,7 @@ def load() -> Loaded:
     global _loaded
     with _load_lock:
         if _loaded is None:
+            type_cache.install()
             engine = Engine()
             component, from_cache = _compile(engine, wasm_bytes())
             linker = Linker(engine)
