@@ -163,6 +163,7 @@ class Delivery:
         # What the component's pager learnt (the cap's count, stopped APIs),
         # to carry over to a fresh instance after a trap.
         self._pager_state: wit.PagerState | None = None
+        self._past_cap = False
         self._host = ""
 
     def _put(self, priority: int, item: object) -> None:
@@ -252,7 +253,8 @@ class Delivery:
                     results = self._aggregate(pager, held)
                 else:
                     results = self._deliver(pager, jobs[0])
-                self._pager_state = pager.state()
+                if results:  # a held failure changed nothing the pager keeps
+                    self._pager_state = pager.state()
             except Exception as err:  # a trap or a host bug must not end the run
                 log.debug("delivery failed", exc_info=True)
                 pager = None  # the next job gets a fresh instance
@@ -295,8 +297,15 @@ class Delivery:
         marker = pager.marker(job.marker, job.positional)
         if isinstance(marker, wit.MarkerError):  # checked at collection; kept for safety
             return [(job, replace(failed, reason=marker.problem, fix=marker.fix))]
-        planned = pager.trigger(self._context(job.failure), marker, job.severity)
+        # Once the component says the cap is reached it says so for every
+        # later page of the run (its count only grows): don't ask again.
+        counts = job.severity != "info"
+        if counts and self._past_cap:
+            planned: wit.Planned | wit.BuildError = wit.PastCap()
+        else:
+            planned = pager.trigger(self._context(job.failure), marker, job.severity)
         if isinstance(planned, wit.PastCap):
+            self._past_cap = self._past_cap or counts
             with self._lock:
                 self._held.append(job)
             return []
