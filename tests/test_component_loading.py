@@ -141,3 +141,21 @@ def test_the_component_stays_within_its_size_budget() -> None:
 
     size = len(wasm_bytes())
     assert size <= SIZE_BUDGET, f"the component is {size:,} bytes; the budget is {SIZE_BUDGET:,}"
+
+
+def test_when_wasmtime_cannot_be_imported_the_run_goes_on_with_one_clear_line(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A wasmtime that fails to import, as on a platform without a native wheel.
+    broken = tmp_path / "broken"
+    (broken / "wasmtime").mkdir(parents=True)
+    (broken / "wasmtime" / "__init__.py").write_text("raise ImportError('no native library')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh-cache"))  # nothing accepted yet
+    pytester.makepyfile(FAILING_MARKED)
+    result = pytester.runpytest_subprocess("-W", "error")
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["paging is off: the embedded component could not be loaded: no native library"]
+    )
