@@ -1,3 +1,6 @@
 """pytest-pagerduty: page the right person when a marked pytest test fails."""
 
-__version__ = "0.1.0"
+import importlib.metadata
+
+# One source for the version: the package's metadata (host-py/pyproject.toml).
+__version__ = importlib.metadata.version("pytest-pagerduty")
