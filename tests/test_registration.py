@@ -59,3 +59,35 @@ def test_the_marker_is_registered_for_strict_markers(pytester: pytest.Pytester) 
     result.assert_outcomes(failed=1)
     result = pytester.runpytest_subprocess("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.pagerduty_trigger_incident(service_id, *"])
+
+
+SWITCHED_OFF = """
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="not an id", urgancy="high")
+def test_check():
+    assert False
+"""
+
+
+@pytest.mark.parametrize(
+    "how",
+    [("--no-pagerduty",), ("-o", "pagerduty_enabled=false"), ("PAGERDUTY_ENABLED=false",)],
+)
+def test_switched_off_the_marker_and_fixture_stay_and_nothing_happens(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: tuple[str, ...]
+) -> None:
+    if how[0].startswith("PAGERDUTY_"):
+        name, value = how[0].split("=")
+        monkeypatch.setenv(name, value)
+        how = ()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(pytester.path / "cache"))
+    pytester.makepyfile(SWITCHED_OFF)
+    # A bad marker would stop the run; switched off, it is not even checked.
+    result = pytester.runpytest_subprocess("-W", "error", *how)
+    result.assert_outcomes(failed=1)
+    assert "PagerDuty" not in result.stdout.str()
+    assert "Unknown pytest.mark" not in result.stdout.str()
+    assert not (pytester.path / ".pytest_cache" / "d" / "pagerduty").exists()
+    assert not (pytester.path / "cache").exists()  # no component loaded or checked

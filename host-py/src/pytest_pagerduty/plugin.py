@@ -29,6 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
         f"fails, resolve it when it passes again (the test must also use the {FIXTURE} "
         "fixture)",
     )
+    if not settings.enabled(config):
+        return  # the marker and fixture stay known; nothing else happens
     reporter = PagerDutyReporter(config, settings.resolve(config))
     config.stash[reporter_key] = reporter
     config.pluginmanager.register(reporter, "pagerduty-reporter")

@@ -191,6 +191,21 @@ def add_options(parser: pytest.Parser) -> None:
         # to the environment.
         parser.addini(setting.key, help=help_text, type="string", default="")
     group.addoption(
+        "--no-pagerduty",
+        dest="pagerduty_disabled",
+        action="store_true",
+        help="Switch the plugin off for this run: the fixture and marker stay registered, and "
+        "nothing is checked, built, loaded or sent (ini pagerduty_enabled = false, environment "
+        "PAGERDUTY_ENABLED=false).",
+    )
+    parser.addini(
+        "pagerduty_enabled",
+        help="false switches the plugin off, as --no-pagerduty does. Environment: "
+        "PAGERDUTY_ENABLED.",
+        type="string",
+        default="",
+    )
+    group.addoption(
         "--pagerduty_replay",
         "--pagerduty-replay",
         dest="pagerduty_replay",
@@ -249,6 +264,20 @@ def _raw(config: pytest.Config, setting: Setting) -> tuple[str | None, str]:
     if env is not None and env != "":
         return env, f"environment {setting.env}"
     return setting.default, "default"
+
+
+def enabled(config: pytest.Config) -> bool:
+    """Whether the plugin works this run: `--no-pagerduty`, then the ini
+    key `pagerduty_enabled`, then `PAGERDUTY_ENABLED`; on by default."""
+    if config.getoption("pagerduty_disabled", default=False):
+        return False
+    ini = str(config.getini("pagerduty_enabled")).strip()
+    if ini:
+        return _parse_bool(ini, "ini pagerduty_enabled")
+    env = os.environ.get("PAGERDUTY_ENABLED", "").strip()
+    if env:
+        return _parse_bool(env, "environment PAGERDUTY_ENABLED")
+    return True
 
 
 def _parse_bool(value: str, source: str) -> bool:
