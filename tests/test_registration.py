@@ -91,3 +91,19 @@ def test_switched_off_the_marker_and_fixture_stay_and_nothing_happens(
     assert "Unknown pytest.mark" not in result.stdout.str()
     assert not (pytester.path / ".pytest_cache" / "d" / "pagerduty").exists()
     assert not (pytester.path / "cache").exists()  # no component loaded or checked
+
+
+def test_the_command_names_its_version_and_says_pytest_options_may_follow() -> None:
+    import subprocess
+    import sys
+
+    from pytest_pagerduty import __version__
+
+    command = [sys.executable, "-m", "pytest_pagerduty"]
+    shown = subprocess.run([*command, "--version"], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == f"pytest-pagerduty {__version__}"
+    assert __version__ == "2.0.0"
+    helped = subprocess.run(
+        [*command, "replay", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "Any pytest option may follow" in helped.stdout

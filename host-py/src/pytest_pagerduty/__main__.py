@@ -13,10 +13,18 @@ import pytest
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="python -m pytest_pagerduty")
+    parser.add_argument("--version", action="version", version=f"pytest-pagerduty {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     replay = commands.add_parser(
-        "replay", help="send the incidents kept in the outbox; exit 1 if any remain"
+        "replay",
+        help="send the incidents kept in the outbox; exit 1 if any remain",
+        description="Sends the incidents kept in the outbox with the settings a test run here "
+        "would use (options, ini files, environment); exits 1 while any remain.",
+        epilog="Any pytest option may follow, such as --pagerduty_api_url=URL or "
+        "-c other.ini: the settings are read exactly as in a test run.",
     )
     replay.add_argument("--outbox", help="the outbox file (default: the one pytest uses here)")
     replay.add_argument("--dry-run", action="store_true", help="build the incidents, send nothing")
