@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fake_pagerduty import FakePagerDuty
+from pytest_pagerduty.settings import SETTINGS
 
 FAILING = """
 import pytest
@@ -113,9 +114,10 @@ def test_help_lists_every_option_in_one_group(pytester: pytest.Pytester) -> None
         "--pagerduty_max_attempts=COUNT",
         "--pagerduty_memory_limit=COUNT",
         "--pagerduty_outbox=PATH",
+        "--no-pagerduty",
         "--pagerduty_replay",
     ]
-    assert "Environment: PAGERDUTY_API_KEY." in " ".join(group)
+    assert "Environment: PAGERDUTY_API_KEY." in " ".join(" ".join(group).split())
 
 
 def test_a_flag_given_false_on_the_command_line_overrides_the_ini_file(
@@ -127,3 +129,23 @@ def test_a_flag_given_false_on_the_command_line_overrides_the_ini_file(
     assert pagerduty.received == []
     pytester.runpytest_subprocess(*pagerduty.options("--pagerduty_dry_run=false"))
     assert len(pagerduty.received) == 1
+
+
+def test_help_shows_one_spelling_and_the_default_of_each_setting(
+    pytester: pytest.Pytester,
+) -> None:
+    result = pytester.runpytest_subprocess("--help")
+    text = " ".join(result.stdout.str().split())  # argparse wraps lines
+    for setting in SETTINGS:
+        assert setting.option in text
+        assert setting.dashed_option not in text  # it still works, unlisted
+    assert text.count("Default: ") >= len(SETTINGS)
+    assert "Default: 10." in text  # the timeout, and the cap
+    assert "a dry run happens by itself when no API key, OAuth token or routing key is set" in text
+
+
+def test_the_dashed_spelling_still_works(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_ok(): pass")
+    result = pytester.runpytest_subprocess("--pagerduty-timeout=nonsense")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--pagerduty_timeout must be a number of seconds*"])

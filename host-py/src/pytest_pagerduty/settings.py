@@ -7,6 +7,7 @@ name the place to fix.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from dataclasses import dataclass, field
@@ -65,8 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "pagerduty_api_url",
         "string",
-        "PagerDuty REST API base URL (default: PagerDuty's; https://api.eu.pagerduty.com "
-        "for EU accounts).",
+        "PagerDuty REST API base URL (https://api.eu.pagerduty.com for EU accounts).",
     ),
     Setting(
         "pagerduty_routing_key",
@@ -77,8 +77,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "pagerduty_events_url",
         "string",
-        "Events API base URL (default: PagerDuty's; https://events.eu.pagerduty.com for EU "
-        "accounts).",
+        "Events API base URL (https://events.eu.pagerduty.com for EU accounts).",
     ),
     Setting(
         "pagerduty_auto_resolve",
@@ -116,7 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "pagerduty_dry_run_file",
         "path",
-        "Where a dry run writes the requests (default: in pytest's cache directory).",
+        "Where a dry run writes the requests.",
     ),
     Setting(
         "pagerduty_page_on_error",
@@ -139,8 +138,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "pagerduty_max_attempts",
         "count",
-        "Attempts per incident when PagerDuty is rate limiting, failing or unreachable "
-        "(default: the component's, 4).",
+        "Attempts per incident when PagerDuty is rate limiting, failing or unreachable.",
     ),
     Setting(
         "pagerduty_memory_limit",
@@ -153,9 +151,20 @@ SETTINGS: tuple[Setting, ...] = (
         "pagerduty_outbox",
         "path",
         "File keeping incidents PagerDuty did not confirm, for `python -m pytest_pagerduty "
-        "replay` (default: in pytest's cache directory).",
+        "replay`.",
     ),
 )
+
+# What --help says of defaults the plugin does not fill in itself.
+DEFAULTS_SHOWN = {
+    "pagerduty_api_url": "PagerDuty's, https://api.pagerduty.com",
+    "pagerduty_events_url": "PagerDuty's, https://events.pagerduty.com",
+    "pagerduty_dry_run": "false; a dry run happens by itself when no API key, OAuth token or "
+    "routing key is set",
+    "pagerduty_dry_run_file": "dry-run.json in pytest's cache directory",
+    "pagerduty_outbox": "outbox.jsonl in pytest's cache directory",
+    "pagerduty_max_attempts": "the component's, 4",
+}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -165,28 +174,19 @@ def add_options(parser: pytest.Parser) -> None:
     """Declares every setting as a CLI option (two spellings) and an ini key."""
     group = parser.getgroup("pagerduty", "PagerDuty incidents for failing marked tests")
     for setting in SETTINGS:
-        help_text = f"{setting.help} Environment: {setting.env}."
+        shown = DEFAULTS_SHOWN.get(setting.key, setting.default or "none")
+        help_text = f"{setting.help} Default: {shown}. Environment: {setting.env}."
         if setting.kind == "bool":
-            group.addoption(
-                setting.option,
-                setting.dashed_option,
-                dest=setting.key,
-                # A bare flag turns it on; `=false` overrides an ini file.
-                nargs="?",
-                const="true",
-                default=None,
-                metavar="BOOL",
-                help=help_text,
-            )
+            # A bare flag turns it on; `=false` overrides an ini file.
+            kind: dict[str, Any] = {"nargs": "?", "const": "true", "metavar": "BOOL"}
         else:
-            group.addoption(
-                setting.option,
-                setting.dashed_option,
-                dest=setting.key,
-                default=None,
-                metavar="|".join(setting.choices) if setting.choices else setting.kind.upper(),
-                help=help_text,
-            )
+            metavar = "|".join(setting.choices) if setting.choices else setting.kind.upper()
+            kind = {"metavar": metavar}
+        group.addoption(setting.option, dest=setting.key, default=None, help=help_text, **kind)
+        # The dashed spelling keeps working; --help shows one per option.
+        group.addoption(
+            setting.dashed_option, dest=setting.key, default=None, help=argparse.SUPPRESS, **kind
+        )
         # Defaults are applied in `resolve`, so an unset ini key falls through
         # to the environment.
         parser.addini(setting.key, help=help_text, type="string", default="")
