@@ -371,3 +371,15 @@ def test_replay_dry_run_sends_nothing_and_keeps_everything(
     )
     assert pagerduty.received == []
     assert len(box.read_text().splitlines()) == 2
+
+
+def test_an_events_refusal_keeps_this_and_every_later_event_for_replay(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    # A lapsed plan or a disabled integration: 403 from Events API v2.
+    for _ in range(2):
+        pagerduty.reply(403, {"status": "forbidden", "message": "Forbidden", "errors": []})
+    result = run(pytester, *pagerduty.events_options(), suite=TWO_FAILURES)
+    assert len(pagerduty.received) == 1  # the second is held back, not sent
+    assert len(outbox(pytester)) == 2
+    result.stdout.fnmatch_lines(["PagerDuty: 2 queued in *"])

@@ -199,3 +199,24 @@ def test_each_functions_type_is_read_from_the_c_api_once() -> None:
     record = first.params[1][1]
     assert isinstance(record, RecordType)
     assert record.fields is record.fields
+
+
+def test_other_wasmtime_users_get_wasmtime_pys_own_types() -> None:
+    """Only the plugin's functions are served a kept type: another user's
+    `with func.type(store) as ty:` closes its own copy, never ours."""
+    from pytest_pagerduty.component import Instance, load
+
+    instance = Instance(64)
+    loaded = load()
+    interface = loaded.component.get_export_index(INTERFACE)
+    index = loaded.component.get_export_index("ci-variables", interface)
+    assert index is not None
+    theirs = loaded.linker.instantiate(instance.store, loaded.component).get_func(
+        instance.store, index
+    )
+    assert theirs is not None
+    first = theirs.type(instance.store)
+    assert theirs.type(instance.store) is not first
+    with theirs.type(instance.store) as closed:
+        assert closed.result is not None
+    assert instance.ci_variables()  # ours still works

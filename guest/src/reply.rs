@@ -248,11 +248,11 @@ pub fn classify(
             "PagerDuty did not accept the credentials: check the API key (or the OAuth token)",
             Some(Setting::ApiKey),
         ),
-        // One integration's refusal says nothing of another routing key's.
+        // Stops the Events API: what it holds back is kept to send once fixed.
         402 | 403 if events => rejected(
             RejectionKind::Forbidden,
             error,
-            StopScope::ThisRequest,
+            StopScope::ThisApi,
             "PagerDuty refused this event: check the routing key's integration and the account's plan",
             Some(Setting::RoutingKey),
         ),

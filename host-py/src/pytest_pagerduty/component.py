@@ -120,7 +120,7 @@ class Instance:
             func = instance.get_func(store, index) if index is not None else None
             if func is None:
                 raise RuntimeError(f"the embedded component does not export {name}")
-            funcs[name] = func
+            funcs[name] = type_cache.own(func)
         self.store, self._funcs = store, funcs
         self.dead = False
 

@@ -154,6 +154,7 @@ class Delivery:
         self._pending: dict[int, Job] = {}
         # Triggers the component held past the cap, for the aggregate.
         self._held: list[Trigger] = []
+        self._held_ids: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._closed = False
@@ -163,7 +164,6 @@ class Delivery:
         # What the component's pager learnt (the cap's count, stopped APIs),
         # to carry over to a fresh instance after a trap.
         self._pager_state: wit.PagerState | None = None
-        self._past_cap = False
         self._host = ""
 
     def _put(self, priority: int, item: object) -> None:
@@ -240,6 +240,7 @@ class Delivery:
             if item is _AGGREGATE:
                 with self._lock:
                     held, self._held = self._held, []
+                    self._held_ids.clear()
                 jobs: list[Job] = list(held)
             else:
                 assert isinstance(item, (Trigger, Resolve))
@@ -254,7 +255,7 @@ class Delivery:
                 else:
                     results = self._deliver(pager, jobs[0])
                 if results:  # a held failure changed nothing the pager keeps
-                    self._pager_state = pager.state()
+                    self._keep_state(pager)
             except Exception as err:  # a trap or a host bug must not end the run
                 log.debug("delivery failed", exc_info=True)
                 pager = None  # the next job gets a fresh instance
@@ -265,9 +266,17 @@ class Delivery:
                     return  # finish() has accounted for these jobs
                 for job in jobs:
                     # A job held past the cap stays pending until its aggregate is done.
-                    if not any(job is held for held in self._held):
+                    if id(job) not in self._held_ids:
                         self._pending.pop(id(job), None)
                 self._record(results)
+
+    def _keep_state(self, pager: Any) -> None:
+        """What the pager learnt, for its successor after a trap; failing to
+        read it must not undo a delivery that happened."""
+        try:
+            self._pager_state = pager.state()
+        except Exception:
+            log.debug("could not read the pager's state", exc_info=True)
 
     def _open(self) -> Any:
         from .component import Pager
@@ -297,17 +306,11 @@ class Delivery:
         marker = pager.marker(job.marker, job.positional)
         if isinstance(marker, wit.MarkerError):  # checked at collection; kept for safety
             return [(job, replace(failed, reason=marker.problem, fix=marker.fix))]
-        # Once the component says the cap is reached it says so for every
-        # later page of the run (its count only grows): don't ask again.
-        counts = job.severity != "info"
-        if counts and self._past_cap:
-            planned: wit.Planned | wit.BuildError = wit.PastCap()
-        else:
-            planned = pager.trigger(self._context(job.failure), marker, job.severity)
+        planned = pager.trigger(self._context(job.failure), marker, job.severity)
         if isinstance(planned, wit.PastCap):
-            self._past_cap = self._past_cap or counts
             with self._lock:
                 self._held.append(job)
+                self._held_ids.add(id(job))
             return []
         if not isinstance(planned, wit.Page):
             reason, fix = build_problem(planned)

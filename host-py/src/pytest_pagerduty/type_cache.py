@@ -1,11 +1,14 @@
-"""Memoizes wasmtime-py's type lookups.
+"""Memoizes wasmtime-py's type lookups for this plugin's own functions.
 
 wasmtime-py reads a function's type through its C API on every call, and a
 record's fields, an option's payload, a list's element (and so on) on every
 value it converts: about half the cost of passing a record from Python
 (BENCHMARKS.md, P4). A component's types never change, so each is read once
-and kept on the object that holds it. Only public classes of
-`wasmtime.component` are touched, and only their read-only type properties.
+and kept on the object that holds it. Only the functions `own` marks are
+served a kept type, so other wasmtime users in the process see wasmtime-py
+as it is (they may close or change what `Func.type` gives them). Only
+public classes of `wasmtime.component` are touched, and only their read-only
+type properties.
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ _MEMOIZED = (
     (EnumType, ("names",)),
 )
 _MARK = "_pagerduty_memoized"
+_OWN = "_pagerduty_own"
+
+
+def own(func: Func) -> Func:
+    """Marks one of this plugin's functions: its type is read once."""
+    func.__dict__[_OWN] = True
+    return func
 
 
 def _memo(name: str, read: Any) -> property:
@@ -58,6 +68,8 @@ def install() -> None:
     read_type = Func.type
 
     def func_type(self: Func, store: Any) -> FuncType:
+        if not self.__dict__.get(_OWN, False):
+            return read_type(self, store)
         # A function's type is fixed by the component, whatever the store.
         try:
             cached: FuncType = self.__dict__["_pagerduty_type"]
