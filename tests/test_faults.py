@@ -17,6 +17,14 @@ from pytest_pagerduty.outbox import Entry, Outbox
 
 OUTBOX = Path(".pytest_cache", "d", "pagerduty", "outbox.jsonl")
 
+# A test module whose every test pages.
+MARKED_MODULE = """
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
+              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
+"""
+
 
 def test_a_trap_in_the_component_keeps_the_incident_and_the_run_goes_on(
     pytester: pytest.Pytester, pagerduty: FakePagerDuty
@@ -308,12 +316,8 @@ def test_failures_in_an_aggregate_still_being_sent_at_the_flush_timeout_are_kept
     pagerduty.reply(0)
     pagerduty.reply(0, delay=4)
     pytester.makepyfile(
-        test_suite="""
-import pytest
-
-pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
-              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
-
+        test_suite=MARKED_MODULE
+        + """
 @pytest.mark.parametrize("n", range(4))
 def test_probe(n):
     assert False
@@ -334,12 +338,8 @@ def test_a_lone_surrogate_in_a_failure_neither_loses_it_nor_stops_the_others(
     pytester: pytest.Pytester, pagerduty: FakePagerDuty
 ) -> None:
     pytester.makepyfile(
-        test_suite='''
-import pytest
-
-pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
-              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
-
+        test_suite=MARKED_MODULE
+        + '''
 def test_odd():
     """Reads the file caf\\udce9 (a name decoded with surrogateescape)."""
     assert False
@@ -366,12 +366,8 @@ def test_after_a_trap_the_fresh_instance_keeps_the_runs_cap(
     # test_huge traps the component (8 MiB into 4 MiB); the instance that
     # replaces it must still know the cap of 1 was reached.
     pytester.makepyfile(
-        test_suite="""
-import pytest
-
-pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
-              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
-
+        test_suite=MARKED_MODULE
+        + """
 def test_a():
     assert False
 
