@@ -47,6 +47,7 @@ def test_a_bad_marker_stops_the_run_before_any_test(
     assert "test_probe PASSED" not in result.stdout.str()
     assert "1 failed" not in result.stdout.str()
     assert "Traceback" not in result.stderr.str()
+    assert "= PagerDuty =" not in result.stdout.str()  # no empty section before the error
     assert pagerduty.received == []
 
 

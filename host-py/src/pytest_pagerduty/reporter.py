@@ -243,6 +243,8 @@ class PagerDutyReporter:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.is_worker or not (self.collected.marked or self.marked_reports):
             return
+        if self.collected.problems:
+            return  # the usage error says it all; an empty section would precede it
         from . import summary
 
         terminalreporter.write_sep("=", "PagerDuty")
