@@ -17,6 +17,13 @@ from pytest_pagerduty.outbox import Entry, Outbox
 
 OUTBOX = Path(".pytest_cache", "d", "pagerduty", "outbox.jsonl")
 
+
+def kept(pytester: pytest.Pytester) -> list[str]:
+    """The nodeids of the outbox's entries, in the order they were kept."""
+    lines = (pytester.path / OUTBOX).read_text().splitlines()
+    return [json.loads(line)["failure"]["nodeid"] for line in lines]
+
+
 # A test module whose every test pages.
 MARKED_MODULE = """
 import pytest
@@ -276,10 +283,7 @@ def test_probe(n):
         *pagerduty.options("--pagerduty_max_incidents=1", "--pagerduty_flush_timeout=1")
     )
     result.assert_outcomes(failed=3)
-    entries = [json.loads(line) for line in (pytester.path / OUTBOX).read_text().splitlines()]
-    assert sorted(e["failure"]["nodeid"] for e in entries) == [
-        f"test_suite.py::test_probe[{n}]" for n in range(3)
-    ]
+    assert sorted(kept(pytester)) == [f"test_suite.py::test_probe[{n}]" for n in range(3)]
 
 
 def test_a_secret_in_a_test_id_stays_out_of_our_summary_warnings_and_outbox(
@@ -327,10 +331,7 @@ def test_probe(n):
         *pagerduty.options("--pagerduty_max_incidents=1", "--pagerduty_flush_timeout=1")
     )
     result.assert_outcomes(failed=4)
-    entries = [json.loads(line) for line in (pytester.path / OUTBOX).read_text().splitlines()]
-    assert sorted(e["failure"]["nodeid"] for e in entries) == [
-        f"test_suite.py::test_probe[{n}]" for n in range(1, 4)
-    ]
+    assert sorted(kept(pytester)) == [f"test_suite.py::test_probe[{n}]" for n in range(1, 4)]
     result.stdout.fnmatch_lines(["PagerDuty: 1 created, 3 queued in *"])
 
 
@@ -390,5 +391,4 @@ def test_c():
     titles = [i["title"] for i in pagerduty.incidents()]
     assert titles[0] == "Test failed: test_a: assert False"
     assert titles[1:] == [f"2 more tests failed in {pytester.path.name}"]
-    entries = [json.loads(line) for line in (pytester.path / OUTBOX).read_text().splitlines()]
-    assert [e["failure"]["nodeid"] for e in entries] == ["test_suite.py::test_huge"]
+    assert kept(pytester) == ["test_suite.py::test_huge"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Optional, Union
 
 from . import wit
-from .settings import Settings, component_settings
+from .settings import Settings, component_settings, spelled
 
 log = logging.getLogger("pytest_pagerduty")
 
@@ -101,8 +101,6 @@ def describe(error: wit.PagerdutyError) -> str:
 
 def fix_of(rejection: wit.Rejection) -> str:
     """The component's fix, with the setting named as this plugin spells it."""
-    from .settings import spelled
-
     if rejection.setting is None:
         return rejection.fix
     return f"{rejection.fix} ({spelled(rejection.setting)})"
@@ -110,8 +108,6 @@ def fix_of(rejection: wit.Rejection) -> str:
 
 def build_problem(error: wit.BuildError) -> tuple[str, str]:
     """(reason, fix) of a request the component could not build."""
-    from .settings import spelled
-
     problem = error.payload
     if isinstance(problem, wit.SettingsError):
         return problem.problem, f"{problem.fix} ({spelled(problem.setting)})"

@@ -392,7 +392,3 @@ def redacted(request: AlertRequest) -> dict[str, Any]:
         "headers": {h.name: "[redacted]" if h.sensitive else h.value for h in request.headers},
         "body": request.display_body,
     }
-
-
-def problem(error: BuildError) -> Union[SettingsError, MarkerError]:
-    return error.payload
