@@ -117,8 +117,8 @@ def test_retries_are_bounded_and_what_is_left_goes_to_the_outbox(
         [
             "queued: Test failed: test_probe: assert False: PagerDuty answered 503 "
             "(Service Unavailable), after 3 attempt(s).",
-            "PagerDuty: 1 queued in */outbox.jsonl (send later: python -m pytest_pagerduty replay "
-            "--outbox */outbox.jsonl)",
+            "PagerDuty: 1 queued in */outbox.jsonl (the next run here sends them, or "
+            "python -m pytest_pagerduty replay --outbox */outbox.jsonl)",
         ]
     )
     (entry,) = outbox(pytester)
@@ -192,7 +192,7 @@ def test_a_400_for_invalid_input_fails_permanently_with_pagerdutys_message(
         [
             "failed: Test failed: test_probe: assert False: PagerDuty answered 400: "
             "Invalid Input Provided: Service not found. Fix: check the test's ids *",
-            "PagerDuty: 1 failed permanently",
+            "PagerDuty: 1 failed permanently (kept as dead letters in */outbox.jsonl: see replay)",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -203,7 +203,10 @@ def test_a_400_for_invalid_input_fails_permanently_with_pagerdutys_message(
             "PagerDuty answered 400*",
         ]
     )
-    assert outbox(pytester) == []
+    # Kept as a dead letter with PagerDuty's reason, never re-sent blindly.
+    (letter,) = outbox(pytester)
+    assert letter["dead"] is True
+    assert "Service not found" in letter["reason"]
 
 
 def test_a_400_for_an_open_incident_key_is_already_open_not_a_failure(
@@ -314,7 +317,7 @@ def test_replay_sends_the_outbox_once_the_server_is_back(
     assert still_down.ret == 1
     still_down.stdout.fnmatch_lines(
         [
-            "pagerduty replay: 2 incident(s) in */outbox.jsonl",
+            "pagerduty replay: 2 alert(s) to send from */outbox.jsonl",
             "  kept test_suite.py::test_probe: PagerDuty answered 503 (Service Unavailable), "
             "after 1 attempt(s)",
             "  created #1001: Test failed: test_second: assert 1 == 2 *",

@@ -28,12 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     replay.add_argument("--outbox", help="the outbox file (default: the one pytest uses here)")
     replay.add_argument("--dry-run", action="store_true", help="build the incidents, send nothing")
+    replay.add_argument(
+        "--drop-dead",
+        action="store_true",
+        help="forget the dead letters (alerts PagerDuty refused for good) once handled",
+    )
     args, pytest_args = parser.parse_known_args(argv)
     command = ["-p", "pytest_pagerduty.plugin", "--pagerduty_replay", *pytest_args]
     if args.outbox:
         command.append(f"--pagerduty_outbox={args.outbox}")
     if args.dry_run:
         command.append("--pagerduty_dry_run")
+    if args.drop_dead:
+        command.append("--pagerduty_drop_dead")
     return int(pytest.main(command))
 
 

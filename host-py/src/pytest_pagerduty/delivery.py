@@ -10,15 +10,15 @@ the waiting, the threading and the bookkeeping of what became of each job.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Protocol, Union
 
 from . import wit
 from .settings import Settings, component_settings, spelled
@@ -38,8 +38,10 @@ class Trigger:
     marker: Mapping[str, Any]
     positional: int
     severity: wit.Severity | None = None
-    # The outbox entry it came from, when replayed.
+    # Its outbox entry (written ahead of the first send), when it has one.
     entry_id: str | None = None
+    # Kept by an earlier run, and sent by this one.
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,10 @@ class Outcome:
     dedup_key: str | None = None
     # For an aggregate: the nodeids it stands for.
     covers: tuple[str, ...] = field(default=())
-    # The outbox entries it settles (replay).
-    entry_ids: tuple[str, ...] = field(default=())
     # Counted in the summary rather than listed (resolves of every pass).
     quiet: bool = False
+    # An alert an earlier run kept.
+    replayed: bool = False
 
 
 def describe(error: wit.PagerdutyError) -> str:
@@ -114,16 +116,25 @@ def build_problem(error: wit.BuildError) -> tuple[str, str]:
     return problem.problem, problem.fix
 
 
-# Called for every trigger outcome worth sending later, with the marker
-# arguments the component calls secret (None if it never loaded); it writes
-# the outbox and returns the outcome saying where (or that it was lost).
-Keep = Callable[[Trigger, Outcome, Optional[Sequence[str]]], Outcome]
+class Keeper(Protocol):
+    """Records what became of each alert in the outbox (`keeping.Keeper`)."""
+
+    def settle(self, triggers: Sequence[Trigger], outcome: Outcome) -> Outcome: ...
+
+    def claim(self, include_dead: bool = False) -> tuple[list[Any], list[Any]]: ...
+
+    def trigger_of(self, entry: Any) -> Trigger | str: ...
+
 
 _AGGREGATE = object()
+_REPLAY = object()
 _STOP = object()
 
+# What one piece of work became: the triggers it stands for, and the outcome.
+Result = tuple[tuple[Trigger, ...], Outcome]
 
-def _reason(err: Exception) -> str:
+
+def reason_of(err: BaseException) -> str:
     """An exception in one line: its type and the line that says most (a
     trap's message ends with the cause, after the backtrace)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
@@ -140,10 +151,10 @@ class Delivery:
     a run's worth of resolves.
     """
 
-    def __init__(self, settings: Settings, suite: str, keep: Keep | None) -> None:
+    def __init__(self, settings: Settings, suite: str, keeper: Keeper | None) -> None:
         self._settings = settings
         self._suite = suite
-        self._keep_outcome = keep
+        self._keeper = keeper
         self._queue: queue.PriorityQueue[tuple[int, int, object]] = queue.PriorityQueue()
         self._sequence = 0
         self._outcomes: list[Outcome] = []
@@ -156,11 +167,12 @@ class Delivery:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._ci: tuple[wit.Variable, ...] | None = None
-        self._secret_arguments: list[str] | None = None
         # What the component's pager learnt (the cap's count, stopped APIs),
         # to carry over to a fresh instance after a trap.
         self._pager_state: wit.PagerState | None = None
         self._host = ""
+        # Dead letters an earlier run left, found when replaying.
+        self.dead_letters: list[Any] = []
 
     def _put(self, priority: int, item: object) -> None:
         with self._lock:
@@ -178,16 +190,31 @@ class Delivery:
             self._pending[id(job)] = job
         self._put(0 if isinstance(job, Trigger) else 2, job)
 
+    def replay_leftovers(self) -> None:
+        """Sends, before anything else, what earlier runs kept in the outbox
+        (unless this run cannot send: without credentials they stay)."""
+        self._put(-1, _REPLAY)
+
+    def unconfirmed(self) -> int:
+        """How many alerts are not yet confirmed (queued, held or in flight)."""
+        with self._lock:
+            return sum(isinstance(job, Trigger) for job in self._pending.values())
+
     def finish(self, flush: bool = True) -> list[Outcome]:
         """Sends the aggregate of the failures past the cap, waits up to the
         flush timeout (with `flush`; else until done); what is still unsent
         is kept."""
+        reason = ""
         if self._thread is not None:
             self._put(1, _AGGREGATE)
             self._queue.put((9, 0, _STOP))
-            # Ctrl-C while waiting: stop waiting, keep the rest.
-            with contextlib.suppress(KeyboardInterrupt):
-                self._thread.join(self._settings.flush_timeout if flush else None)
+            timeout = self._settings.flush_timeout if flush else None
+            started = time.monotonic()
+            try:
+                self._thread.join(timeout)
+            except KeyboardInterrupt:  # Ctrl-C while waiting: stop waiting, keep the rest
+                waited = time.monotonic() - started
+                reason = f"not confirmed: interrupted (Ctrl-C) after waiting {waited:.1f} s"
         self._stop.set()
         with self._lock:
             self._closed = True
@@ -196,39 +223,63 @@ class Delivery:
             unsent: list[Job] = list(self._pending.values())
             self._pending.clear()
             self._held.clear()
-            reason = (
+            reason = reason or (
                 f"not confirmed within pagerduty_flush_timeout ({self._settings.flush_timeout:g} s)"
             )
             for job in unsent:
                 self._record(self._unsent(job, reason))
             return list(self._outcomes)
 
-    def _unsent(self, job: Job, reason: str) -> list[tuple[Trigger | None, Outcome]]:
+    def _unsent(self, job: Job, reason: str) -> list[Result]:
         if isinstance(job, Resolve):
-            return [(None, Outcome(job.nodeid, "failed", "", what="resolve", reason=reason))]
-        ids = (job.entry_id,) if job.entry_id else ()
-        outcome = Outcome(job.failure.nodeid, "queued", "", reason=reason, entry_ids=ids)
-        return [(job, outcome)]
+            return [((), Outcome(job.nodeid, "failed", "", what="resolve", reason=reason))]
+        outcome = Outcome(job.failure.nodeid, "queued", "", reason=reason, replayed=job.replayed)
+        return [((job,), outcome)]
 
-    def _record(self, results: list[tuple[Trigger | None, Outcome]]) -> None:
-        # With the lock held, and only while not closed: one entry per alert.
-        for trigger, outcome in results:
-            if trigger is not None and self._keep_outcome is not None and self._kept(outcome):
+    def _record(self, results: list[Result]) -> None:
+        # With the lock held, and only while not closed: one outcome per alert.
+        for triggers, outcome in results:
+            if triggers and self._keeper is not None:
                 try:
-                    outcome = self._keep_outcome(trigger, outcome, self._secret_arguments)
+                    outcome = self._keeper.settle(triggers, outcome)
                 except Exception as err:  # never let one alert end the delivery thread
                     log.debug("keeping an alert failed", exc_info=True)
-                    reason = f"{outcome.reason}; and it could not be kept: {_reason(err)}"
+                    reason = f"{outcome.reason}; and it could not be kept: {reason_of(err)}"
                     outcome = replace(outcome, status="lost", reason=reason)
             self._outcomes.append(outcome)
 
     @staticmethod
-    def _kept(outcome: Outcome) -> bool:
+    def kept(outcome: Outcome) -> bool:
         """Not delivered and worth sending later: queued, or built in a dry
         run only missing credentials caused (an asked-for one is a preview)."""
         return outcome.status == "queued" or (
             outcome.status == "dry-run" and outcome.dry_run == "no-credentials"
         )
+
+    def _replay(self, pager: Any) -> None:
+        """Queues what earlier runs kept, unless this run cannot send."""
+        if self._keeper is None or pager.dry_run() is not None:
+            return
+        entries, self.dead_letters = self._keeper.claim()
+        for entry in entries:
+            trigger = self._keeper.trigger_of(entry)
+            if isinstance(trigger, str):
+                job = Trigger(
+                    entry.failure,
+                    entry.marker,
+                    entry.positional,
+                    entry.severity,
+                    entry.id,
+                    replayed=True,
+                )
+                with self._lock:
+                    if not self._closed:
+                        outcome = Outcome(
+                            entry.failure.nodeid, "queued", "", reason=trigger, replayed=True
+                        )
+                        self._record([((job,), outcome)])
+            else:
+                self.submit(trigger)
 
     def _run(self) -> None:
         pager = None
@@ -238,14 +289,19 @@ class Delivery:
                     held, self._held = self._held, []
                     self._held_ids.clear()
                 jobs: list[Job] = list(held)
+            elif item is _REPLAY:
+                jobs = []
             else:
                 assert isinstance(item, (Trigger, Resolve))
                 jobs = [item]
-            if not jobs:
+            if not jobs and item is not _REPLAY:
                 continue
             try:
                 if pager is None or pager.dead:
                     pager = self._open()
+                if item is _REPLAY:
+                    self._replay(pager)
+                    continue
                 if item is _AGGREGATE:
                     results = self._aggregate(pager, held)
                 else:
@@ -255,7 +311,7 @@ class Delivery:
             except Exception as err:  # a trap or a host bug must not end the run
                 log.debug("delivery failed", exc_info=True)
                 pager = None  # the next job gets a fresh instance
-                reason = f"the component failed: {_reason(err)}"
+                reason = f"the component failed: {reason_of(err)}"
                 results = [r for job in jobs for r in self._unsent(job, reason)]
             with self._lock:
                 if self._closed:
@@ -286,22 +342,19 @@ class Delivery:
             names = opened.instance.ci_variables()
             self._ci = tuple(wit.Variable(n, os.environ[n]) for n in names if os.environ.get(n))
             self._host = socket.gethostname()
-            self._secret_arguments = opened.instance.secret_arguments()
         return opened
 
     def _context(self, failure: wit.TestFailure) -> wit.TestFailure:
         """The failure with the CI variables the component asked for, and the host."""
         return replace(failure, ci=self._ci or (), host=self._host)
 
-    def _deliver(self, pager: Any, job: Job) -> list[tuple[Trigger | None, Outcome]]:
+    def _deliver(self, pager: Any, job: Job) -> list[Result]:
         if isinstance(job, Resolve):
-            return [(None, self._resolve(pager, job))]
-        nodeid = job.failure.nodeid
-        ids = (job.entry_id,) if job.entry_id else ()
-        failed = Outcome(nodeid, "failed", "", entry_ids=ids)
+            return [((), self._resolve(pager, job))]
+        failed = Outcome(job.failure.nodeid, "failed", "", replayed=job.replayed)
         marker = pager.marker(job.marker, job.positional)
         if isinstance(marker, wit.MarkerError):  # checked at collection; kept for safety
-            return [(job, replace(failed, reason=marker.problem, fix=marker.fix))]
+            return [((job,), replace(failed, reason=marker.problem, fix=marker.fix))]
         planned = pager.trigger(self._context(job.failure), marker, job.severity)
         if isinstance(planned, wit.PastCap):
             with self._lock:
@@ -310,51 +363,49 @@ class Delivery:
             return []
         if not isinstance(planned, wit.Page):
             reason, fix = build_problem(planned)
-            return [(job, replace(failed, reason=reason, fix=fix))]
+            return [((job,), replace(failed, reason=reason, fix=fix))]
         outcome = self._send(pager, planned.payload, "trigger")
-        return [(job, replace(outcome, nodeid=nodeid, entry_ids=ids))]
+        return [((job,), replace(outcome, nodeid=failed.nodeid, replayed=job.replayed))]
 
-    def _aggregate(self, pager: Any, held: list[Trigger]) -> list[tuple[Trigger | None, Outcome]]:
+    def _aggregate(self, pager: Any, held: list[Trigger]) -> list[Result]:
         """The failures past the cap, as the component groups them."""
-        results: list[tuple[Trigger | None, Outcome]] = []
+        results: list[Result] = []
         checked: list[tuple[Trigger, Any]] = []
         for trigger in held:
             marker = pager.marker(trigger.marker, trigger.positional)
             if isinstance(marker, wit.MarkerError):
                 outcome = Outcome(trigger.failure.nodeid, "failed", "", reason=marker.problem)
-                results.append((trigger, outcome))
+                results.append(((trigger,), outcome))
             else:
                 checked.append((trigger, marker))
         items = [wit.Held(self._context(t.failure), m) for t, m in checked]
         for aggregate in pager.aggregate(items, self._suite):
-            members = [checked[i][0] for i in aggregate.members]
+            members = tuple(checked[i][0] for i in aggregate.members)
             covers = tuple(t.failure.nodeid for t in members)
-            ids = tuple(t.entry_id for t in members if t.entry_id)
             if not isinstance(aggregate.request, wit.AlertRequest):
                 reason, fix = build_problem(aggregate.request)
                 failed = Outcome("", "failed", "", "aggregate", reason=reason, fix=fix)
-                results += [(t, replace(failed, nodeid=t.failure.nodeid)) for t in members]
+                results += [((t,), replace(failed, nodeid=t.failure.nodeid)) for t in members]
                 continue
             outcome = self._send(pager, aggregate.request, "aggregate")
-            outcome = replace(outcome, nodeid=covers[0], covers=covers, entry_ids=ids)
-            if self._kept(outcome):  # kept one by one, for replay
+            outcome = replace(outcome, nodeid=covers[0], covers=covers)
+            if self.kept(outcome) or outcome.status == "failed":  # kept one by one, for replay
                 # Each listed under its own name; the request shown once.
                 results += [
                     (
-                        t,
+                        (t,),
                         replace(
                             outcome,
                             nodeid=t.failure.nodeid,
                             title=outcome.title if i == 0 else "",
                             what="trigger",
-                            entry_ids=(t.entry_id,) if t.entry_id else (),
                             request=outcome.request if i == 0 else None,
                         ),
                     )
                     for i, t in enumerate(members)
                 ]
             else:
-                results.append((None, outcome))
+                results.append((members, outcome))
         return results
 
     def _resolve(self, pager: Any, job: Resolve) -> Outcome:

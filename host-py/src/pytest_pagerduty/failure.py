@@ -62,3 +62,18 @@ def describe(
         "phase": phase,
         "duration_seconds": float(report.duration or 0.0),
     }
+
+
+def crashed(report: pytest.TestReport, short_name: str | None) -> dict[str, Any]:
+    """The failure of a test whose xdist worker died running it, from the
+    controller's crash report (there is no item, call or traceback)."""
+    text = _text(report.longreprtext or "the worker running this test died")
+    return {
+        "nodeid": _text(report.nodeid),
+        "short_name": _text(short_name) if short_name is not None else None,
+        "docstring": None,
+        "message": text.splitlines()[0] if text else None,
+        "traceback": text,
+        "phase": "call",
+        "duration_seconds": float(report.duration or 0.0),
+    }

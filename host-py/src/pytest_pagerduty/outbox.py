@@ -1,10 +1,24 @@
-"""The outbox: incidents PagerDuty has not confirmed, kept to send later.
+"""The outbox: a write-ahead journal of alerts PagerDuty has not confirmed.
 
-A JSON-lines file; each entry is appended, flushed and fsynced on its own,
-under an exclusive lock on a sibling `.lock` file, so concurrent runs never
-interleave or lose entries. Entries hold what is needed to build the
-incident again (the failure and the marker's arguments), never a secret:
-credentials are read again when the outbox is replayed.
+Every alert is appended (flushed, fsynced) before its first send, so a run
+killed at any moment leaves each unconfirmed alert here; when PagerDuty
+confirms it, a `settled` line says so. Re-sending an alert PagerDuty already
+received is harmless: its dedup key is stable, so PagerDuty answers "already
+open" (REST) or adds to the same alert (Events) instead of opening another.
+
+A JSON-lines file of three kinds of line, folded in order when read:
+- an entry: what is needed to build the alert again (the failure and the
+  marker's arguments), never a secret (credentials are read again when the
+  outbox is replayed), and the run that owns it;
+- `{"settled": id, "as": "done" | "dead" | "kept", ...}`: confirmed; refused
+  for good (a dead letter, with PagerDuty's reason, never retried blindly);
+  or not yet sent, with the latest reason;
+- `{"claimed": [ids], "owner": run}`: a replay took the entries over.
+
+Every change happens under a cross-platform lock (`filelock`) on a sibling
+`.lock` file. A run holds a lock of its own (`runs/<id>.lock`) while it
+lives: entries owned by a live run are its business, and those of a run
+that died (the OS releases its lock) are left for the next one to replay.
 """
 
 from __future__ import annotations
@@ -13,20 +27,18 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from filelock import FileLock, Timeout
 
 from . import wit
 
-try:
-    import fcntl
-except ImportError:  # Windows: appends stay atomic per line, without a lock
-    fcntl = None  # type: ignore[assignment]
+Settled = Literal["done", "dead", "kept"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,11 @@ class Entry:
     positional: int
     # `info` for a flaky test reported as such.
     severity: wit.Severity | None = None
+    # The run that wrote it, or the replay that claimed it.
+    owner: str | None = None
+    # Refused for good: a dead letter, with PagerDuty's reason and the fix.
+    dead: bool = False
+    fix: str = ""
 
     @classmethod
     def new(
@@ -48,6 +65,7 @@ class Entry:
         positional: int,
         reason: str,
         severity: wit.Severity | None = None,
+        owner: str | None = None,
     ) -> Entry:
         return cls(
             id=uuid.uuid4().hex,
@@ -57,18 +75,17 @@ class Entry:
             marker=dict(marker),
             positional=positional,
             severity=severity,
+            owner=owner,
         )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_json(cls, line: str) -> Entry:
-        data = json.loads(line)
-        failure = data["failure"]
+    def from_json(cls, data: dict[str, Any]) -> Entry:
+        failure = dict(data["failure"])
         failure["ci"] = tuple(wit.Variable(**v) for v in failure.get("ci", ()))
-        data["failure"] = wit.TestFailure(**failure)
-        return cls(**data)
+        return cls(**{**data, "failure": wit.TestFailure(**failure)})
 
 
 def fingerprint(secret: str) -> str:
@@ -76,26 +93,41 @@ def fingerprint(secret: str) -> str:
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _scrubbed(value: Any, secrets: list[str]) -> Any:
+    """The value with every secret replaced, inside lists and mappings too."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[redacted]")
+        return value
+    if isinstance(value, Mapping):
+        return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(v, secrets) for v in value]
+    return value
+
+
 def redacted(entry: Entry, secrets: Iterable[str], secret_arguments: Iterable[str] | None) -> Entry:
     """The entry with every secret removed from the failure's text (a test
-    that printed its environment must not leave the key on disk), and the
-    marker's secret arguments (as the component names them; every text
-    argument when it could not say) replaced by their fingerprints."""
+    that printed its environment must not leave the key on disk) and from
+    the marker's arguments (`details` may quote one), and the marker's
+    secret arguments (as the component names them; every text argument when
+    it could not say) replaced by their fingerprints."""
     marker = dict(entry.marker)
     names = set(marker) if secret_arguments is None else set(secret_arguments)
-    secrets = list(secrets)
+    secrets = [s for s in secrets if s]
     for name in sorted(names & set(marker)):
         value = marker[name]
         if isinstance(value, str) and not value.startswith("sha256:"):
             secrets.append(value)
             marker[name] = fingerprint(value)
+    secrets.sort(key=len, reverse=True)  # a key inside a longer one goes with it
+    marker = {
+        name: value if name in names else _scrubbed(value, secrets)
+        for name, value in marker.items()
+    }
 
     def clean(text: str | None) -> str | None:
-        if text is None:
-            return None
-        for secret in secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+        return None if text is None else _scrubbed(text, secrets)
 
     f = entry.failure
     failure = replace(
@@ -108,63 +140,203 @@ def redacted(entry: Entry, secrets: Iterable[str], secret_arguments: Iterable[st
         # Context is gathered again when the alert is sent.
         ci=(),
     )
-    return replace(entry, failure=failure, marker=marker)
+    return replace(entry, failure=failure, marker=marker, reason=clean(entry.reason) or "")
+
+
+@dataclass
+class Journal:
+    """The outbox as read: entries not yet confirmed, in order, and the lines
+    that are not journal lines (kept, never dropped)."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+    unreadable: list[bytes] = field(default_factory=list)
+    # Lines that no longer say anything (confirmed entries and their marks).
+    obsolete: int = 0
+
+
+def _fold(lines: Iterable[bytes]) -> Journal:
+    journal = Journal()
+    for raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            if "settled" in data:
+                _settle(journal, data)
+            elif "claimed" in data:
+                for entry_id in data["claimed"]:
+                    if entry_id in journal.entries:
+                        journal.entries[entry_id] = replace(
+                            journal.entries[entry_id], owner=data["owner"]
+                        )
+                journal.obsolete += 1
+            else:
+                entry = Entry.from_json(data)
+                journal.entries[entry.id] = entry
+        except (ValueError, TypeError, KeyError, AttributeError):
+            journal.unreadable.append(raw)
+    return journal
+
+
+def _settle(journal: Journal, data: dict[str, Any]) -> None:
+    journal.obsolete += 1
+    entry = journal.entries.get(data["settled"])
+    if entry is None:
+        return
+    if data["as"] == "done":
+        del journal.entries[entry.id]
+        journal.obsolete += 1
+    else:
+        journal.entries[entry.id] = replace(
+            entry,
+            reason=str(data.get("reason", entry.reason)),
+            fix=str(data.get("fix", "")),
+            dead=data["as"] == "dead",
+        )
 
 
 class Outbox:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    @property
+    def runs(self) -> Path:
+        """Where live runs hold their locks."""
+        return self.path.with_name(self.path.name + ".runs")
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+        with FileLock(self.path.with_name(self.path.name + ".lock")):
+            yield
 
-    def append(self, entry: Entry) -> None:
-        with self._locked(), open(self.path, "a", encoding="utf-8") as out:
-            out.write(entry.to_json() + "\n")
+    def _append(self, lines: Iterable[str]) -> None:
+        """Appends lines under the lock, after mending a torn last line (a
+        run killed mid-write) so the first new line stands on its own."""
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
+        with self._locked(), open(self.path, "ab+") as out:
+            if out.seek(0, os.SEEK_END) > 0:
+                out.seek(-1, os.SEEK_END)
+                if out.read(1) != b"\n":
+                    data = b"\n" + data
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
 
-    def _read_unlocked(self) -> tuple[list[Entry], list[str]]:
-        """Entries, and lines that are not entries (kept, never dropped)."""
-        entries: list[Entry] = []
-        unreadable: list[str] = []
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return entries, unreadable
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                entries.append(Entry.from_json(line))
-            except (ValueError, TypeError, KeyError):
-                unreadable.append(line)
-        return entries, unreadable
+    def append(self, entry: Entry) -> None:
+        self._append([entry.to_json()])
 
-    def read(self) -> tuple[list[Entry], list[str]]:
+    def settle(
+        self, entry_ids: Iterable[str], how: Settled, reason: str = "", fix: str = ""
+    ) -> None:
+        marks = [
+            json.dumps({"settled": i, "as": how, "reason": reason, "fix": fix}, ensure_ascii=False)
+            for i in entry_ids
+        ]
+        if marks:
+            self._append(marks)
+
+    def _read_unlocked(self) -> Journal:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return Journal()
+        return _fold(raw.split(b"\n"))
+
+    def read(self) -> Journal:
         with self._locked():
             return self._read_unlocked()
 
-    def remove(self, ids: set[str]) -> int:
-        """Drops the given entries, keeping everything appended meanwhile;
-        returns how many entries remain."""
+    def pending(self) -> bool:
+        """Whether the outbox may hold anything (cheap: one stat)."""
+        try:
+            return self.path.stat().st_size > 0
+        except OSError:
+            return False
+
+    def claim(self, owner: str, include_dead: bool = False) -> tuple[list[Entry], Journal]:
+        """Takes over the entries no live run owns (not dead letters, unless
+        asked), for `owner` to send; returns them and the whole journal."""
         with self._locked():
-            entries, unreadable = self._read_unlocked()
-            kept = [e.to_json() for e in entries if e.id not in ids] + unreadable
-            with tempfile.NamedTemporaryFile(
-                "w", encoding="utf-8", dir=self.path.parent, delete=False
-            ) as tmp:
-                tmp.write("".join(line + "\n" for line in kept))
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.replace(tmp.name, self.path)
-            return len(kept)
+            journal = self._read_unlocked()
+            alive: dict[str, bool] = {}
+            taken = []
+            for entry in journal.entries.values():
+                if entry.dead and not include_dead:
+                    continue
+                if entry.owner and entry.owner != owner:
+                    if entry.owner not in alive:
+                        alive[entry.owner] = RunLock(self, entry.owner).held_elsewhere()
+                    if alive[entry.owner]:
+                        continue
+                taken.append(replace(entry, owner=owner))
+            if taken:
+                claim = {"claimed": [e.id for e in taken], "owner": owner}
+                self._append_unlocked(json.dumps(claim))
+            return taken, journal
+
+    def _append_unlocked(self, line: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def compact(self) -> int:
+        """Rewrites the journal without what no longer says anything, when
+        there is any; returns how many entries remain. A failed rewrite
+        leaves the journal as it was, and no temporary file."""
+        with self._locked():
+            journal = self._read_unlocked()
+            remaining = len(journal.entries) + len(journal.unreadable)
+            if not journal.obsolete:
+                return remaining
+            if not remaining:
+                self.path.unlink(missing_ok=True)
+                return 0
+            lines = [e.to_json().encode("utf-8") for e in journal.entries.values()]
+            tmp = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                with open(tmp, "wb") as out:
+                    out.write(b"".join(line + b"\n" for line in lines + journal.unreadable))
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return remaining
+
+    def remove(self, ids: set[str]) -> int:
+        """Drops the given entries for good (dead letters someone handled);
+        returns how many entries remain."""
+        self.settle(sorted(ids), "done")
+        return self.compact()
+
+
+class RunLock:
+    """A run's claim on its own entries, held while it lives."""
+
+    def __init__(self, outbox: Outbox, owner: str) -> None:
+        self.path = outbox.runs / f"{owner}.lock"
+        self._lock = FileLock(self.path)
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+
+    def release(self) -> None:
+        self._lock.release()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    def held_elsewhere(self) -> bool:
+        """Whether the run that owns this lock is alive: its lock is held."""
+        if not self.path.exists():
+            return False
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        except OSError:  # cannot tell: treat the owner as alive, never send twice
+            return True
+        self.release()
+        return False

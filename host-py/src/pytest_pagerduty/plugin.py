@@ -64,6 +64,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     remembered = open_alerts.load(config)
     try:
         outbox = resolved.outbox or state_path(config, "outbox.jsonl")
-        return replay(resolved, outbox, config.rootpath.name, remembered)
+        drop_dead = bool(config.getoption("pagerduty_drop_dead", False))
+        return replay(resolved, outbox, config.rootpath.name, remembered, drop_dead)
     finally:
         open_alerts.save(config, remembered)

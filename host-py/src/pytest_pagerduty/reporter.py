@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import sys
+import threading
 import warnings
-from collections.abc import Generator, Sequence
-from dataclasses import replace
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from .collection import PagerDutyWarning
 if TYPE_CHECKING:  # imported when first needed: a green run never sends
     from . import wit
     from .delivery import Delivery, Outcome, Trigger
+    from .keeping import Keeper
 
 # The attribute that carries a marked test's data from makereport (where the
 # item is) to logreport (where xdist delivers reports to the controller).
@@ -54,6 +57,11 @@ class PagerDutyReporter:
         self.is_worker = hasattr(config, "workerinput")
         self.collected = collection.Collected()
         self._delivery: Delivery | None = None
+        self._keeper: Keeper | None = None
+        self._previous_sigterm: Any = None
+        # nodeid -> a marked test's data from its setup report, for a worker
+        # that dies while running it (xdist reports a crash, without data).
+        self.started: dict[str, dict[str, Any]] = {}
         self.outcomes: list[Outcome] = []
         self.dry_run_file: Path | None = None
         self.open_alerts = {} if self.is_worker else open_alerts.load(config)
@@ -70,12 +78,65 @@ class PagerDutyReporter:
         self.described: set[str] = set()
 
     @property
+    def keeper(self) -> Keeper:
+        if self._keeper is None:
+            from .keeping import Keeper, secret_arguments
+
+            secret = secret_arguments(self.settings.memory_limit_mib)
+            self._keeper = Keeper(self.settings, self.outbox_path(), secret)
+        return self._keeper
+
+    @property
     def delivery(self) -> Delivery:
         if self._delivery is None:
             from .delivery import Delivery
 
-            self._delivery = Delivery(self.settings, self.config.rootpath.name, self._keep)
+            self._delivery = Delivery(self.settings, self.config.rootpath.name, self.keeper)
         return self._delivery
+
+    def _page(self, trigger: Trigger) -> None:
+        """Keeps the alert in the outbox, then hands it to the delivery thread."""
+        if not self.settings.dry_run_requested:
+            trigger = self.keeper.write_ahead(trigger)
+        self.delivery.submit(trigger)
+
+    def pytest_sessionstart(self) -> None:
+        if self.is_worker:
+            return
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGTERM)
+            if previous is not signal.SIG_IGN:
+                self._previous_sigterm = previous
+                signal.signal(signal.SIGTERM, self._terminated)
+        if self.settings.auto_replay and not self.settings.dry_run_requested:
+            from .keeping import outboxes  # a few stats; delivery loads only for work
+
+            if any(o.pending() for o in outboxes(self.outbox_path())):
+                self.delivery.replay_leftovers()
+
+    def _terminated(self, signum: int, frame: Any) -> None:
+        """SIGTERM (a cancelled or timed-out CI job): stop politely. Every
+        alert is in the outbox already (written ahead); say so, and die of
+        the signal as pytest would."""
+        unconfirmed = self._delivery.unconfirmed() if self._delivery is not None else 0
+        if unconfirmed:
+            where = self._keeper.outbox.path if self._keeper is not None else self.outbox_path()
+            sys.stderr.write(
+                f"pagerduty: terminated; {unconfirmed} alert(s) not yet confirmed are kept in "
+                f"{where} and sent by the next run here\n"
+            )
+            sys.stderr.flush()
+        self._restore_sigterm()
+        previous = signal.getsignal(signal.SIGTERM)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            os.kill(os.getpid(), signum)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.collected = collection.check(items, self.settings)
@@ -98,8 +159,8 @@ class PagerDutyReporter:
     ) -> Generator[None, Any, None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
-        if report.when != "call" and not report.failed:
-            return  # only a call, or a failed setup or teardown, can page or resolve
+        if report.when == "teardown" and not report.failed:
+            return  # only a setup, a call, or a failed teardown, can page or resolve
         paging = self.collected.paging.get(item.nodeid)
         if paging is None:
             return
@@ -115,11 +176,20 @@ class PagerDutyReporter:
         setattr(report, REPORT_ATTRIBUTE, data)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
         data = getattr(report, REPORT_ATTRIBUTE, None)
-        if self.is_worker or not isinstance(data, dict):
+        if data is None and report.failed and report.nodeid in self.started:
+            data = self._crashed(report)
+        if not isinstance(data, dict):
+            return
+        nodeid = report.nodeid
+        if report.when == "setup" and report.passed:
+            # The test runs now: should its worker die, the crash report
+            # carries no data, and this is what pages for it.
+            self.started[nodeid] = data
             return
         self.marked_reports += 1
-        nodeid = report.nodeid
         marker, positional = data["marker"], data["positional"]
         if str(report.outcome) == "rerun":  # pytest-rerunfailures: only the last try counts
             if "failure" in data:
@@ -130,7 +200,7 @@ class PagerDutyReporter:
                 self.triggered.add(nodeid)
                 from .delivery import Trigger
 
-                self.delivery.submit(Trigger(_failure_from(data["failure"]), marker, positional))
+                self._page(Trigger(_failure_from(data["failure"]), marker, positional))
             return
         if report.when != "call" or not report.passed or hasattr(report, "wasxfail"):
             return
@@ -140,9 +210,7 @@ class PagerDutyReporter:
                 from .delivery import Trigger
 
                 self.triggered.add(nodeid)
-                self.delivery.submit(
-                    Trigger(_failure_from(self.reruns[nodeid]), marker, positional, "info")
-                )
+                self._page(Trigger(_failure_from(self.reruns[nodeid]), marker, positional, "info"))
         for name in self.covering.get(nodeid, ()):
             self.aggregate_passes.setdefault(name, (marker, positional))
         remembered = self.open_alerts.get(nodeid)
@@ -160,6 +228,14 @@ class PagerDutyReporter:
             self.delivery.submit(
                 Resolve(nodeid, marker, positional, incident_id, remembered is not None, key)
             )
+
+    def _crashed(self, report: pytest.TestReport) -> dict[str, Any]:
+        """A marked test whose xdist worker died running it (`os._exit`, a
+        segfault, the OOM killer): the controller's crash report is its
+        failure."""
+        data = dict(self.started[report.nodeid])
+        data["failure"] = failure.crashed(report, self.collected.short_names.get(report.nodeid))
+        return data
 
     def _resolve_aggregates(self) -> None:
         """An aggregate alert is resolved once none of its tests failed in
@@ -182,7 +258,12 @@ class PagerDutyReporter:
             return  # nothing was sent: nothing to wait for
         from . import summary
 
-        self.outcomes = self._delivery.finish()
+        try:
+            self.outcomes = self._delivery.finish()
+        finally:
+            self._restore_sigterm()
+            if self._keeper is not None:
+                self._keeper.close()
         # Only what PagerDuty confirmed is remembered: a dry run changes nothing.
         if any(o.status != "dry-run" for o in self.outcomes):
             open_alerts.update(self.open_alerts, self.outcomes)
@@ -207,25 +288,6 @@ class PagerDutyReporter:
 
     def outbox_path(self) -> Path:
         return self.settings.outbox or state_path(self.config, "outbox.jsonl")
-
-    def _keep(
-        self, job: Trigger, outcome: Outcome, secret_arguments: Sequence[str] | None
-    ) -> Outcome:
-        """Writes an alert that was not delivered to the outbox, for `replay`."""
-        from .outbox import Entry, Outbox, redacted
-
-        reason = outcome.reason or "no credentials configured"
-        entry = Entry.new(job.failure, job.marker, job.positional, reason, job.severity)
-        path = self.outbox_path()
-        try:
-            Outbox(path).append(redacted(entry, self.settings.secrets, secret_arguments))
-        except OSError as err:
-            return replace(
-                outcome,
-                status="lost",
-                reason=f"{outcome.reason}; and it could not be written to the outbox {path}: {err}",
-            )
-        return replace(outcome, outbox=path)
 
     def _scrub(self, text: str) -> str:
         """Our own output never shows a secret, even one inside a test's id."""

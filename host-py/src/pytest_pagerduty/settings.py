@@ -153,6 +153,13 @@ SETTINGS: tuple[Setting, ...] = (
         "File keeping incidents PagerDuty did not confirm, for `python -m pytest_pagerduty "
         "replay`.",
     ),
+    Setting(
+        "pagerduty_auto_replay",
+        "bool",
+        "Send, at the start of a run, what an earlier run here kept in the outbox (killed, or "
+        "PagerDuty unreachable); false leaves it for `python -m pytest_pagerduty replay`.",
+        default="true",
+    ),
 )
 
 # What --help says of defaults the plugin does not fill in itself.
@@ -213,6 +220,14 @@ def add_options(parser: pytest.Parser) -> None:
         help="Send the incidents kept in the outbox, then exit (what "
         "`python -m pytest_pagerduty replay` runs).",
     )
+    group.addoption(
+        "--pagerduty_drop_dead",
+        "--pagerduty-drop-dead",
+        dest="pagerduty_drop_dead",
+        action="store_true",
+        help="With --pagerduty_replay: forget the dead letters (alerts PagerDuty refused for "
+        "good) once their cause is handled.",
+    )
 
 
 @dataclass(frozen=True)
@@ -238,6 +253,7 @@ class Settings:
     max_attempts: int | None
     memory_limit_mib: int
     outbox: Path | None
+    auto_replay: bool
     # Whether the user asked for a dry run, rather than it following from the above.
     dry_run_requested: bool
     # Where each setting came from, such as "--pagerduty_api_url".
@@ -369,6 +385,7 @@ def resolve(config: pytest.Config) -> Settings:
         max_attempts=count("pagerduty_max_attempts") if values["pagerduty_max_attempts"] else None,
         memory_limit_mib=count("pagerduty_memory_limit"),
         outbox=Path(outbox) if outbox else None,
+        auto_replay=flag("pagerduty_auto_replay"),
         sources=sources,
     )
 

@@ -136,13 +136,23 @@ def lines(
         if counts[status]
     ]
     if kept:
-        queued = sum(1 for o in outcomes if o.outbox is not None)
-        parts.append(f"{queued} queued in {kept[0]} (send later: {replay_command(kept[0])})")
-    parts += [
-        f"{counts[status]} {label}"
-        for status, label in (("failed", "failed permanently"), ("lost", "LOST"))
-        if counts[status]
-    ]
+        queued = sum(1 for o in outcomes if o.outbox is not None and o.status != "failed")
+        later = "the next run here sends them, or " if settings.auto_replay else "send later: "
+        if queued:
+            parts.append(f"{queued} queued in {kept[0]} ({later}{replay_command(kept[0])})")
+    if counts["failed"]:
+        dead = sum(1 for o in outcomes if o.outbox is not None and o.status == "failed")
+        letters = f" (kept as dead letters in {kept[0]}: see replay)" if dead and kept else ""
+        parts.append(f"{counts['failed']} failed permanently{letters}")
+    if counts["lost"]:
+        parts.append(f"{counts['lost']} LOST")
+    replayed = [o for o in outcomes if o.replayed]
+    if replayed:
+        sent = sum(1 for o in replayed if o.status in ("created", "already-open"))
+        out.append(
+            f"replayed {len(replayed)} alert(s) an earlier run kept in the outbox: {sent} sent "
+            "(pagerduty_auto_replay)"
+        )
     if parts:
         out.append("PagerDuty: " + ", ".join(parts))
     return out

@@ -1,0 +1,214 @@
+"""What a run (or a replay) writes to the outbox: each alert before its
+first send, then what became of it.
+
+The rules of delivery are the component's; this file only turns each
+outcome into the journal line that keeps it: confirmed (done), refused for
+good (a dead letter), or still to send (kept, with the latest reason).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from .delivery import Outcome, Trigger, reason_of
+from .embedded import cache_dir
+from .outbox import Entry, Outbox, RunLock, Settled, fingerprint, redacted
+from .settings import Settings
+
+log = logging.getLogger("pytest_pagerduty")
+
+# The reason an entry carries until its outcome is known: what replay shows
+# when the run that wrote it never learnt more.
+NOT_CONFIRMED = "not confirmed: the run ended before PagerDuty answered"
+
+
+def fallback_path(primary: Path) -> Path:
+    """Where alerts are kept when the outbox's own directory cannot be
+    written (an unwritable cache directory): one file per outbox, in this
+    user's cache."""
+    digest = hashlib.sha256(str(primary.absolute()).encode()).hexdigest()[:16]
+    return cache_dir() / "outbox" / f"{digest}.jsonl"
+
+
+def outboxes(primary: Path) -> list[Outbox]:
+    """Every place an alert for this outbox may have been kept."""
+    return [Outbox(primary), Outbox(fallback_path(primary))]
+
+
+def how_settled(outcome: Outcome) -> Settled | None:
+    """The journal's word for an outcome; None while it says nothing yet."""
+    if outcome.status in ("created", "already-open"):
+        return "done"
+    if outcome.status == "dry-run":
+        # Only missing credentials caused it: send it once they are there.
+        # An asked-for dry run (a preview, a replay's rehearsal) changes nothing.
+        return "kept" if outcome.dry_run == "no-credentials" else None
+    if outcome.status == "queued":
+        return "kept"
+    if outcome.status == "failed":
+        return "dead"
+    return None
+
+
+def trigger_of(entry: Entry, settings: Settings, replayed: bool = True) -> Trigger | str:
+    """The entry as a run would have submitted it, its marker's secrets
+    found again (the outbox holds only their fingerprints: a setting must
+    hold the same value), or why it cannot be."""
+    marker = dict(entry.marker)
+    for name, value in entry.marker.items():
+        if isinstance(value, str) and value.startswith("sha256:"):
+            known = [s for s in settings.secrets if fingerprint(s) == value]
+            if not known:
+                return (
+                    f"this alert went to a {name} given in its marker, which the outbox "
+                    f"does not keep. Fix: set the {name} setting (PAGERDUTY_{name.upper()}) "
+                    "to that value to replay it"
+                )
+            marker[name] = known[0]
+    return Trigger(entry.failure, marker, entry.positional, entry.severity, entry.id, replayed)
+
+
+def secret_arguments(memory_limit_mib: int) -> list[str] | None:
+    """The marker arguments the component calls secret, kept in the outbox
+    only as fingerprints; None (every text argument) when it cannot load."""
+    try:
+        from .component import Instance
+
+        return Instance(memory_limit_mib).secret_arguments()
+    except Exception:
+        log.debug("the component cannot name its secret arguments", exc_info=True)
+        return None
+
+
+class Keeper:
+    """One run's writer of the outbox. It owns the entries it writes (and
+    those it claims) while it lives; `close` hands them on."""
+
+    def __init__(self, settings: Settings, path: Path, secret_arguments: Sequence[str] | None):
+        self._settings = settings
+        self._secret_arguments = secret_arguments
+        self.owner = uuid.uuid4().hex
+        self.primary = path
+        self.outbox = Outbox(path)
+        self._locks: dict[Path, RunLock] = {}
+        # Entry id -> the outbox it lives in.
+        self._where: dict[str, Outbox] = {}
+        # Why the outbox could not be written, when it could not.
+        self.trouble: str | None = None
+
+    def _use(self, outbox: Outbox) -> None:
+        if outbox.path not in self._locks:
+            lock = RunLock(outbox, self.owner)
+            lock.acquire()
+            self._locks[outbox.path] = lock
+
+    def _write(self, entry: Entry) -> Path:
+        """Appends the entry where it can; falls back to this user's cache
+        when the outbox's directory cannot be written."""
+        entry = redacted(entry, self._settings.secrets, self._secret_arguments)
+        fallback = Outbox(fallback_path(self.primary))
+        for outbox in (self.outbox, fallback) if self.outbox.path != fallback.path else (fallback,):
+            try:
+                self._use(outbox)
+                outbox.append(entry)
+            except OSError as err:
+                log.debug("cannot write the outbox %s", outbox.path, exc_info=True)
+                self.trouble = f"cannot write the outbox {outbox.path}: {reason_of(err)}"
+                continue
+            self._where[entry.id] = outbox
+            self.outbox = outbox  # after a fallback, the rest of the run goes there too
+            return outbox.path
+        raise OSError(self.trouble)
+
+    def write_ahead(self, trigger: Trigger) -> Trigger:
+        """Keeps the alert before its first send; when nothing can be
+        written, it is still sent (and listed as lost if that fails)."""
+        entry = Entry.new(
+            trigger.failure,
+            trigger.marker,
+            trigger.positional,
+            NOT_CONFIRMED,
+            trigger.severity,
+            self.owner,
+        )
+        try:
+            self._write(entry)
+        except OSError:
+            return trigger
+        return replace(trigger, entry_id=entry.id)
+
+    def settle(self, triggers: Sequence[Trigger], outcome: Outcome) -> Outcome:
+        """Records what became of the triggers' alert; returns the outcome
+        saying where it is kept (or that it was lost)."""
+        how = how_settled(outcome)
+        if how is None:
+            return outcome
+        reason = outcome.reason or (
+            "no credentials configured" if outcome.status == "dry-run" else ""
+        )
+        ids = [t.entry_id for t in triggers if t.entry_id]
+        unwritten = [t for t in triggers if not t.entry_id]
+        try:
+            by_outbox: dict[Path, list[str]] = {}
+            for i in ids:
+                by_outbox.setdefault(self._where.get(i, self.outbox).path, []).append(i)
+            for path, here in by_outbox.items():
+                Outbox(path).settle(here, how, reason, outcome.fix)
+            if how != "done":
+                for t in unwritten:
+                    entry = Entry.new(
+                        t.failure, t.marker, t.positional, reason, t.severity, self.owner
+                    )
+                    self._write(replace(entry, dead=how == "dead", fix=outcome.fix))
+        except OSError as err:
+            if how == "done":
+                # Confirmed, and its entry stays: a replay re-sends it with
+                # the same key, which PagerDuty takes as the same alert.
+                log.debug("could not mark an alert confirmed", exc_info=True)
+                return outcome
+            why = self.trouble or reason_of(err)
+            return replace(
+                outcome, status="lost", reason=f"{outcome.reason}; and it could not be kept: {why}"
+            )
+        return outcome if how == "done" else replace(outcome, outbox=self.outbox.path)
+
+    def claim(self, include_dead: bool = False) -> tuple[list[Entry], list[Entry]]:
+        """Takes over what earlier runs left (in every place they may have
+        kept it): (entries to send, dead letters)."""
+        taken: list[Entry] = []
+        dead: list[Entry] = []
+        for outbox in outboxes(self.primary):
+            if not outbox.pending():
+                continue
+            try:
+                self._use(outbox)
+                entries, journal = outbox.claim(self.owner, include_dead)
+            except OSError:
+                log.debug("cannot read the outbox %s", outbox.path, exc_info=True)
+                continue
+            taken += entries
+            dead += [e for e in journal.entries.values() if e.dead and not include_dead]
+            for entry in entries:  # settled where it was written
+                self._where[entry.id] = outbox
+        return taken, dead
+
+    def trigger_of(self, entry: Entry) -> Trigger | str:
+        return trigger_of(entry, self._settings)
+
+    def close(self) -> int:
+        """Drops confirmed entries and hands this run's on to the next;
+        returns how many entries remain in the outbox."""
+        remaining = 0
+        for path, lock in self._locks.items():
+            try:
+                remaining += Outbox(path).compact()
+            except OSError:
+                log.debug("cannot compact the outbox %s", path, exc_info=True)
+            lock.release()
+        self._locks.clear()
+        return remaining
