@@ -34,7 +34,10 @@ def state_path(config: pytest.Config, name: str) -> Path:
     in the rootdir when the cache plugin is off."""
     cache = getattr(config, "cache", None)
     if cache is not None:
-        return Path(cache.mkdir("pagerduty")) / name
+        # An unwritable cache directory: name the path anyway; writing it
+        # fails later, and the outbox falls back to the user's cache.
+        with contextlib.suppress(OSError):
+            return Path(cache.mkdir("pagerduty")) / name
     try:  # before pytest_configure (replay), find the directory as the cache would
         cache_dir = os.path.expanduser(os.path.expandvars(config.getini("cache_dir")))
     except ValueError:  # -p no:cacheprovider
@@ -303,7 +306,7 @@ class PagerDutyReporter:
             warnings.warn_explicit(PagerDutyWarning(message), PagerDutyWarning, where, 0)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.is_worker or not (self.collected.marked or self.marked_reports):
+        if self.is_worker or not (self.collected.marked or self.marked_reports or self.outcomes):
             return
         if self.collected.problems:
             return  # the usage error says it all; an empty section would precede it

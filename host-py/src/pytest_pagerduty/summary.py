@@ -77,6 +77,18 @@ def line(outcome: Outcome) -> str:
     return f"failed: {name}: {outcome.reason}.{_fix(outcome)}"
 
 
+def _flaky_note(nodeid: str, outcomes: Sequence[Outcome]) -> str:
+    """What became of a flaky test's info alert, if one was sent."""
+    alert = next((o for o in outcomes if o.nodeid == nodeid and o.what == "trigger"), None)
+    if alert is None:
+        return "not paged"
+    if alert.status in ("created", "already-open"):
+        return "an info alert was sent"
+    if alert.status == "dry-run":
+        return "an info alert was built, not sent"
+    return f"its info alert was not sent: {alert.status}, as listed above"
+
+
 def replay_command(outbox: Path) -> str:
     return f"python -m pytest_pagerduty replay --outbox {shlex.quote(str(outbox))}"
 
@@ -103,8 +115,7 @@ def lines(
             f"resolve sent for {done} of {len(quiet)} passing test(s) (pagerduty_resolve = always)"
         )
     for nodeid in flaky:
-        note = "an info alert was sent" if settings.flaky_info else "not paged"
-        out.append(f"flaky: {nodeid} failed, then passed on rerun ({note})")
+        out.append(f"flaky: {nodeid} failed, then passed on rerun ({_flaky_note(nodeid, outcomes)})")
     if held_back:
         out.append(
             f"queued: {len(held_back)} more incident(s) not sent, since every request with "

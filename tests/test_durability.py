@@ -1,0 +1,399 @@
+"""A page is never lost: runs killed mid-send, outboxes torn, corrupted and
+shared, caches that cannot be written, workers that die. Each test asserts
+the property: after the fault and at most one more run, every failed marked
+test's alert reached PagerDuty exactly once, or is listed with its reason."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fake_pagerduty import FakePagerDuty
+from pagerduty_api import error_reply
+from pytest_pagerduty import wit
+from pytest_pagerduty.keeping import fallback_path
+from pytest_pagerduty.outbox import Entry, Outbox
+
+OUTBOX = Path(".pytest_cache", "d", "pagerduty", "outbox.jsonl")
+
+FIVE_FAILURES = """
+import pytest
+
+pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
+              pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
+
+@pytest.mark.parametrize("n", range(5))
+def test_check(n):
+    assert False, n
+"""
+
+NOTHING_FAILS = """
+def test_green():
+    pass
+"""
+
+
+def pending(path: Path) -> list[Entry]:
+    """The outbox's unconfirmed entries, as the plugin reads them."""
+    return list(Outbox(path).read().entries.values())
+
+
+def start(pytester: pytest.Pytester, *options: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", *options],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.05)
+    assert condition(), "timed out"  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_run_killed_while_pagerduty_is_slow_loses_nothing_and_the_next_run_sends_it(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, signum: int
+) -> None:
+    # A CI job cancelled (SIGTERM) or the OOM killer (SIGKILL) while the
+    # first of five alerts waits on a slow PagerDuty.
+    pagerduty.reply(0, delay=3)
+    pytester.makepyfile(test_suite=FIVE_FAILURES)
+    run = start(pytester, *pagerduty.options())
+    wait_for(lambda: pagerduty.received)
+    wait_for(lambda: len(pending(pytester.path / OUTBOX)) == 5)
+    os.kill(run.pid, signum)
+    out, err = run.communicate(timeout=30)
+    assert run.returncode == -signum  # it dies of the signal, as pytest would
+    if signum == signal.SIGTERM:
+        assert "Traceback" not in err
+        assert (
+            "pagerduty: terminated; 5 alert(s) not yet confirmed are kept in "
+            f"{pytester.path / OUTBOX} and sent by the next run here"
+        ) in err
+    assert len(pending(pytester.path / OUTBOX)) == 5
+    time.sleep(3)  # the slow reply reaches no one, but PagerDuty opened it
+
+    # The next scheduled run here: nothing fails, and it heals.
+    pytester.makepyfile(test_suite=NOTHING_FAILS)
+    healed = pytester.runpytest_subprocess(*pagerduty.options())
+    healed.assert_outcomes(passed=1)
+    assert healed.ret == pytest.ExitCode.OK
+    healed.stdout.fnmatch_lines(
+        [
+            "*already open: Test failed: test_check[[]0[]]: *",
+            "replayed 5 alert(s) an earlier run kept in the outbox: 5 sent (pagerduty_auto_replay)",
+        ]
+    )
+    # Exactly once each: the one PagerDuty had already opened was re-sent
+    # with its key and answered "already open", not opened twice.
+    titles = sorted(i["title"] for i in pagerduty.incidents())
+    assert len(titles) == 6  # five keys, one of them sent twice
+    assert sorted(pagerduty.open_incidents) == sorted(
+        {i["incident_key"] for i in pagerduty.incidents()}
+    )
+    assert len(pagerduty.open_incidents) == 5
+    assert not (pytester.path / OUTBOX).exists()
+
+
+def test_auto_replay_can_be_switched_off(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(503, error_reply("Service Unavailable", 2000))
+    pytester.makepyfile(test_suite=FIVE_FAILURES.replace("range(5)", "range(1)"))
+    pytester.runpytest_subprocess(*pagerduty.options("--pagerduty_max_attempts=1"))
+    assert len(pending(pytester.path / OUTBOX)) == 1
+    pagerduty.received.clear()
+
+    pytester.makepyfile(test_suite=NOTHING_FAILS)
+    pytester.makeini("[pytest]\npagerduty_auto_replay = false\n")
+    off = pytester.runpytest_subprocess(*pagerduty.options())
+    off.assert_outcomes(passed=1)
+    assert pagerduty.received == []
+    assert len(pending(pytester.path / OUTBOX)) == 1
+
+
+def test_a_run_does_not_replay_what_a_live_run_is_still_sending(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    # Two runs share one cache: the second must leave the first's alerts to it.
+    pagerduty.reply(0, delay=4)
+    pytester.makepyfile(test_suite=FIVE_FAILURES.replace("range(5)", "range(1)"))
+    first = start(pytester, *pagerduty.options())
+    wait_for(lambda: pagerduty.received)
+    pytester.makepyfile(test_other=NOTHING_FAILS)
+    second = pytester.runpytest_subprocess(*pagerduty.options(), "test_other.py")
+    second.assert_outcomes(passed=1)
+    assert "replayed" not in second.stdout.str()
+    first.communicate(timeout=30)
+    assert first.returncode == 1
+    assert len(pagerduty.incidents()) == 1
+    assert not (pytester.path / OUTBOX).exists()
+
+
+def test_resending_an_alert_pagerduty_already_has_opens_nothing_new(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    # A run killed after PagerDuty opened the incident but before the
+    # outbox heard of it: the entry stays, and is sent again.
+    pytester.makepyfile(test_suite=FIVE_FAILURES.replace("range(5)", "range(1)"))
+    pytester.runpytest_subprocess(*pagerduty.options())
+    assert len(pagerduty.open_incidents) == 1
+    failure = wit.TestFailure(
+        "test_suite.py::test_check[0]", None, None, "AssertionError: 0", "assert False, n", "call"
+    )
+    Outbox(pytester.path / OUTBOX).append(
+        Entry.new(failure, {"service_id": "PWIXJZS"}, 0, "not confirmed")
+    )
+    pytester.makepyfile(test_suite=NOTHING_FAILS)
+    again = pytester.runpytest_subprocess(*pagerduty.options())
+    again.stdout.fnmatch_lines(["already open: *", "replayed 1 alert(s) *: 1 sent *"])
+    assert len(pagerduty.open_incidents) == 1
+    assert not (pytester.path / OUTBOX).exists()
+
+
+def test_a_dead_letter_is_listed_by_replay_and_never_resent_blindly(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(400, error_reply("Invalid Input Provided", 2001, "Service not found"))
+    pytester.makepyfile(test_suite=FIVE_FAILURES.replace("range(5)", "range(1)"))
+    first = pytester.runpytest_subprocess(*pagerduty.options())
+    first.stdout.fnmatch_lines(["PagerDuty: 1 failed permanently (kept as dead letters in *"])
+    (letter,) = pending(pytester.path / OUTBOX)
+    assert letter.dead and "Service not found" in letter.reason
+    pagerduty.received.clear()
+
+    pytester.makepyfile(test_suite=NOTHING_FAILS)
+    pytester.runpytest_subprocess(*pagerduty.options())
+    assert pagerduty.received == []  # the next run leaves it alone
+
+    replay = [sys.executable, "-m", "pytest_pagerduty", "replay"]
+    listed = pytester.run(*replay, *pagerduty.options())
+    assert listed.ret == 1
+    listed.stdout.fnmatch_lines(
+        [
+            "pagerduty replay: 0 alert(s) to send from *",
+            "  dead letter test_suite.py::test_check[[]0[]] (*): PagerDuty answered 400: "
+            "Invalid Input Provided: Service not found. Fix: *",
+            "  dead letters are not re-sent*--drop-dead`",
+        ]
+    )
+    assert pagerduty.received == []
+    dropped = pytester.run(*replay, "--drop-dead", *pagerduty.options())
+    assert dropped.ret == 0
+    dropped.stdout.fnmatch_lines(["  1 dead letter(s) forgotten", "*0 sent, 0 left in *"])
+
+
+def test_an_unwritable_cache_directory_keeps_alerts_in_the_users_cache(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    # A path through a regular file cannot be created, even by root.
+    (pytester.path / "blocked").write_text("a file, not a directory")
+    pytester.makeini("[pytest]\ncache_dir = blocked/cache\n")
+    pytester.makepyfile(test_suite=FIVE_FAILURES.replace("range(5)", "range(2)"))
+    for _ in range(2):
+        pagerduty.reply(503, error_reply("Service Unavailable", 2000))
+    down = pytester.runpytest_subprocess(*pagerduty.options("--pagerduty_max_attempts=1"))
+    down.assert_outcomes(failed=2)
+    assert "Traceback" not in down.stdout.str() + down.stderr.str()
+    assert "INTERNALERROR" not in down.stdout.str()
+    fallback = fallback_path(
+        pytester.path / "blocked" / "cache" / "d" / "pagerduty" / "outbox.jsonl"
+    )
+    down.stdout.fnmatch_lines([f"PagerDuty: 2 queued in {fallback} *"])
+    assert len(pending(fallback)) == 2
+
+    back = pytester.runpytest_subprocess(*pagerduty.options())
+    back.assert_outcomes(failed=2)
+    # The two kept and the two new failures are the same two alerts.
+    assert len(pagerduty.open_incidents) == 2
+    assert pending(fallback) == []
+
+
+def test_a_flaky_info_alert_that_could_not_be_sent_is_not_reported_as_sent(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    (pytester.path / "blocked").write_text("a file, not a directory")
+    pytester.makeini("[pytest]\ncache_dir = blocked/cache\n")
+    pytester.makepyfile(
+        test_suite="""
+import pytest
+
+calls = []
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+@pytest.mark.flaky(reruns=1)
+def test_flaky():
+    calls.append(1)
+    assert len(calls) > 1
+"""
+    )
+    pagerduty.reply(503, error_reply("Service Unavailable", 2000))
+    result = pytester.runpytest_subprocess(
+        *pagerduty.options("--pagerduty_flaky=info", "--pagerduty_max_attempts=1")
+    )
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["rerun"]) == (1, 1)
+    result.stdout.fnmatch_lines(
+        [
+            "queued: *test_flaky*Service Unavailable*",
+            "flaky: test_suite.py::test_flaky failed, then passed on rerun (its info alert was "
+            "not sent: queued, as listed above)",
+            "*1 queued in *",
+        ]
+    )
+    assert "an info alert was sent" not in result.stdout.str()
+
+
+def test_a_marked_test_that_kills_its_xdist_worker_still_pages(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makepyfile(
+        test_suite="""
+import os
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_dies():
+    os._exit(1)
+
+def test_other():
+    pass
+"""
+    )
+    result = pytester.runpytest_subprocess("-n", "2", *pagerduty.options())
+    result.assert_outcomes(failed=1, passed=1)
+    (incident,) = pagerduty.incidents()
+    assert "test_dies" in incident["title"]
+    assert "crashed while running 'test_suite.py::test_dies'" in incident["body"]["details"]
+
+
+def test_a_green_run_keeps_exit_0_when_its_resolves_cannot_be_sent(
+    pytester: pytest.Pytester,
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    pytester.makepyfile(
+        test_suite="""
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_fine():
+    pass
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        f"--pagerduty_api_url=http://127.0.0.1:{port}",
+        "--pagerduty_api_key=u+key",
+        "--pagerduty_default_from=a@example.com",
+        "--pagerduty_resolve=always",
+        "--pagerduty_max_attempts=1",
+        "-W",
+        "error",
+    )
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*resolve sent for 0 of 1 passing test(s)*"])
+
+
+# The outbox file itself, corrupted and shared.
+
+
+def _entry(nodeid: str) -> Entry:
+    failure = wit.TestFailure(nodeid, None, None, None, "E" * 2000, "call")
+    return Entry.new(failure, {"service_id": "P1"}, 0, "test")
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_entry(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.jsonl")
+    box.append(_entry("t.py::test_before"))
+    with open(box.path, "ab") as out:  # a run killed mid-write
+        out.write(_entry("t.py::test_torn").to_json().encode()[:100])
+    box.append(_entry("t.py::test_after"))
+    journal = box.read()
+    assert [e.failure.nodeid for e in journal.entries.values()] == [
+        "t.py::test_before",
+        "t.py::test_after",
+    ]
+    assert len(journal.unreadable) == 1
+
+
+def test_a_non_utf8_byte_is_kept_as_an_unreadable_line_and_replay_goes_on(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    box = pytester.path / "box.jsonl"
+    Outbox(box).append(_entry("t.py::test_kept"))
+    with open(box, "ab") as out:
+        out.write(b'{"id": "caf\xe9"}\n')
+    result = pytester.run(
+        sys.executable,
+        "-m",
+        "pytest_pagerduty",
+        "replay",
+        "--outbox",
+        str(box),
+        *pagerduty.options(),
+    )
+    assert "Traceback" not in result.stderr.str()
+    result.stdout.fnmatch_lines(
+        ["*1 alert(s) to send from *", "  1 line(s) are not outbox entries; they are kept"]
+    )
+    assert len(pagerduty.incidents()) == 1
+    assert box.read_bytes() == b'{"id": "caf\xe9"}\n'
+
+
+def _append_many(path: str, writer: int, count: int) -> None:
+    box = Outbox(Path(path))
+    for n in range(count):
+        box.append(_entry(f"test_{writer}.py::test_{n}"))
+
+
+def _settle_while_they_append(path: str, rounds: int, done: str) -> None:
+    """A replay: confirms what it finds, and compacts, again and again."""
+    box = Outbox(Path(path))
+    confirmed: list[str] = []
+    for _ in range(rounds):
+        ids = list(box.read().entries)
+        box.settle(ids, "done")
+        box.compact()
+        confirmed += ids
+    Path(done).write_text("\n".join(confirmed))
+
+
+def test_a_replay_confirming_entries_while_three_runs_append_loses_none(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.jsonl"
+    done = tmp_path / "confirmed.txt"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_many, args=(str(path), w, 100)) for w in range(3)]
+    workers.append(
+        context.Process(target=_settle_while_they_append, args=(str(path), 40, str(done)))
+    )
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    confirmed = set(done.read_text().split())
+    left = Outbox(path).read()
+    assert left.unreadable == []
+    # Every entry appended is either confirmed by the replay or still there, once.
+    assert confirmed.isdisjoint(left.entries)
+    assert len(confirmed) + len(left.entries) == 300
