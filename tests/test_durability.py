@@ -5,13 +5,13 @@ test's alert reached PagerDuty exactly once, or is listed with its reason."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,11 +56,11 @@ def start(pytester: pytest.Pytester, *options: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(condition: object, timeout: float = 30) -> None:
+def wait_for(condition: Callable[[], object], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert condition(), "timed out"  # type: ignore[operator]
+    assert condition(), "timed out"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
@@ -75,7 +75,7 @@ def test_a_run_killed_while_pagerduty_is_slow_loses_nothing_and_the_next_run_sen
     wait_for(lambda: pagerduty.received)
     wait_for(lambda: len(pending(pytester.path / OUTBOX)) == 5)
     os.kill(run.pid, signum)
-    out, err = run.communicate(timeout=30)
+    _, err = run.communicate(timeout=30)
     assert run.returncode == -signum  # it dies of the signal, as pytest would
     if signum == signal.SIGTERM:
         assert "Traceback" not in err

@@ -258,7 +258,10 @@ def test_probe():
     out, err = process.communicate(timeout=30)
     assert "Traceback" not in err
     # The reason names the wait that really happened, not the flush timeout.
-    assert "queued: test_suite.py::test_probe: not confirmed: interrupted (Ctrl-C) after waiting " in out
+    assert (
+        "queued: test_suite.py::test_probe: not confirmed: interrupted (Ctrl-C) after waiting "
+        in out
+    )
     lines = (pytester.path / OUTBOX).read_text().splitlines()
     assert [json.loads(line)["failure"]["nodeid"] for line in lines] == [
         "test_suite.py::test_probe"

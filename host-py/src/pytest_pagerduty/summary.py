@@ -115,7 +115,9 @@ def lines(
             f"resolve sent for {done} of {len(quiet)} passing test(s) (pagerduty_resolve = always)"
         )
     for nodeid in flaky:
-        out.append(f"flaky: {nodeid} failed, then passed on rerun ({_flaky_note(nodeid, outcomes)})")
+        out.append(
+            f"flaky: {nodeid} failed, then passed on rerun ({_flaky_note(nodeid, outcomes)})"
+        )
     if held_back:
         out.append(
             f"queued: {len(held_back)} more incident(s) not sent, since every request with "
