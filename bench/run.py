@@ -249,6 +249,30 @@ print(json.dumps({{"total": total, "host": host, "noop": noop}}))
     return measured
 
 
+def write_ahead_cost(alerts: int) -> float:
+    """Seconds per alert the outbox costs a run: the entry appended and
+    fsynced before the first send, and the line marking it done (run in
+    the plugin's own interpreter, on this machine's disk)."""
+    script = f"""
+import tempfile, time
+from pathlib import Path
+from pytest_pagerduty import wit
+from pytest_pagerduty.outbox import Entry, Outbox
+box = Outbox(Path(tempfile.mkdtemp()) / "outbox.jsonl")
+failure = wit.TestFailure("test_x.py::test_check[1]", None, None, "AssertionError",
+                          "E   assert False\\n" * 40, "call")
+start = time.perf_counter()
+for n in range({alerts}):
+    entry = Entry.new(failure, {{"service_id": "PWIXJZS"}}, 0, "not confirmed")
+    box.append(entry)
+    box.settle([entry.id], "done")
+box.compact()
+print((time.perf_counter() - start) / {alerts})
+"""
+    out = subprocess.run([str(OURS), "-c", script], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip())
+
+
 def component_size() -> int:
     """Bytes of the component the installed plugin embeds."""
     code = "from pytest_pagerduty.embedded import wasm_bytes; print(len(wasm_bytes()))"
@@ -442,6 +466,15 @@ def main() -> int:
             "P3 peak memory on / off",
             f"{on_mem.median / off_mem.median:.3f}",
             f"on {on_mem.median:.0f} MiB, off {off_mem.median:.0f} MiB",
+            "",
+        )
+    )
+    per_alert = Figure([write_ahead_cost(red) for _ in range(reps)])
+    rows.append(
+        (
+            "P3 write-ahead outbox, per alert (append + fsync, then done + fsync)",
+            f"{per_alert.median * 1000:.2f} ms",
+            f"{per_alert.spread(1000, 'ms')}; {red} alerts: {per_alert.median * red:.2f} s",
             "",
         )
     )

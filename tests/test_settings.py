@@ -114,8 +114,10 @@ def test_help_lists_every_option_in_one_group(pytester: pytest.Pytester) -> None
         "--pagerduty_max_attempts=COUNT",
         "--pagerduty_memory_limit=COUNT",
         "--pagerduty_outbox=PATH",
+        "--pagerduty_auto_replay=[BOOL]",
         "--no-pagerduty",
         "--pagerduty_replay",
+        "--pagerduty_drop_dead",
     ]
     assert "Environment: PAGERDUTY_API_KEY." in " ".join(" ".join(group).split())
 

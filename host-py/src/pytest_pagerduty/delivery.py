@@ -121,6 +121,8 @@ class Keeper(Protocol):
 
     def settle(self, triggers: Sequence[Trigger], outcome: Outcome) -> Outcome: ...
 
+    def durable(self) -> None: ...
+
     def claim(self, include_dead: bool = False) -> tuple[list[Any], list[Any]]: ...
 
     def trigger_of(self, entry: Any) -> Trigger | str: ...
@@ -364,6 +366,8 @@ class Delivery:
         if not isinstance(planned, wit.Page):
             reason, fix = build_problem(planned)
             return [((job,), replace(failed, reason=reason, fix=fix))]
+        if self._keeper is not None:
+            self._keeper.durable()
         outcome = self._send(pager, planned.payload, "trigger")
         return [((job,), replace(outcome, nodeid=failed.nodeid, replayed=job.replayed))]
 
@@ -387,6 +391,8 @@ class Delivery:
                 failed = Outcome("", "failed", "", "aggregate", reason=reason, fix=fix)
                 results += [((t,), replace(failed, nodeid=t.failure.nodeid)) for t in members]
                 continue
+            if self._keeper is not None:
+                self._keeper.durable()
             outcome = self._send(pager, aggregate.request, "aggregate")
             outcome = replace(outcome, nodeid=covers[0], covers=covers)
             if self.kept(outcome) or outcome.status == "failed":  # kept one by one, for replay

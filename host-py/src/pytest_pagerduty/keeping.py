@@ -96,6 +96,8 @@ class Keeper:
         self.primary = path
         self.outbox = Outbox(path)
         self._locks: dict[Path, RunLock] = {}
+        # Outboxes written since their last fsync.
+        self._unsynced: set[Path] = set()
         # Entry id -> the outbox it lives in.
         self._where: dict[str, Outbox] = {}
         # Why the outbox could not be written, when it could not.
@@ -115,7 +117,11 @@ class Keeper:
         for outbox in (self.outbox, fallback) if self.outbox.path != fallback.path else (fallback,):
             try:
                 self._use(outbox)
-                outbox.append(entry)
+                # Durable before the first send (`durable`), in one fsync for
+                # every alert queued meanwhile; the process being killed
+                # cannot lose what reached the OS.
+                outbox.append(entry, sync=False)
+                self._unsynced.add(outbox.path)
             except OSError as err:
                 log.debug("cannot write the outbox %s", outbox.path, exc_info=True)
                 self.trouble = f"cannot write the outbox {outbox.path}: {reason_of(err)}"
@@ -141,6 +147,15 @@ class Keeper:
         except OSError:
             return trigger
         return replace(trigger, entry_id=entry.id)
+
+    def durable(self) -> None:
+        """Called before a send: every alert written ahead is on disk."""
+        for path in list(self._unsynced):
+            self._unsynced.discard(path)
+            try:
+                Outbox(path).sync()
+            except OSError:
+                log.debug("cannot fsync the outbox %s", path, exc_info=True)
 
     def settle(self, triggers: Sequence[Trigger], outcome: Outcome) -> Outcome:
         """Records what became of the triggers' alert; returns the outcome
