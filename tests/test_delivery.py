@@ -386,3 +386,91 @@ def test_an_events_refusal_keeps_this_and_every_later_event_for_replay(
     assert len(pagerduty.received) == 1  # the second is held back, not sent
     assert len(outbox(pytester)) == 2
     result.stdout.fnmatch_lines(["PagerDuty: 2 queued in *"])
+
+
+# Every reply class, end to end: what the server answered, what it
+# received, and where each alert ended (confirmed, kept, or a dead letter).
+@pytest.mark.parametrize(
+    ("replies", "requests", "line", "kept", "dead", "opened"),
+    [
+        pytest.param(
+            [(402, error_reply("Payment Required", 2012))],
+            1,  # the second alert is held back: the API is stopped
+            "queued: Test failed: test_probe: assert False: PagerDuty answered 402: "
+            "Payment Required. Fix: *",
+            2,
+            False,
+            0,
+            id="402",
+        ),
+        pytest.param(
+            [(404, error_reply("Not Found", 2100))],
+            2,
+            "failed: Test failed: test_probe: assert False: PagerDuty answered 404: Not Found. "
+            "Fix: check the REST API URL *",
+            1,
+            True,
+            1,
+            id="404",
+        ),
+        pytest.param(
+            [(408, error_reply("Request Timeout", 2000))],
+            3,  # retried once, then created; the second created at once
+            "created #1001: Test failed: test_probe: assert False *",
+            0,
+            False,
+            2,
+            id="408",
+        ),
+        pytest.param(
+            [(409, error_reply("Conflict", 2001))],
+            2,
+            "failed: Test failed: test_probe: assert False: PagerDuty answered 409: Conflict. "
+            "Fix: unexpected answer from PagerDuty*",
+            1,
+            True,
+            1,
+            id="409",
+        ),
+        pytest.param(
+            [
+                (
+                    400,
+                    error_reply(
+                        "Invalid Input Provided",
+                        2001,
+                        "Open incident with matching dedup key already exists on this service",
+                    ),
+                )
+            ],
+            2,
+            "already open: Test failed: test_probe: assert False (PagerDuty answered 400: *dedup "
+            "key*)",
+            0,
+            False,
+            1,
+            id="dedup-key-wording",
+        ),
+    ],
+)
+def test_every_reply_class_ends_confirmed_kept_or_a_dead_letter(
+    pytester: pytest.Pytester,
+    pagerduty: FakePagerDuty,
+    replies: list[tuple[int, Any]],
+    requests: int,
+    line: str,
+    kept: int,
+    dead: bool,
+    opened: int,
+) -> None:
+    for status, body in replies:
+        pagerduty.reply(status, body)
+    result = run(pytester, *pagerduty.options(), suite=TWO_FAILURES)
+    assert len(pagerduty.received) == requests
+    result.stdout.fnmatch_lines([line])
+    entries = outbox(pytester)
+    assert len(entries) == kept
+    assert all(e["dead"] is dead for e in entries)
+    assert all(e["reason"] for e in entries)
+    # What is not kept was confirmed (opened, or found already open).
+    assert len(pagerduty.open_incidents) == opened

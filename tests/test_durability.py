@@ -397,3 +397,37 @@ def test_a_replay_confirming_entries_while_three_runs_append_loses_none(tmp_path
     # Every entry appended is either confirmed by the replay or still there, once.
     assert confirmed.isdisjoint(left.entries)
     assert len(confirmed) + len(left.entries) == 300
+
+
+def test_replay_says_why_it_cannot_send_when_wasmtime_cannot_load(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = pytester.path / "box.jsonl"
+    Outbox(box).append(_entry("t.py::test_kept"))
+    before = box.read_bytes()
+    # A broken install: the native library cannot be loaded on this platform.
+    broken = pytester.mkdir("broken")
+    (broken / "wasmtime").mkdir()
+    (broken / "wasmtime" / "__init__.py").write_text(
+        "raise ImportError('libwasmtime.so: cannot open shared object file')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    result = pytester.run(
+        sys.executable,
+        "-m",
+        "pytest_pagerduty",
+        "replay",
+        "--outbox",
+        str(box),
+        *pagerduty.options(),
+    )
+    assert result.ret == 1
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(
+        [
+            "pagerduty replay: cannot send: wasmtime cannot load (ImportError: libwasmtime.so: "
+            f"cannot open shared object file); the outbox {box} is kept as it is. Fix: *"
+        ]
+    )
+    assert pagerduty.received == []
+    assert box.read_bytes() == before

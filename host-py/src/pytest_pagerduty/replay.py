@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import open_alerts, summary
-from .delivery import Delivery, Outcome
+from .delivery import Delivery, Outcome, reason_of
 from .keeping import Keeper, outboxes, secret_arguments
 from .outbox import Entry
 from .settings import Settings
@@ -47,6 +47,15 @@ def replay(
     blindly (`drop_dead` forgets them once handled). Records what PagerDuty
     confirmed in `remembered` (the open alerts) so a later pass resolves it.
     Returns 0 when the outbox is empty afterwards, 1 when entries remain."""
+    try:
+        from . import component  # noqa: F401  (wasmtime, which every send needs)
+    except Exception as err:
+        print(
+            f"pagerduty replay: cannot send: wasmtime cannot load ({reason_of(err)}); "
+            f"the outbox {path} is kept as it is. Fix: reinstall wasmtime for this platform "
+            "(pip install --force-reinstall wasmtime)"
+        )
+        return 1
     unreadable = sum(len(o.read().unreadable) for o in outboxes(path) if o.pending())
     keeper = Keeper(settings, path, secret_arguments(settings.memory_limit_mib))
     try:
