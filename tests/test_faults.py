@@ -397,3 +397,27 @@ def test_c():
     assert titles[0] == "Test failed: test_a: assert False"
     assert titles[1:] == [f"2 more tests failed in {pytester.path.name}"]
     assert kept(pytester) == ["test_suite.py::test_huge"]
+
+
+def test_a_secret_in_the_markers_details_is_redacted_in_the_outbox(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pagerduty.reply(503, error_reply("Service Unavailable", 2000))
+    pytester.makepyfile(
+        test_suite=f"""
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(
+    service_id="PWIXJZS", details="Log in with {API_KEY} and check the balance."
+)
+def test_balance():
+    assert False
+"""
+    )
+    result = pytester.runpytest_subprocess(*pagerduty.options("--pagerduty_max_attempts=1"))
+    result.assert_outcomes(failed=1)
+    text = (pytester.path / OUTBOX).read_text()
+    assert API_KEY not in text
+    (entry,) = [json.loads(line) for line in text.splitlines()]
+    assert entry["marker"]["details"] == "Log in with [redacted] and check the balance."
