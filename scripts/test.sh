@@ -31,6 +31,12 @@ fi
 # The benchmark once, small and quick, only to prove it runs (figures: BENCHMARKS.md).
 .venv/bin/python bench/run.py --quick
 
+# The compatibility matrix (noxfile.py): the wheel built once, then Python 3.9
+# to 3.13 against pytest 7.4, 8 and 9, the seed README's examples in dry run
+# with and without xdist. It uses the interpreters pyenv keeps.
+for bin in "$HOME"/.pyenv/versions/3.*/bin; do PATH="$bin:$PATH"; done
+.venv/bin/nox --no-color
+
 # Includes the vectors through wasmtime-py and pagerduty-junit against the
 # loopback PagerDuty (it reuses the debug build cargo test made).
 .venv/bin/pytest tests -n 2 -W error
