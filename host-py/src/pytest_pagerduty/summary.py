@@ -39,14 +39,33 @@ def redacted(request: wit.AlertRequest) -> dict[str, Any]:
     return wit.redacted(request)
 
 
-def write_dry_run(path: Path, outcomes: Sequence[Outcome]) -> None:
+def _without(secrets: Sequence[str], value: Any) -> Any:
+    """The value with every secret replaced, in every string it holds."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[redacted]")
+        return value
+    if isinstance(value, dict):
+        return {_without(secrets, k): _without(secrets, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without(secrets, v) for v in value]
+    return value
+
+
+def write_dry_run(path: Path, outcomes: Sequence[Outcome], secrets: Sequence[str] = ()) -> None:
+    """The requests a dry run built, as the component says they may be shown,
+    and with none of the run's secrets anywhere (a key in a test id, say)."""
     requests = [
         {"nodeid": o.nodeid, "title": o.title, "request": redacted(o.request)}
         for o in outcomes
         if o.request is not None
     ]
+    # Longest first: a secret inside another is not left half shown.
+    text = json.dumps(
+        _without(sorted(secrets, key=len, reverse=True), requests), indent=2, ensure_ascii=False
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(requests, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(text + "\n", encoding="utf-8", errors="backslashreplace")
 
 
 def _fix(outcome: Outcome) -> str:
