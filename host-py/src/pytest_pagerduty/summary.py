@@ -138,6 +138,13 @@ def lines(
         out.append(
             f"resolve sent for {done} of {len(quiet)} passing test(s) (pagerduty_resolve = always)"
         )
+        # Why the others were not: one line per distinct answer, not per test.
+        unresolved: Counter[tuple[str, str]] = Counter(
+            (o.reason, o.fix) for o in quiet if o.status not in ("resolved", "dry-run")
+        )
+        for (reason, fix), count in unresolved.items():
+            shown_fix = f" Fix: {printable(fix)}" if fix else ""
+            out.append(f"  not resolved ({count}): {printable(reason)}.{shown_fix}")
     for nodeid in flaky:
         note = "an info alert was sent" if settings.flaky_info else "not paged"
         out.append(f"flaky: {printable(nodeid)} failed, then passed on rerun ({note})")
