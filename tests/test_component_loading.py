@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,10 +92,21 @@ def test_the_compiled_component_is_cached_for_later_runs(
     assert cached.stat().st_mtime_ns == stamp
 
 
-def test_a_component_that_cannot_start_leaves_the_run_alone(pytester: pytest.Pytester) -> None:
-    # 1 MiB is less than the component's own memory: instantiation fails.
+def test_a_component_that_cannot_start_leaves_the_run_alone(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A broken install: the plugin's package with its component cut short.
+    spec = importlib.util.find_spec("pytest_pagerduty")
+    assert spec is not None and spec.origin is not None
+    installed = Path(spec.origin).parent
+    broken = tmp_path / "broken" / "pytest_pagerduty"
+    shutil.copytree(installed, broken, ignore=shutil.ignore_patterns("__pycache__"))
+    (broken / "pagerduty.wasm").write_bytes((installed / "pagerduty.wasm").read_bytes()[:1000])
+    monkeypatch.setenv("PYTHONPATH", str(broken.parent))
+    # Its own cache: no verdict another test left may spare it the check.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     pytester.makepyfile(FAILING_MARKED)
-    result = pytester.runpytest_subprocess("--pagerduty_memory_limit=1", "-W", "error")
+    result = pytester.runpytest_subprocess("-W", "error")
     result.assert_outcomes(failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
@@ -143,19 +156,84 @@ def test_the_component_stays_within_its_size_budget() -> None:
     assert size <= SIZE_BUDGET, f"the component is {size:,} bytes; the budget is {SIZE_BUDGET:,}"
 
 
-def test_when_wasmtime_cannot_be_imported_the_run_goes_on_with_one_clear_line(
-    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A wasmtime that fails to import, as on a platform without a native wheel.
+FAILING_AND_PASSING = (
+    GREEN_MARKED.replace("def test_ok", "def test_fails").replace("pass", "assert False")
+    + "\n\ndef test_ok():\n    pass\n"
+)
+
+PAGING_OFF = "paging is off: the embedded component could not be loaded: no native library"
+
+
+def break_wasmtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wasmtime that fails to import, as on a platform without a native wheel."""
     broken = tmp_path / "broken"
     (broken / "wasmtime").mkdir(parents=True)
     (broken / "wasmtime" / "__init__.py").write_text("raise ImportError('no native library')\n")
     monkeypatch.setenv("PYTHONPATH", str(broken))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh-cache"))  # nothing accepted yet
-    pytester.makepyfile(FAILING_MARKED)
+
+
+@pytest.mark.parametrize("checked_before", [False, True], ids=["first run", "markers known"])
+def test_when_wasmtime_cannot_be_imported_the_run_goes_on_with_one_clear_line(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked_before: bool
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pytester.makepyfile(FAILING_AND_PASSING)
+    if checked_before:  # a working wasmtime accepted the marker on an earlier run
+        pytester.runpytest_subprocess().assert_outcomes(failed=1, passed=1)
+    break_wasmtime(tmp_path, monkeypatch)
     result = pytester.runpytest_subprocess("-W", "error")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=1, passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(
-        ["paging is off: the embedded component could not be loaded: no native library"]
+    result.stdout.fnmatch_lines(["*= PagerDuty =*", PAGING_OFF])
+    assert result.stdout.str().count("paging is off") == 1
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_under_xdist_the_line_reaches_the_controller_once(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workers find paging off; only the controller prints the summary.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pytester.makepyfile(FAILING_AND_PASSING)
+    break_wasmtime(tmp_path, monkeypatch)
+    result = pytester.runpytest_subprocess("-n", "2", "-W", "error")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*= PagerDuty =*", PAGING_OFF])
+    assert result.stdout.str().count("paging is off") == 1
+
+
+def test_a_green_run_with_a_broken_wasmtime_still_passes(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    break_wasmtime(tmp_path, monkeypatch)
+    pytester.makepyfile(GREEN_MARKED)
+    result = pytester.runpytest_subprocess("-W", "error")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines([PAGING_OFF])
+
+
+def test_a_marker_accepted_with_a_routing_key_is_checked_again_for_the_rest_api(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.usefixtures("pagerduty_fixture")
+        @pytest.mark.pagerduty_trigger_incident(urgency="high")
+        def test_checkout():
+            pass
+        """
     )
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "R0UT1NGKEYe93facc04764012d7bfb01")
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)  # Events API: no service needed
+    monkeypatch.delenv("PAGERDUTY_ROUTING_KEY")
+    monkeypatch.setenv("PAGERDUTY_API_KEY", "u+PDtestkey_9f8e7d6c5b4a")
+    monkeypatch.setenv("PAGERDUTY_DEFAULT_FROM", "oncall@example.com")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_checkout*pagerduty_trigger_incident*service_id*"])
+    result.assert_outcomes()

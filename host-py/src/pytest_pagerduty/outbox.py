@@ -37,6 +37,7 @@ from typing import Any, Literal
 from filelock import FileLock, Timeout
 
 from . import wit
+from .redaction import scrubbed
 
 Settled = Literal["done", "dead", "kept"]
 
@@ -93,19 +94,6 @@ def fingerprint(secret: str) -> str:
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _scrubbed(value: Any, secrets: list[str]) -> Any:
-    """The value with every secret replaced, inside lists and mappings too."""
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "[redacted]")
-        return value
-    if isinstance(value, Mapping):
-        return {_scrubbed(k, secrets): _scrubbed(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scrubbed(v, secrets) for v in value]
-    return value
-
-
 def redacted(entry: Entry, secrets: Iterable[str], secret_arguments: Iterable[str] | None) -> Entry:
     """The entry with every secret removed from the failure's text (a test
     that printed its environment must not leave the key on disk) and from
@@ -120,14 +108,12 @@ def redacted(entry: Entry, secrets: Iterable[str], secret_arguments: Iterable[st
         if isinstance(value, str) and not value.startswith("sha256:"):
             secrets.append(value)
             marker[name] = fingerprint(value)
-    secrets.sort(key=len, reverse=True)  # a key inside a longer one goes with it
     marker = {
-        name: value if name in names else _scrubbed(value, secrets)
-        for name, value in marker.items()
+        name: value if name in names else scrubbed(value, secrets) for name, value in marker.items()
     }
 
     def clean(text: str | None) -> str | None:
-        return None if text is None else _scrubbed(text, secrets)
+        return None if text is None else str(scrubbed(text, secrets))
 
     f = entry.failure
     failure = replace(

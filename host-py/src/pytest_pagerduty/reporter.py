@@ -18,6 +18,7 @@ import pytest
 
 from . import collection, failure, open_alerts, settings
 from .collection import PagerDutyWarning
+from .redaction import scrubbed
 
 if TYPE_CHECKING:  # imported when first needed: a green run never sends
     from . import wit
@@ -27,6 +28,8 @@ if TYPE_CHECKING:  # imported when first needed: a green run never sends
 # The attribute that carries a marked test's data from makereport (where the
 # item is) to logreport (where xdist delivers reports to the controller).
 REPORT_ATTRIBUTE = "pagerduty"
+# What a worker tells the controller when paging is off there.
+UNAVAILABLE = "pagerduty_unavailable"
 
 
 def state_path(config: pytest.Config, name: str) -> Path:
@@ -258,7 +261,16 @@ class PagerDutyReporter:
             incident_id, key = entry.get("incident_id"), entry.get("dedup_key")
             self.delivery.submit(Resolve(name, marker, positional, incident_id, True, key))
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist: a worker found paging off (wasmtime cannot load): say so once."""
+        why = getattr(node, "workeroutput", {}).get(UNAVAILABLE)
+        if why and not self.collected.unavailable:
+            self.collected.unavailable = why
+
     def pytest_sessionfinish(self) -> None:
+        if self.is_worker and self.collected.unavailable:
+            self.config.workeroutput[UNAVAILABLE] = self.collected.unavailable  # type: ignore[attr-defined]
         if not self.is_worker:
             self._resolve_aggregates()
         if self.is_worker or self._delivery is None:
@@ -278,7 +290,7 @@ class PagerDutyReporter:
         if any(o.status == "dry-run" for o in self.outcomes):
             self.dry_run_file = self._dry_run_path()
             try:
-                summary.write_dry_run(self.dry_run_file, self.outcomes)
+                summary.write_dry_run(self.dry_run_file, self.outcomes, self.settings.secrets)
             except OSError as err:
                 self._warn(f"could not write the dry-run file {self.dry_run_file}: {err}")
                 self.dry_run_file = None
@@ -298,19 +310,20 @@ class PagerDutyReporter:
 
     def _scrub(self, text: str) -> str:
         """Our own output never shows a secret, even one inside a test's id."""
-        for secret in self.settings.secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+        return str(scrubbed(text, self.settings.secrets))
 
     def _warn(self, message: str, where: str = "pytest_pagerduty") -> None:
         # A delivery problem is a warning, never a failure: even with warnings
         # turned into errors it must not change the run's exit status.
-        message, where = self._scrub(message), self._scrub(where)
+        from .summary import printable  # a warning is printed too: no raw control characters
+
+        message, where = printable(self._scrub(message)), printable(self._scrub(where))
         with contextlib.suppress(PagerDutyWarning):
             warnings.warn_explicit(PagerDutyWarning(message), PagerDutyWarning, where, 0)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.is_worker or not (self.collected.marked or self.marked_reports or self.outcomes):
+        shown = self.collected.marked or self.marked_reports or self.outcomes
+        if self.is_worker or not (shown or self.collected.unavailable):
             return
         if self.collected.problems:
             return  # the usage error says it all; an empty section would precede it

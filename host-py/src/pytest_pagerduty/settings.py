@@ -22,6 +22,13 @@ if TYPE_CHECKING:  # costly to import (many dataclasses): only once a test pages
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_FLUSH_TIMEOUT_SECONDS = 30.0
 DEFAULT_MEMORY_LIMIT_MIB = 64
+# The least memory the component is given. Measured (wasmtime 50, the
+# component of 2026-11): it starts in 2 MiB; building and sending the
+# incident of a failure with a 512 KiB traceback needs 4 MiB (1 MiB needs 6).
+# Below this a run would check markers and then trap on every failure, so
+# such a value is refused when the settings are read.
+# tests/test_memory_floor.py holds the component to it.
+MIN_MEMORY_LIMIT_MIB = 4
 
 Kind = Literal["string", "bool", "seconds", "count", "path", "choice"]
 
@@ -144,7 +151,8 @@ SETTINGS: tuple[Setting, ...] = (
         "pagerduty_memory_limit",
         "count",
         "Most memory, in MiB, the sandboxed component may use; past it the component stops "
-        "and the incident is kept in the outbox.",
+        f"and the incident is kept in the outbox. At least {MIN_MEMORY_LIMIT_MIB}: the component "
+        "needs that much to build a large failure's incident.",
         default=str(DEFAULT_MEMORY_LIMIT_MIB),
     ),
     Setting(
@@ -331,6 +339,18 @@ def _parse_count(value: str, source: str) -> int:
     return count
 
 
+def _memory_limit(mib: int, sources: dict[str, str]) -> int:
+    if mib < MIN_MEMORY_LIMIT_MIB:
+        source = sources["pagerduty_memory_limit"]
+        raise pytest.UsageError(
+            f"pagerduty: {source} is {mib} MiB, less than the component needs "
+            f"({MIN_MEMORY_LIMIT_MIB} MiB to build a large failure's incident): every incident "
+            f"would fail. Fix: set it to at least {MIN_MEMORY_LIMIT_MIB}, or leave it unset "
+            f"(default {DEFAULT_MEMORY_LIMIT_MIB})."
+        )
+    return mib
+
+
 def resolve(config: pytest.Config) -> Settings:
     """Reads every setting once; bad booleans and numbers stop the run here."""
     values: dict[str, str | None] = {}
@@ -383,7 +403,7 @@ def resolve(config: pytest.Config) -> Settings:
         timeout=seconds("pagerduty_timeout"),
         flush_timeout=seconds("pagerduty_flush_timeout"),
         max_attempts=count("pagerduty_max_attempts") if values["pagerduty_max_attempts"] else None,
-        memory_limit_mib=count("pagerduty_memory_limit"),
+        memory_limit_mib=_memory_limit(count("pagerduty_memory_limit"), sources),
         outbox=Path(outbox) if outbox else None,
         auto_replay=flag("pagerduty_auto_replay"),
         sources=sources,

@@ -1,8 +1,14 @@
-"""The plugin's section of the terminal summary, and the dry-run file."""
+"""The plugin's section of the terminal summary, and the dry-run file.
+
+What reaches the terminal is shown, never obeyed: control characters in a
+test id, a title or PagerDuty's answer (an ANSI escape, a NUL, a newline
+that would forge a line) are printed as their escapes.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections import Counter
 from collections.abc import Sequence
@@ -10,11 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .open_alerts import AGGREGATE
+from .redaction import scrubbed
 
 if TYPE_CHECKING:  # the mirrors cost ~50 ms to import: a green run never does
     from . import wit
     from .delivery import Outcome
     from .settings import Settings
+
+
+# C0 and C1 controls, DEL, the bidirectional overrides and isolates (which
+# reorder what a terminal shows), and lone surrogates (which cannot be printed).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """The text with every control character shown as its escape (`\\x1b`)."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def redacted(request: wit.AlertRequest) -> dict[str, Any]:
@@ -23,33 +40,37 @@ def redacted(request: wit.AlertRequest) -> dict[str, Any]:
     return wit.redacted(request)
 
 
-def write_dry_run(path: Path, outcomes: Sequence[Outcome]) -> None:
+def write_dry_run(path: Path, outcomes: Sequence[Outcome], secrets: Sequence[str] = ()) -> None:
+    """The requests a dry run built, as the component says they may be shown,
+    and with none of the run's secrets anywhere (a key in a test id, say)."""
     requests = [
         {"nodeid": o.nodeid, "title": o.title, "request": redacted(o.request)}
         for o in outcomes
         if o.request is not None
     ]
+    text = json.dumps(scrubbed(requests, secrets), indent=2, ensure_ascii=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(requests, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(text + "\n", encoding="utf-8", errors="backslashreplace")
 
 
 def _fix(outcome: Outcome) -> str:
-    return f" Fix: {outcome.fix}" if outcome.fix else ""
+    return f" Fix: {printable(outcome.fix)}" if outcome.fix else ""
 
 
 def line(outcome: Outcome) -> str:
-    name = outcome.title or outcome.nodeid
+    """One outcome, every field of it printable."""
+    nodeid, reason = printable(outcome.nodeid), printable(outcome.reason)
+    name = printable(outcome.title) or nodeid
     if outcome.what == "resolve":
-        if outcome.status == "resolved" and outcome.nodeid.startswith(AGGREGATE):
-            key = outcome.nodeid.removeprefix(AGGREGATE)
+        if outcome.status == "resolved" and nodeid.startswith(AGGREGATE):
+            key = nodeid.removeprefix(AGGREGATE)
             return f"resolved: the aggregate alert {key}: its tests pass again"
         if outcome.status == "resolved":
-            return f"resolved: {outcome.nodeid} passes again"
+            return f"resolved: {nodeid} passes again"
         if outcome.status == "dry-run" and outcome.request is not None:
-            return (
-                f"would resolve: {outcome.nodeid} ({outcome.request.method} {outcome.request.url})"
-            )
-        return f"not resolved: {outcome.nodeid}: {outcome.reason}.{_fix(outcome)}"
+            target = f"{outcome.request.method} {outcome.request.url}"
+            return f"would resolve: {nodeid} ({printable(target)})"
+        return f"not resolved: {nodeid}: {reason}.{_fix(outcome)}"
     if outcome.what == "aggregate" and outcome.status == "created":
         return (
             f"created (one for {len(outcome.covers)} failures past pagerduty_max_incidents): {name}"
@@ -57,24 +78,24 @@ def line(outcome: Outcome) -> str:
     if outcome.status == "created":
         incident = outcome.incident
         number = incident.number if incident else None
-        link = f" {incident.html_url}" if incident and incident.html_url else ""
+        link = f" {printable(incident.html_url)}" if incident and incident.html_url else ""
         shown = f"#{number}" if number is not None else "(number unknown)"
         return f"created {shown}: {name}{link}"
     if outcome.status == "already-open":
-        return f"already open: {name} ({outcome.reason})"
+        return f"already open: {name} ({reason})"
     if outcome.status == "dry-run" and outcome.request is not None:
         request = redacted(outcome.request)
         lines = [f"would open: {name}", f"    {request['method']} {request['url']}"]
         lines += [f"    {header}: {value}" for header, value in request["headers"].items()]
         lines.append(f"    {request['body']}")
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)
     if outcome.status == "dry-run":  # one of an aggregate's failures
         return f"would open (listed in the alert above): {name}"
     if outcome.status == "queued":
-        return f"queued: {name}: {outcome.reason}.{_fix(outcome)}"
+        return f"queued: {name}: {reason}.{_fix(outcome)}"
     if outcome.status == "lost":
-        return f"LOST: {name}: {outcome.reason}"
-    return f"failed: {name}: {outcome.reason}.{_fix(outcome)}"
+        return f"LOST: {name}: {reason}"
+    return f"failed: {name}: {reason}.{_fix(outcome)}"
 
 
 def _flaky_note(nodeid: str, outcomes: Sequence[Outcome]) -> str:
@@ -114,10 +135,16 @@ def lines(
         out.append(
             f"resolve sent for {done} of {len(quiet)} passing test(s) (pagerduty_resolve = always)"
         )
-    for nodeid in flaky:
-        out.append(
-            f"flaky: {nodeid} failed, then passed on rerun ({_flaky_note(nodeid, outcomes)})"
+        # Why the others were not: one line per distinct answer, not per test.
+        unresolved: Counter[tuple[str, str]] = Counter(
+            (o.reason, o.fix) for o in quiet if o.status not in ("resolved", "dry-run")
         )
+        for (reason, fix), count in unresolved.items():
+            shown_fix = f" Fix: {printable(fix)}" if fix else ""
+            out.append(f"  not resolved ({count}): {printable(reason)}.{shown_fix}")
+    for nodeid in flaky:
+        note = _flaky_note(nodeid, outcomes)
+        out.append(f"flaky: {printable(nodeid)} failed, then passed on rerun ({note})")
     if held_back:
         out.append(
             f"queued: {len(held_back)} more incident(s) not sent, since every request with "
@@ -135,7 +162,8 @@ def lines(
             else "no API key, OAuth token or routing key is configured"
         )
         built = sum(1 for o in outcomes if o.status == "dry-run" and o.request is not None)
-        where = f"; requests written to {dry_run_file}" if dry_run_file and built else ""
+        shown = printable(str(dry_run_file))
+        where = f"; requests written to {shown}" if dry_run_file and built else ""
         out.append(f"dry run ({why}): {built} incident(s) built, nothing sent{where}")
     counts: Counter[str] = Counter(o.status for o in outcomes)
     kept = sorted({o.outbox for o in outcomes if o.outbox is not None})
@@ -149,13 +177,15 @@ def lines(
         if counts[status]
     ]
     if kept:
+        where = printable(str(kept[0]))
         queued = sum(1 for o in outcomes if o.outbox is not None and o.status != "failed")
         later = "the next run here sends them, or " if settings.auto_replay else "send later: "
         if queued:
-            parts.append(f"{queued} queued in {kept[0]} ({later}{replay_command(kept[0])})")
+            command = printable(replay_command(kept[0]))
+            parts.append(f"{queued} queued in {where} ({later}{command})")
     if counts["failed"]:
         dead = sum(1 for o in outcomes if o.outbox is not None and o.status == "failed")
-        letters = f" (kept as dead letters in {kept[0]}: see replay)" if dead and kept else ""
+        letters = f" (kept as dead letters in {where}: see replay)" if dead and kept else ""
         parts.append(f"{counts['failed']} failed permanently{letters}")
     if counts["lost"]:
         parts.append(f"{counts['lost']} LOST")

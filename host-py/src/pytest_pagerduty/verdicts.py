@@ -2,18 +2,21 @@
 so a later run with the same ones need not load wasmtime at collection.
 
 Keys are HMACs under a random per-user salt (`~/.cache/pytest-pagerduty/salt`,
-readable only by the user) of the component's digest and the checked values:
-the file never holds a secret, nor anything to test a guess of one against
-without the salt.
+readable only by the user) of what a verdict depends on: the component's
+digest, the wasmtime that runs it, and the checked values (secrets only as
+digests): the file never holds a secret, nor anything to test a guess of one
+against without the salt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import json
 import logging
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,32 @@ def _salt(directory: Path) -> bytes:
     return salt
 
 
+@cache
+def runtime() -> list[object]:
+    """Which wasmtime would run the component, found without importing it:
+    where its package and native library are, and their size and age. A
+    verdict given under one wasmtime says nothing of another (or of a broken
+    one: a run whose wasmtime cannot load must find out at collection)."""
+    try:
+        spec = importlib.util.find_spec("wasmtime")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return [None]
+    files = [Path(spec.origin)]
+    for location in spec.submodule_search_locations or ():
+        files += sorted(Path(location).glob("*/_libwasmtime.*"))
+    identity: list[object] = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            identity.append([str(path), None])
+        else:
+            identity.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return identity
+
+
 class Verdicts:
     def __init__(self) -> None:
         directory = cache_dir()
@@ -54,7 +83,7 @@ class Verdicts:
             self._salt, self._known = os.urandom(32), set()
 
     def key(self, kind: str, value: Any) -> str:
-        text = json.dumps([kind, wasm_digest(), value], sort_keys=True, default=repr)
+        text = json.dumps([kind, wasm_digest(), runtime(), value], sort_keys=True, default=repr)
         return hmac.new(self._salt, text.encode(), hashlib.sha256).hexdigest()
 
     def known(self, key: str) -> bool:
