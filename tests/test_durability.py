@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -193,7 +194,7 @@ def test_a_dead_letter_is_listed_by_replay_and_never_resent_blindly(
     assert pagerduty.received == []
     dropped = pytester.run(*replay, "--drop-dead", *pagerduty.options())
     assert dropped.ret == 0
-    dropped.stdout.fnmatch_lines(["  1 dead letter(s) forgotten", "*0 sent, 0 left in *"])
+    dropped.stdout.fnmatch_lines(["  1 dead letter(s) forgotten", "*0 sent, 0 left in the outbox"])
 
 
 def test_an_unwritable_cache_directory_keeps_alerts_in_the_users_cache(
@@ -278,8 +279,43 @@ def test_other():
     result = pytester.runpytest_subprocess("-n", "2", *pagerduty.options())
     result.assert_outcomes(failed=1, passed=1)
     (incident,) = pagerduty.incidents()
-    assert "test_dies" in incident["title"]
+    # The controller collected nothing: the test is named by its full id.
+    assert re.fullmatch(
+        r"Test failed: test_suite\.py::test_dies: "
+        r"worker 'gw[01]' crashed while running 'test_suite\.py::test_dies'",
+        incident["title"],
+    )
     assert "crashed while running 'test_suite.py::test_dies'" in incident["body"]["details"]
+
+
+def test_a_worker_dying_in_teardown_after_a_pass_is_an_error_paged_only_when_asked(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    pytester.makepyfile(
+        test_suite="""
+import os
+import pytest
+
+@pytest.fixture
+def dies_after():
+    yield
+    os._exit(1)
+
+@pytest.mark.usefixtures("pagerduty_fixture", "dies_after")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_passes():
+    pass
+"""
+    )
+    quiet = pytester.runpytest_subprocess("-n", "1", *pagerduty.options())
+    assert quiet.ret == pytest.ExitCode.TESTS_FAILED  # xdist reports the crash
+    assert pagerduty.incidents() == []
+    paged = pytester.runpytest_subprocess(
+        "-n", "1", *pagerduty.options("--pagerduty_page_on_error")
+    )
+    assert paged.ret == pytest.ExitCode.TESTS_FAILED
+    (incident,) = pagerduty.incidents()
+    assert "crashed while running" in incident["title"]
 
 
 def test_a_green_run_keeps_exit_0_when_its_resolves_cannot_be_sent(
@@ -354,10 +390,17 @@ def test_a_non_utf8_byte_is_kept_as_an_unreadable_line_and_replay_goes_on(
     )
     assert "Traceback" not in result.stderr.str()
     result.stdout.fnmatch_lines(
-        ["*1 alert(s) to send from *", "  1 line(s) are not outbox entries; they are kept"]
+        [
+            "*1 alert(s) to send from *",
+            "  1 line(s) were not outbox entries (a torn or corrupted line): moved to "
+            f"{box}.unreadable",
+            "pagerduty replay: 1 sent, 0 left in the outbox",
+        ]
     )
+    assert result.ret == 0  # the corrupted line no longer holds the outbox open
     assert len(pagerduty.incidents()) == 1
-    assert box.read_bytes() == b'{"id": "caf\xe9"}\n'
+    assert not box.exists()
+    assert Path(f"{box}.unreadable").read_bytes() == b'{"id": "caf\xe9"}\n'
 
 
 def _append_many(path: str, writer: int, count: int) -> None:
@@ -431,3 +474,103 @@ def test_replay_says_why_it_cannot_send_when_wasmtime_cannot_load(
     )
     assert pagerduty.received == []
     assert box.read_bytes() == before
+
+
+def test_sigterm_while_a_test_runs_still_says_what_is_kept(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    # The usual CI cancel: a later test is running (its output captured)
+    # while the first failure's alert waits on a slow PagerDuty.
+    pagerduty.reply(0, delay=5)
+    pytester.makepyfile(
+        test_suite="""
+import time
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_first():
+    assert False
+
+def test_slow():
+    time.sleep(30)
+"""
+    )
+    run = start(pytester, *pagerduty.options())
+    wait_for(lambda: pagerduty.received)
+    os.kill(run.pid, signal.SIGTERM)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == -signal.SIGTERM
+    assert "pagerduty: terminated; 1 alert(s) not yet confirmed are kept in " in err
+    assert len(pending(pytester.path / OUTBOX)) == 1
+
+
+def test_a_secret_pagerduty_quotes_back_never_reaches_the_outbox(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    from fake_pagerduty import API_KEY
+
+    pagerduty.reply(
+        400, error_reply("Invalid Input Provided", 2001, f"token {API_KEY} is not allowed here")
+    )
+    pytester.makepyfile(test_suite=FIVE_FAILURES.replace("range(5)", "range(1)"))
+    pytester.runpytest_subprocess(*pagerduty.options())
+    text = (pytester.path / OUTBOX).read_text()
+    assert "is not allowed here" in text
+    assert API_KEY not in text
+
+
+def test_a_claim_after_a_torn_line_still_keeps_a_live_runs_entries_its_own(
+    tmp_path: Path,
+) -> None:
+    from pytest_pagerduty.outbox import RunLock
+
+    box = Outbox(tmp_path / "outbox.jsonl")
+    box.append(_entry("t.py::test_a"))
+    with open(box.path, "ab") as out:  # a run killed mid-write
+        out.write(b'{"id": "abc", "queued_')
+    runner = RunLock(box, "run-b")
+    runner.acquire()
+    try:
+        taken, _ = box.claim("run-b")
+        assert [e.failure.nodeid for e in taken] == ["t.py::test_a"]
+        # Run B is alive: run C must leave its entry alone.
+        assert box.claim("run-c")[0] == []
+    finally:
+        runner.release()
+
+
+def test_a_run_never_claims_the_alerts_it_wrote_itself(tmp_path: Path) -> None:
+    from pytest_pagerduty.delivery import Trigger
+    from pytest_pagerduty.keeping import Keeper
+    from pytest_pagerduty.settings import Settings
+
+    settings = Settings(  # what `settings.resolve` gives with no setting at all
+        api_url=None,
+        api_key=None,
+        oauth_token=None,
+        default_from=None,
+        routing_key=None,
+        events_url=None,
+        auto_resolve=True,
+        resolve_always=False,
+        flaky_info=False,
+        max_incidents=10,
+        dry_run_file=None,
+        page_on_error=False,
+        timeout=10.0,
+        flush_timeout=30.0,
+        max_attempts=None,
+        memory_limit_mib=64,
+        outbox=None,
+        auto_replay=True,
+        dry_run_requested=False,
+        sources={},
+    )
+    keeper = Keeper(settings, tmp_path / "outbox.jsonl", ["routing_key"])
+    failure = wit.TestFailure("t.py::test_now", None, None, None, "tb", "call")
+    written = keeper.write_ahead(Trigger(failure, {"service_id": "P1"}, 0))
+    assert written.entry_id is not None
+    # The replay of earlier runs' alerts starts late (a cold compile).
+    assert keeper.claim() == ([], [])
+    assert keeper.close() == 1

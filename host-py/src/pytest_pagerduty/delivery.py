@@ -197,11 +197,6 @@ class Delivery:
         (unless this run cannot send: without credentials they stay)."""
         self._put(-1, _REPLAY)
 
-    def unconfirmed(self) -> int:
-        """How many alerts are not yet confirmed (queued, held or in flight)."""
-        with self._lock:
-            return sum(isinstance(job, Trigger) for job in self._pending.values())
-
     def finish(self, flush: bool = True) -> list[Outcome]:
         """Sends the aggregate of the failures past the cap, waits up to the
         flush timeout (with `flush`; else until done); what is still unsent

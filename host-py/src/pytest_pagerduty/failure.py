@@ -64,16 +64,19 @@ def describe(
     }
 
 
-def crashed(report: pytest.TestReport, short_name: str | None) -> dict[str, Any]:
+def crashed(report: pytest.TestReport, short_name: str | None, phase: str) -> dict[str, Any]:
     """The failure of a test whose xdist worker died running it, from the
     controller's crash report (there is no item, call or traceback)."""
     text = _text(report.longreprtext or "the worker running this test died")
+    lines = text.splitlines()
+    # xdist's report starts with the worker's platform line; the crash is named after it.
+    message = next((line for line in lines if "crashed while running" in line), None)
     return {
         "nodeid": _text(report.nodeid),
         "short_name": _text(short_name) if short_name is not None else None,
         "docstring": None,
-        "message": text.splitlines()[0] if text else None,
+        "message": message or (lines[-1] if lines else None),
         "traceback": text,
-        "phase": "call",
+        "phase": phase,
         "duration_seconds": float(report.duration or 0.0),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -18,6 +19,7 @@ from pathlib import Path
 from .delivery import Outcome, Trigger, reason_of
 from .embedded import cache_dir
 from .outbox import Entry, Outbox, RunLock, Settled, fingerprint, redacted
+from .redaction import scrubbed
 from .settings import Settings
 
 log = logging.getLogger("pytest_pagerduty")
@@ -27,17 +29,22 @@ log = logging.getLogger("pytest_pagerduty")
 NOT_CONFIRMED = "not confirmed: the run ended before PagerDuty answered"
 
 
-def fallback_path(primary: Path) -> Path:
+def fallback_path(primary: Path) -> Path | None:
     """Where alerts are kept when the outbox's own directory cannot be
     written (an unwritable cache directory): one file per outbox, in this
-    user's cache."""
+    user's cache; None when this user has no home to keep it in."""
+    try:
+        directory = cache_dir()
+    except (RuntimeError, KeyError):  # no HOME, and a uid without a passwd entry
+        return None
     digest = hashlib.sha256(str(primary.absolute()).encode()).hexdigest()[:16]
-    return cache_dir() / "outbox" / f"{digest}.jsonl"
+    return directory / "outbox" / f"{digest}.jsonl"
 
 
 def outboxes(primary: Path) -> list[Outbox]:
     """Every place an alert for this outbox may have been kept."""
-    return [Outbox(primary), Outbox(fallback_path(primary))]
+    fallback = fallback_path(primary)
+    return [Outbox(primary)] + ([Outbox(fallback)] if fallback else [])
 
 
 def how_settled(outcome: Outcome) -> Settled | None:
@@ -87,7 +94,8 @@ def secret_arguments(memory_limit_mib: int) -> list[str] | None:
 
 class Keeper:
     """One run's writer of the outbox. It owns the entries it writes (and
-    those it claims) while it lives; `close` hands them on."""
+    those it claims) while it lives; `close` hands them on. The main thread
+    writes ahead while the delivery thread settles: one mutex orders them."""
 
     def __init__(self, settings: Settings, path: Path, secret_arguments: Sequence[str] | None):
         self._settings = settings
@@ -95,6 +103,8 @@ class Keeper:
         self.owner = uuid.uuid4().hex
         self.primary = path
         self.outbox = Outbox(path)
+        self._mutex = threading.RLock()
+        self._closed = False
         self._locks: dict[Path, RunLock] = {}
         # Outboxes written since their last fsync.
         self._unsynced: set[Path] = set()
@@ -102,8 +112,14 @@ class Keeper:
         self._where: dict[str, Outbox] = {}
         # Why the outbox could not be written, when it could not.
         self.trouble: str | None = None
+        # Alerts written ahead and not yet settled: what a kill would leave.
+        self.unsettled = 0
+        # Entries a live run owns, found when claiming: left to it.
+        self.busy = 0
 
     def _use(self, outbox: Outbox) -> None:
+        if self._closed:
+            raise OSError("the run's outbox is closed")
         if outbox.path not in self._locks:
             lock = RunLock(outbox, self.owner)
             lock.acquire()
@@ -113,8 +129,11 @@ class Keeper:
         """Appends the entry where it can; falls back to this user's cache
         when the outbox's directory cannot be written."""
         entry = redacted(entry, self._settings.secrets, self._secret_arguments)
-        fallback = Outbox(fallback_path(self.primary))
-        for outbox in (self.outbox, fallback) if self.outbox.path != fallback.path else (fallback,):
+        candidates = [self.outbox]
+        fallback = fallback_path(self.primary)
+        if fallback is not None and fallback != self.outbox.path:
+            candidates.append(Outbox(fallback))
+        for outbox in candidates:
             try:
                 self._use(outbox)
                 # Durable before the first send (`durable`), in one fsync for
@@ -143,15 +162,19 @@ class Keeper:
             self.owner,
         )
         try:
-            self._write(entry)
-        except OSError:
+            with self._mutex:
+                self._write(entry)
+                self.unsettled += 1
+        except Exception:  # never let keeping an alert stop the run
+            log.debug("cannot write an alert ahead", exc_info=True)
             return trigger
         return replace(trigger, entry_id=entry.id)
 
     def durable(self) -> None:
         """Called before a send: every alert written ahead is on disk."""
-        for path in list(self._unsynced):
-            self._unsynced.discard(path)
+        with self._mutex:
+            unsynced, self._unsynced = self._unsynced, set()
+        for path in unsynced:
             try:
                 Outbox(path).sync()
             except OSError:
@@ -166,31 +189,40 @@ class Keeper:
         reason = outcome.reason or (
             "no credentials configured" if outcome.status == "dry-run" else ""
         )
+        # PagerDuty's answer may quote a secret back: never onto the disk.
+        reason, fix = (str(scrubbed(t, self._settings.secrets)) for t in (reason, outcome.fix))
         ids = [t.entry_id for t in triggers if t.entry_id]
         unwritten = [t for t in triggers if not t.entry_id]
-        try:
-            by_outbox: dict[Path, list[str]] = {}
-            for i in ids:
-                by_outbox.setdefault(self._where.get(i, self.outbox).path, []).append(i)
-            for path, here in by_outbox.items():
-                Outbox(path).settle(here, how, reason, outcome.fix)
-            if how != "done":
-                for t in unwritten:
-                    entry = Entry.new(
-                        t.failure, t.marker, t.positional, reason, t.severity, self.owner
-                    )
-                    self._write(replace(entry, dead=how == "dead", fix=outcome.fix))
-        except OSError as err:
-            if how == "done":
-                # Confirmed, and its entry stays: a replay re-sends it with
-                # the same key, which PagerDuty takes as the same alert.
-                log.debug("could not mark an alert confirmed", exc_info=True)
-                return outcome
-            why = self.trouble or reason_of(err)
-            return replace(
-                outcome, status="lost", reason=f"{outcome.reason}; and it could not be kept: {why}"
-            )
-        return outcome if how == "done" else replace(outcome, outbox=self.outbox.path)
+        with self._mutex:
+            try:
+                by_outbox: dict[Path, list[str]] = {}
+                for i in ids:
+                    by_outbox.setdefault(self._where.get(i, self.outbox).path, []).append(i)
+                for path, here in by_outbox.items():
+                    Outbox(path).settle(here, how, reason, fix)
+                if how != "done":
+                    for t in unwritten:
+                        entry = Entry.new(
+                            t.failure, t.marker, t.positional, reason, t.severity, self.owner
+                        )
+                        self._write(replace(entry, dead=how == "dead", fix=fix))
+            except OSError as err:
+                if how == "done":
+                    # Confirmed, and its entry stays: a replay re-sends it with
+                    # the same key, which PagerDuty takes as the same alert.
+                    log.debug("could not mark an alert confirmed", exc_info=True)
+                    return outcome
+                why = self.trouble or reason_of(err)
+                return replace(
+                    outcome,
+                    status="lost",
+                    reason=f"{outcome.reason}; and it could not be kept: {why}",
+                )
+            finally:
+                if how == "done":
+                    self.unsettled = max(0, self.unsettled - len(ids))
+            where = self._where.get(ids[0], self.outbox) if ids else self.outbox
+        return outcome if how == "done" else replace(outcome, outbox=where.path)
 
     def claim(self, include_dead: bool = False) -> tuple[list[Entry], list[Entry]]:
         """Takes over what earlier runs left (in every place they may have
@@ -201,29 +233,52 @@ class Keeper:
             if not outbox.pending():
                 continue
             try:
-                self._use(outbox)
-                entries, journal = outbox.claim(self.owner, include_dead)
+                with self._mutex:
+                    self._use(outbox)
+                    entries, journal = outbox.claim(self.owner, include_dead)
+                    for entry in entries:  # settled where it was written
+                        self._where[entry.id] = outbox
+                    self.unsettled += len(entries)
             except OSError:
                 log.debug("cannot read the outbox %s", outbox.path, exc_info=True)
                 continue
             taken += entries
-            dead += [e for e in journal.entries.values() if e.dead and not include_dead]
-            for entry in entries:  # settled where it was written
-                self._where[entry.id] = outbox
+            ids = {e.id for e in entries}
+            for entry in journal.entries.values():
+                if entry.dead and not include_dead:
+                    dead.append(entry)
+                    self._where[entry.id] = outbox
+                elif entry.id not in ids and entry.owner != self.owner:
+                    self.busy += 1
         return taken, dead
+
+    def forget(self, entries: Sequence[Entry]) -> None:
+        """Drops dead letters for good, once someone handled them."""
+        with self._mutex:
+            by_outbox: dict[Path, list[str]] = {}
+            for entry in entries:
+                by_outbox.setdefault(self._where.get(entry.id, self.outbox).path, []).append(
+                    entry.id
+                )
+            for path, ids in by_outbox.items():
+                Outbox(path).settle(ids, "done")
 
     def trigger_of(self, entry: Entry) -> Trigger | str:
         return trigger_of(entry, self._settings)
 
     def close(self) -> int:
-        """Drops confirmed entries and hands this run's on to the next;
-        returns how many entries remain in the outbox."""
+        """Drops confirmed entries, moves unreadable lines aside, and hands
+        this run's entries on to the next; returns how many remain."""
         remaining = 0
-        for path, lock in self._locks.items():
-            try:
-                remaining += Outbox(path).compact()
-            except OSError:
-                log.debug("cannot compact the outbox %s", path, exc_info=True)
-            lock.release()
-        self._locks.clear()
+        with self._mutex:
+            self._closed = True
+            for path, lock in self._locks.items():
+                outbox = Outbox(path)
+                try:
+                    remaining += outbox.compact()
+                except OSError:
+                    log.debug("cannot compact the outbox %s", path, exc_info=True)
+                lock.release()
+                outbox.prune_runs()
+            self._locks.clear()
         return remaining

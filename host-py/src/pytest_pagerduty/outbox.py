@@ -197,12 +197,17 @@ class Outbox:
             yield
 
     def _append(self, lines: Iterable[str], sync: bool = True) -> None:
-        """Appends lines under the lock, after mending a torn last line (a
-        run killed mid-write) so the first new line stands on its own.
-        Without `sync` the lines reach the OS (they survive the process
-        being killed) and `sync` makes them durable later, in one go."""
+        """Appends lines under the lock. Without `sync` the lines reach the
+        OS (they survive the process being killed) and `sync` makes them
+        durable later, in one go."""
+        with self._locked():
+            self._append_unlocked(lines, sync)
+
+    def _append_unlocked(self, lines: Iterable[str], sync: bool) -> None:
+        """Appends after mending a torn last line (a run killed mid-write),
+        so the first new line stands on its own."""
         data = "".join(line + "\n" for line in lines).encode("utf-8")
-        with self._locked(), open(self.path, "ab+") as out:
+        with open(self.path, "ab+") as out:
             if out.seek(0, os.SEEK_END) > 0:
                 out.seek(-1, os.SEEK_END)
                 if out.read(1) != b"\n":
@@ -258,9 +263,9 @@ class Outbox:
             alive: dict[str, bool] = {}
             taken = []
             for entry in journal.entries.values():
-                if entry.dead and not include_dead:
-                    continue
-                if entry.owner and entry.owner != owner:
+                if entry.owner == owner or (entry.dead and not include_dead):
+                    continue  # its own are being sent already
+                if entry.owner:
                     if entry.owner not in alive:
                         alive[entry.owner] = RunLock(self, entry.owner).held_elsewhere()
                     if alive[entry.owner]:
@@ -268,24 +273,30 @@ class Outbox:
                 taken.append(replace(entry, owner=owner))
             if taken:
                 claim = {"claimed": [e.id for e in taken], "owner": owner}
-                self._append_unlocked(json.dumps(claim))
+                self._append_unlocked([json.dumps(claim)], sync=True)
             return taken, journal
 
-    def _append_unlocked(self, line: str) -> None:
-        with open(self.path, "a", encoding="utf-8") as out:
-            out.write(line + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+    @property
+    def unreadable_path(self) -> Path:
+        """Where lines that are not journal lines are moved, kept for a human."""
+        return self.path.with_name(self.path.name + ".unreadable")
 
     def compact(self) -> int:
         """Rewrites the journal without what no longer says anything, when
-        there is any; returns how many entries remain. A failed rewrite
-        leaves the journal as it was, and no temporary file."""
+        there is any, moving lines that are not journal lines (a torn line,
+        a corrupted byte) aside to `unreadable_path`; returns how many
+        entries remain. A failed rewrite leaves the journal as it was, and
+        no temporary file."""
         with self._locked():
             journal = self._read_unlocked()
-            remaining = len(journal.entries) + len(journal.unreadable)
-            if not journal.obsolete:
+            remaining = len(journal.entries)
+            if not journal.obsolete and not journal.unreadable:
                 return remaining
+            if journal.unreadable:
+                with open(self.unreadable_path, "ab") as aside:
+                    aside.write(b"".join(line + b"\n" for line in journal.unreadable))
+                    aside.flush()
+                    os.fsync(aside.fileno())
             if not remaining:
                 self.path.unlink(missing_ok=True)
                 return 0
@@ -293,13 +304,19 @@ class Outbox:
             tmp = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.tmp")
             try:
                 with open(tmp, "wb") as out:
-                    out.write(b"".join(line + b"\n" for line in lines + journal.unreadable))
+                    out.write(b"".join(line + b"\n" for line in lines))
                     out.flush()
                     os.fsync(out.fileno())
                 os.replace(tmp, self.path)
             finally:
                 tmp.unlink(missing_ok=True)
             return remaining
+
+    def prune_runs(self) -> None:
+        """Removes the lock files runs that died left behind (a SIGKILL)."""
+        with contextlib.suppress(OSError):
+            for path in self.runs.glob("*.lock"):
+                RunLock(self, path.stem).held_elsewhere()
 
     def remove(self, ids: set[str]) -> int:
         """Drops the given entries for good (dead letters someone handled);

@@ -56,18 +56,18 @@ def replay(
             "(pip install --force-reinstall wasmtime)"
         )
         return 1
-    unreadable = sum(len(o.read().unreadable) for o in outboxes(path) if o.pending())
+    boxes = [o for o in outboxes(path) if o.pending()]
+    unreadable = sum(len(o.read().unreadable) for o in boxes)
     keeper = Keeper(settings, path, secret_arguments(settings.memory_limit_mib))
     try:
         entries, dead = keeper.claim()
         print(f"pagerduty replay: {len(entries)} alert(s) to send from {path}")
-        if unreadable:
-            print(f"  {unreadable} line(s) are not outbox entries; they are kept")
+        if keeper.busy:
+            print(f"  {keeper.busy} alert(s) belong to a run still in progress: left to it")
         for entry in dead:
             print(f"  {_dead_line(entry)}")
         if drop_dead and dead:
-            for outbox in outboxes(path):
-                outbox.remove({e.id for e in dead})
+            keeper.forget(dead)
             print(f"  {len(dead)} dead letter(s) forgotten")
         elif dead:
             print(
@@ -75,8 +75,17 @@ def replay(
                 "cause, then forget them with `python -m pytest_pagerduty replay --drop-dead`"
             )
         outcomes = _send(settings, suite, keeper, entries) if entries else []
+    except OSError as err:
+        print(f"pagerduty replay: cannot use the outbox: {reason_of(err)}")
+        return 1
     finally:
         remaining = keeper.close()
+    if unreadable:
+        aside = ", ".join(str(o.unreadable_path) for o in boxes)
+        print(
+            f"  {unreadable} line(s) were not outbox entries (a torn or corrupted line): "
+            f"moved to {aside}"
+        )
     if outcomes and all(o.dry_run == "no-credentials" for o in outcomes):
         # The component's verdict: nothing here could send them.
         print("  no API key, OAuth token or routing key is configured: nothing can be sent")
@@ -86,7 +95,7 @@ def replay(
     if any(o.status != "dry-run" for o in outcomes):
         open_alerts.update(remembered, [replace(o, quiet=False) for o in outcomes])
     sent = sum(o.status in ("created", "already-open") for o in outcomes)
-    print(f"pagerduty replay: {sent} sent, {remaining} left in {path}")
+    print(f"pagerduty replay: {sent} sent, {remaining} left in the outbox")
     return 0 if remaining == 0 else 1
 
 

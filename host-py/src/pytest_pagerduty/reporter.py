@@ -5,10 +5,8 @@ controller (or a plain run) decides and sends."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import signal
-import sys
-import threading
 import warnings
 from collections.abc import Generator
 from pathlib import Path
@@ -24,6 +22,9 @@ if TYPE_CHECKING:  # imported when first needed: a green run never sends
     from . import wit
     from .delivery import Delivery, Outcome, Trigger
     from .keeping import Keeper
+    from .termination import SigtermNotice
+
+log = logging.getLogger("pytest_pagerduty")
 
 # The attribute that carries a marked test's data from makereport (where the
 # item is) to logreport (where xdist delivers reports to the controller).
@@ -64,7 +65,9 @@ class PagerDutyReporter:
         self.collected = collection.Collected()
         self._delivery: Delivery | None = None
         self._keeper: Keeper | None = None
-        self._previous_sigterm: Any = None
+        self._sigterm: SigtermNotice | None = None
+        # Dead letters earlier runs left in the outbox, found when replaying.
+        self.dead_letters = 0
         # nodeid -> a marked test's data from its setup report, for a worker
         # that dies while running it (xdist reports a crash, without data).
         self.started: dict[str, dict[str, Any]] = {}
@@ -109,44 +112,33 @@ class PagerDutyReporter:
     def pytest_sessionstart(self) -> None:
         if self.is_worker:
             return
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.getsignal(signal.SIGTERM)
-            if previous is not signal.SIG_IGN:
-                self._previous_sigterm = previous
-                signal.signal(signal.SIGTERM, self._terminated)
+        from .termination import SigtermNotice
+
+        self._sigterm = SigtermNotice(self.config, self._sigterm_notice)
+        self._sigterm.install()
         if (
             self.settings.auto_replay
             and not self.settings.dry_run_requested
             and not self.config.option.collectonly  # a look at the tests sends nothing
         ):
-            from .keeping import outboxes  # a few stats; delivery loads only for work
+            try:
+                from .keeping import outboxes  # a few stats; delivery loads only for work
 
-            if any(o.pending() for o in outboxes(self.outbox_path())):
-                self.delivery.replay_leftovers()
+                if any(o.pending() for o in outboxes(self.outbox_path())):
+                    self.delivery.replay_leftovers()
+            except Exception:  # the run goes on; the outbox waits for `replay`
+                log.debug("cannot look at the outbox", exc_info=True)
 
-    def _terminated(self, signum: int, frame: Any) -> None:
-        """SIGTERM (a cancelled or timed-out CI job): stop politely. Every
-        alert is in the outbox already (written ahead); say so, and die of
-        the signal as pytest would."""
-        unconfirmed = self._delivery.unconfirmed() if self._delivery is not None else 0
-        if unconfirmed:
-            where = self._keeper.outbox.path if self._keeper is not None else self.outbox_path()
-            sys.stderr.write(
-                f"pagerduty: terminated; {unconfirmed} alert(s) not yet confirmed are kept in "
-                f"{where} and sent by the next run here\n"
-            )
-            sys.stderr.flush()
-        self._restore_sigterm()
-        previous = signal.getsignal(signal.SIGTERM)
-        if callable(previous):
-            previous(signum, frame)
-        else:
-            os.kill(os.getpid(), signum)
-
-    def _restore_sigterm(self) -> None:
-        if self._previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
+    def _sigterm_notice(self) -> str | None:
+        """What SIGTERM leaves (read without a lock: the handler runs on
+        the main thread, which may hold any of them)."""
+        keeper = self._keeper
+        if keeper is None or not keeper.unsettled:
+            return None
+        kept = f"{keeper.unsettled} alert(s) not yet confirmed are kept in {keeper.outbox.path}"
+        if self.settings.auto_replay:
+            return f"pagerduty: terminated; {kept} and sent by the next run here"
+        return f"pagerduty: terminated; {kept}: send them with python -m pytest_pagerduty replay"
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.collected = collection.check(items, self.settings)
@@ -189,16 +181,20 @@ class PagerDutyReporter:
         if self.is_worker:
             return
         data = getattr(report, REPORT_ATTRIBUTE, None)
-        if data is None and report.failed and report.nodeid in self.started:
-            data = self._crashed(report)
+        if report.when not in ("setup", "call", "teardown") and report.nodeid in self.started:
+            data = self._crashed(report)  # xdist's report of a worker that died
+        elif report.when == "teardown":
+            self.started.pop(report.nodeid, None)
         if not isinstance(data, dict):
             return
         nodeid = report.nodeid
         if report.when == "setup" and report.passed:
             # The test runs now: should its worker die, the crash report
             # carries no data, and this is what pages for it.
-            self.started[nodeid] = data
+            self.started[nodeid] = {**data, "phase": "call"}
             return
+        if report.when == "call" and nodeid in self.started:
+            self.started[nodeid]["phase"] = "teardown"  # a crash now is an error
         self.marked_reports += 1
         marker, positional = data["marker"], data["positional"]
         if str(report.outcome) == "rerun":  # pytest-rerunfailures: only the last try counts
@@ -239,12 +235,16 @@ class PagerDutyReporter:
                 Resolve(nodeid, marker, positional, incident_id, remembered is not None, key)
             )
 
-    def _crashed(self, report: pytest.TestReport) -> dict[str, Any]:
+    def _crashed(self, report: pytest.TestReport) -> dict[str, Any] | None:
         """A marked test whose xdist worker died running it (`os._exit`, a
         segfault, the OOM killer): the controller's crash report is its
         failure."""
-        data = dict(self.started[report.nodeid])
-        data["failure"] = failure.crashed(report, self.collected.short_names.get(report.nodeid))
+        data = self.started.pop(report.nodeid)
+        phase = data.pop("phase")
+        if phase != "call" and not self.settings.page_on_error:
+            return None  # it passed; dying in teardown is an error, paged only when asked
+        short_name = self.collected.short_names.get(report.nodeid)
+        data["failure"] = failure.crashed(report, short_name, phase)
         return data
 
     def _resolve_aggregates(self) -> None:
@@ -273,16 +273,18 @@ class PagerDutyReporter:
             self.config.workeroutput[UNAVAILABLE] = self.collected.unavailable  # type: ignore[attr-defined]
         if not self.is_worker:
             self._resolve_aggregates()
-        if self.is_worker or self._delivery is None:
-            return  # nothing was sent: nothing to wait for
-        from . import summary
-
         try:
+            if self.is_worker or self._delivery is None:
+                return  # nothing was sent: nothing to wait for
             self.outcomes = self._delivery.finish()
+            self.dead_letters = len(self._delivery.dead_letters)
         finally:
-            self._restore_sigterm()
+            if self._sigterm is not None:
+                self._sigterm.restore()
             if self._keeper is not None:
                 self._keeper.close()
+        from . import summary
+
         # Only what PagerDuty confirmed is remembered: a dry run changes nothing.
         if any(o.status != "dry-run" for o in self.outcomes):
             open_alerts.update(self.open_alerts, self.outcomes)
@@ -322,7 +324,7 @@ class PagerDutyReporter:
             warnings.warn_explicit(PagerDutyWarning(message), PagerDutyWarning, where, 0)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        shown = self.collected.marked or self.marked_reports or self.outcomes
+        shown = self.collected.marked or self.marked_reports or self.outcomes or self.dead_letters
         if self.is_worker or not (shown or self.collected.unavailable):
             return
         if self.collected.problems:
@@ -338,5 +340,10 @@ class PagerDutyReporter:
         if not lines:
             marked = self.collected.marked or self.marked_reports
             lines = [f"no incidents: none of the {marked} marked test(s) failed"]
+        if self.dead_letters:
+            lines.append(
+                f"{self.dead_letters} dead letter(s) an earlier run left wait in the outbox: "
+                "PagerDuty refused them for good; python -m pytest_pagerduty replay lists them"
+            )
         for line in lines:
             terminalreporter.write_line(self._scrub(line))
