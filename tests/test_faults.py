@@ -127,7 +127,9 @@ def test_concurrent_runs_appending_to_one_outbox_never_corrupt_it(tmp_path: Path
     }
 
 
-def test_removing_sent_entries_keeps_unreadable_lines_and_the_rest(tmp_path: Path) -> None:
+def test_removing_sent_entries_keeps_the_rest_and_moves_unreadable_lines_aside(
+    tmp_path: Path,
+) -> None:
     box = Outbox(tmp_path / "outbox.jsonl")
     failure = wit.TestFailure("t.py::test_a", None, None, None, "tb", "call")
     first, second = (Entry.new(failure, {"service_id": "P1"}, 0, "r") for _ in range(2))
@@ -135,10 +137,11 @@ def test_removing_sent_entries_keeps_unreadable_lines_and_the_rest(tmp_path: Pat
     with open(box.path, "a") as out:
         out.write("{half a line\n")
     box.append(second)
-    assert box.remove({first.id}) == 2
+    assert box.remove({first.id}) == 1
     journal = box.read()
     assert list(journal.entries) == [second.id]
-    assert journal.unreadable == [b"{half a line"]
+    assert journal.unreadable == []
+    assert box.unreadable_path.read_bytes() == b"{half a line\n"
 
 
 OAUTH = "oauth_Sekr3tT0ken_77"
