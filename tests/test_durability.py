@@ -213,6 +213,7 @@ def test_an_unwritable_cache_directory_keeps_alerts_in_the_users_cache(
     fallback = fallback_path(
         pytester.path / "blocked" / "cache" / "d" / "pagerduty" / "outbox.jsonl"
     )
+    assert fallback is not None
     down.stdout.fnmatch_lines([f"PagerDuty: 2 queued in {fallback} *"])
     assert len(pending(fallback)) == 2
 
