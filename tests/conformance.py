@@ -29,13 +29,14 @@ CALLS = frozenset(
         "trigger",
         "resolve",
         "aggregate",
+        "fallback",
         "classify-reply",
         "deliver",
     }
 )
 
 _PLACEHOLDER = re.compile(r"\$\{(settings|options)\.([a-z_]+)\}")
-_SECRETS = ("api_key", "oauth_token", "routing_key")
+_SECRETS = ("api_key", "oauth_token", "routing_key", "fallback_routing_key")
 
 
 def vector_paths() -> list[Path]:
@@ -199,6 +200,9 @@ def answer(vector: dict[str, Any]) -> Any:
             {"members": list(a.members), "request": _tagged(a.request, *_BUILD_ERRORS)}
             for a in pager.aggregate(held, given["suite"])
         ]
+    if call == "fallback":
+        request = pager.fallback(_failure(given["failure"]), given["reason"], given["fix"])
+        return _tagged(request, *_BUILD_ERRORS)
     marker = _marker(pager, given["arguments"])
     if call == "preflight":
         answer = pager.preflight(marker)

@@ -1,7 +1,8 @@
 """PagerDuty on 127.0.0.1 (pytest-httpserver): the REST incidents API and
 Events API v2, checking every request against the published contracts and
 answering as PagerDuty does, with state: an open incident's key refuses a
-second create, a lookup finds it, a resolve closes it."""
+second create on its service, a lookup finds it (on the services named by
+`service_ids[]`, else on every service), a resolve closes it."""
 
 from __future__ import annotations
 
@@ -58,8 +59,9 @@ class FakePagerDuty:
         self.max_in_flight = 0
         # Called as each reply is sent, to record what had happened by then.
         self.on_reply: list[Callable[[], None]] = []
-        # incident_key -> incident id, for open REST incidents
-        self.open_incidents: dict[str, str] = {}
+        # (service id, incident_key) -> incident id, for open REST incidents:
+        # PagerDuty's incident keys are unique per service only.
+        self.open_by_service: dict[tuple[str, str], str] = {}
         # dedup_key -> summary, for triggered (unresolved) events
         self.open_events: dict[str, str] = {}
         for path, method in (
@@ -69,6 +71,20 @@ class FakePagerDuty:
             ("/v2/enqueue", "POST"),
         ):
             server.expect_request(path, method=method).respond_with_handler(self._handle)
+
+    @property
+    def open_incidents(self) -> dict[str, str]:
+        """incident_key -> id of the open REST incidents (keys of one service)."""
+        return {key: incident_id for (_, key), incident_id in self.open_by_service.items()}
+
+    def open_incident(self, service_id: str, key: str) -> str:
+        """Opens an incident as if created earlier (by another run); its id."""
+        with self._lock:
+            self._next_number += 1
+            reply = incident_reply(self._next_number, "opened earlier", key)
+            incident_id: str = reply["incident"]["id"]
+            self.open_by_service[(service_id, key)] = incident_id
+            return incident_id
 
     @property
     def url(self) -> str:
@@ -156,19 +172,33 @@ class FakePagerDuty:
                 202, {"status": "success", "message": "Event processed", "dedup_key": key}
             )
         if request.method == "GET":
+            # PagerDuty: `service_ids[]` "returns only the incidents associated
+            # with the passed service(s)"; without it, every service's.
             keys = request.query.get("incident_key", [])
-            found = [{"id": self.open_incidents[k]} for k in keys if k in self.open_incidents]
+            services = request.query.get("service_ids[]")
+            found = [
+                {
+                    "id": incident_id,
+                    "type": "incident",
+                    "status": "triggered",
+                    "incident_key": key,
+                    "service": {"id": service, "type": "service_reference"},
+                }
+                for (service, key), incident_id in self.open_by_service.items()
+                if key in keys and (services is None or service in services)
+            ]
             return Scripted(200, {"incidents": found, "limit": 25, "offset": 0, "more": False})
         if request.method == "PUT":
             incident_id = request.path.rsplit("/", 1)[1]
-            for key, open_id in list(self.open_incidents.items()):
+            for opened, open_id in list(self.open_by_service.items()):
                 if open_id == incident_id:
-                    del self.open_incidents[key]
+                    del self.open_by_service[opened]
                     return Scripted(200, {"incident": {"id": incident_id, "status": "resolved"}})
             return Scripted(400, error_reply("Incident Already Resolved", 1001))
         incident = body.get("incident", {})
         key = incident.get("incident_key")
-        if key in self.open_incidents:
+        service = incident.get("service", {}).get("id", "")
+        if (service, key) in self.open_by_service:
             return Scripted(
                 400,
                 error_reply(
@@ -180,7 +210,7 @@ class FakePagerDuty:
         self._next_number += 1
         reply = incident_reply(self._next_number, incident.get("title", ""), key)
         if key:
-            self.open_incidents[key] = reply["incident"]["id"]
+            self.open_by_service[(service, key)] = reply["incident"]["id"]
         return Scripted(201, reply)
 
     def _bodies(self, method: str, path: str) -> list[Any]:

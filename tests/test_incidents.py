@@ -101,6 +101,36 @@ def test_every_marker_option_reaches_pagerduty(
     )
 
 
+def test_a_pass_resolves_only_its_own_services_incident_when_two_services_share_a_key(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+) -> None:
+    """An incident key is unique per service only: with resolve=always and a
+    custom incident_key another service also uses, only the incident of the
+    marker's service is resolved."""
+    mine = pagerduty.open_incident("PWIXJZS", "checkout-probe")
+    theirs = pagerduty.open_incident("PZZOTHR", "checkout-probe")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.usefixtures("pagerduty_fixture")
+        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS", incident_key="checkout-probe")
+        def test_checkout():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        *pagerduty.options("--pagerduty_resolve=always"), "-p", "no:cacheprovider"
+    )
+
+    result.assert_outcomes(passed=1)
+    assert pagerduty.requests() == [("GET", "/incidents"), ("PUT", f"/incidents/{mine}")]
+    lookup = pagerduty.received[0]
+    assert lookup.query["service_ids[]"] == ["PWIXJZS"]
+    assert lookup.query["incident_key"] == ["checkout-probe"]
+    assert pagerduty.open_by_service == {("PZZOTHR", "checkout-probe"): theirs}
+
+
 def test_assignee_ids_as_a_one_element_list_assigns_that_user(
     pytester: pytest.Pytester, pagerduty: FakePagerDuty
 ) -> None:

@@ -101,6 +101,7 @@ def test_help_lists_every_option_in_one_group(pytester: pytest.Pytester) -> None
         "--pagerduty_default_from=STRING",
         "--pagerduty_api_url=STRING",
         "--pagerduty_routing_key=STRING",
+        "--pagerduty_fallback_routing_key=STRING",
         "--pagerduty_events_url=STRING",
         "--pagerduty_auto_resolve=[BOOL]",
         "--pagerduty_resolve=opened|always",

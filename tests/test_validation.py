@@ -29,6 +29,9 @@ BAD_MARKERS = {
     'service_id="P1", priority_id=None': "*priority_id must be a string, got NoneType*",
     '"PWIXJZS"': "*the marker takes keyword arguments only, got a positional argument*",
     'service_id="P1", incident_key=""': "*incident_key must be 1 to 255 characters*",
+    'service_id="P" * 10_000': "*service_id=a value of 10000 characters is not a PagerDuty id. "
+    "Fix: PagerDuty ids are 1 to 64 letters and digits*",
+    'service_id="P1", assignee_ids=[]': "*assignee_ids=[] names no one to assign. Fix: give one id*",
     'routing_key="Sekr3tKey"': "*routing_key is not an Events API v2 integration key: the routing "
     "key has 9 characters; integration keys have 32. Fix: copy the 32-character Integration Key*",
 }

@@ -47,6 +47,12 @@ def _sent_requests() -> list[Any]:
 
 
 @pytest.mark.parametrize("request_", _sent_requests())
+def test_each_request_names_the_authority_of_its_url(request_: dict[str, Any]) -> None:
+    """Hosts allow or refuse a request by `authority`: it is where the URL goes."""
+    assert request_["authority"] == urlsplit(request_["url"]).netloc.lower()
+
+
+@pytest.mark.parametrize("request_", _sent_requests())
 def test_expected_requests_keep_pagerdutys_contract(request_: dict[str, Any]) -> None:
     """An expectation is a specification: every request in one must be valid."""
     url = urlsplit(request_["url"])

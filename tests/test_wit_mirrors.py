@@ -63,6 +63,10 @@ SIGNATURES: dict[str, tuple[list[Any], Any]] = {
         result(Request, wit.BuildError),
     ),
     "[method]pager.aggregate": ([Handle, tuple[wit.Held, ...], str], tuple[wit.Aggregate, ...]),
+    "[method]pager.fallback": (
+        [Handle, wit.TestFailure, str, str],
+        result(Request, wit.BuildError),
+    ),
     "[method]pager.send": ([Handle, Request, Optional[wit.Progress]], wit.Step),
     "[method]pager.decide": (
         [Handle, Request, Optional[wit.Progress], int, Headers, str],
@@ -71,6 +75,7 @@ SIGNATURES: dict[str, tuple[list[Any], Any]] = {
     "[method]marker.options": ([Handle], wit.IncidentOptions),
     "ci-variables": ([], tuple[str, ...]),
     "secret-arguments": ([], tuple[str, ...]),
+    "failure-text-limit": ([], int),
     "classify-reply": (
         [wit.RequestKind, int, Headers, str],
         result(wit.Delivered, wit.DeliveryFailure),

@@ -12,14 +12,18 @@ use crate::destination::{self, Destination};
 use crate::event::{self, Trigger};
 use crate::incident;
 use crate::pytest_pagerduty::alerts::types::{
-    AlertRequest, BuildError, IncidentOptions, MarkerError, Settings, Severity, TestFailure,
-    Urgency,
+    AlertRequest, BuildError, IncidentOptions, MarkerError, Setting, Settings, Severity,
+    TestFailure, Urgency,
 };
 use crate::settings;
 use crate::text;
 
-/// Room for the failure text in an event's details.
+/// Room for the failure text in an event's details, in bytes.
 const EVENT_TRACEBACK_MAX: usize = 16 * 1024;
+/// An aggregate event lists its tests within this many bytes (and at most
+/// `AGGREGATE_LIST_COUNT`), far inside the Events API's 512 KB.
+const AGGREGATE_LIST_MAX: usize = 64 * 1024;
+const AGGREGATE_LIST_COUNT: usize = 500;
 
 fn no_destination() -> BuildError {
     BuildError::Marker(MarkerError {
@@ -44,7 +48,9 @@ pub fn trigger(
 ) -> Result<AlertRequest, BuildError> {
     let checked = settings::check(settings)?;
     let destination = destination(options, settings)?;
-    let secrets = compose::secrets(settings, options);
+    // From the id as the host knows it, as `resolve` makes it.
+    let default_key = || dedup::for_test(&destination, &failure.nodeid);
+    let secrets = compose::secrets(settings, &options.routing_key);
     let failure = compose::redacted(failure, &secrets);
     let details = compose::redacted_details(options, &secrets);
     // An info alert (a flaky test) must not page: in REST, low urgency.
@@ -58,10 +64,7 @@ pub fn trigger(
         options
     };
     let title = compose::title(&failure);
-    let dedup_key = options
-        .dedup_key
-        .clone()
-        .unwrap_or_else(|| dedup::for_test(&destination, &failure.nodeid));
+    let dedup_key = options.dedup_key.clone().unwrap_or_else(default_key);
     match destination {
         Destination::Rest { service_id } => Ok(incident::create(
             &checked,
@@ -73,40 +76,64 @@ pub fn trigger(
             dedup_key,
         )?),
         Destination::Events { routing_key } => {
-            let run = ci::run(&failure.ci);
-            let mut custom = Map::new();
-            custom.insert("nodeid".into(), Value::from(failure.nodeid.clone()));
             let description = compose::description(&failure, details.as_deref());
+            let mut custom = vec![
+                (
+                    "failure",
+                    Value::from(compose::traceback(&failure, EVENT_TRACEBACK_MAX)),
+                ),
+                (
+                    "duration_seconds",
+                    Value::from((failure.duration_seconds * 1000.0).round() / 1000.0),
+                ),
+            ];
             if !description.is_empty() {
-                custom.insert("description".into(), Value::from(description));
+                custom.push(("description", Value::from(description)));
             }
-            custom.insert(
-                "failure".into(),
-                Value::from(compose::traceback(&failure, EVENT_TRACEBACK_MAX)),
-            );
-            custom.insert(
-                "duration_seconds".into(),
-                Value::from((failure.duration_seconds * 1000.0).round() / 1000.0),
-            );
-            let ci = event::ci_details(run.as_ref());
-            if !ci.is_null() {
-                custom.insert("ci".into(), ci);
-            }
-            Ok(event::trigger(
+            let severity = event::severity(options, severity);
+            Ok(test_event(
                 &checked,
                 settings,
-                Trigger {
-                    routing_key,
-                    dedup_key: &dedup_key,
-                    title: &title,
-                    severity: event::severity(options, severity),
-                    failure: &failure,
-                    run: run.as_ref(),
-                    custom_details: custom,
-                },
+                (routing_key, &dedup_key, &title, severity),
+                &failure,
+                custom,
             ))
         }
     }
+}
+
+/// An Events API v2 trigger about one test: its id, these `details`, and
+/// the CI run in its custom details.
+fn test_event(
+    checked: &settings::Checked,
+    settings: &Settings,
+    (routing_key, dedup_key, title, severity): (&str, &str, &str, Severity),
+    failure: &TestFailure,
+    details: Vec<(&str, Value)>,
+) -> AlertRequest {
+    let run = ci::run(&failure.ci);
+    let mut custom = Map::new();
+    custom.insert("nodeid".into(), Value::from(compose::nodeid(failure)));
+    for (name, value) in details {
+        custom.insert(name.into(), value);
+    }
+    let ci = event::ci_details(run.as_ref());
+    if !ci.is_null() {
+        custom.insert("ci".into(), ci);
+    }
+    event::trigger(
+        checked,
+        settings,
+        Trigger {
+            routing_key,
+            dedup_key,
+            title,
+            severity,
+            failure,
+            run: run.as_ref(),
+            custom_details: custom,
+        },
+    )
 }
 
 pub fn resolve(
@@ -132,9 +159,9 @@ pub fn resolve(
         (Destination::Rest { .. }, Some(id)) => Ok(incident::resolve(
             &checked, settings, nodeid, id, dedup_key,
         )?),
-        (Destination::Rest { .. }, None) => {
-            Ok(incident::find(&checked, settings, nodeid, dedup_key)?)
-        }
+        (Destination::Rest { service_id }, None) => Ok(incident::find(
+            &checked, settings, nodeid, service_id, dedup_key,
+        )?),
     }
 }
 
@@ -160,26 +187,24 @@ pub fn aggregate(
 ) -> Result<AlertRequest, BuildError> {
     let checked = settings::check(settings)?;
     let destination = destination(options, settings)?;
-    let secrets = compose::secrets(settings, options);
+    let secrets = compose::secrets(settings, &options.routing_key);
     let failures: Vec<TestFailure> = failures
         .iter()
         .map(|f| compose::redacted(f, &secrets))
         .collect();
-    let title = text::truncate_end(
-        &format!("{} more tests failed in {suite}", failures.len()),
-        compose::TITLE_MAX,
-    );
+    let title =
+        compose::one_line_title(&format!("{} more tests failed in {suite}", failures.len()));
     let listed: Vec<String> = failures
         .iter()
         .map(|f| {
             let what = compose::title(f);
-            format!("- {}: {what}", f.nodeid)
+            format!("- {}: {what}", compose::nodeid(f))
         })
         .collect();
     let dedup_key = dedup::for_aggregate(&destination, suite);
     match destination {
         Destination::Rest { service_id } => {
-            let body = text::truncate_end(
+            let body = text::cut_end(
                 &format!(
                     "The run's cap on incidents was reached; these failed too:\n{}",
                     text::join(&listed, "\n")
@@ -194,9 +219,14 @@ pub fn aggregate(
             let first = failures.first().ok_or_else(no_destination)?;
             let run = ci::run(&first.ci);
             let mut custom = Map::new();
+            let mut room = AGGREGATE_LIST_MAX;
             let tests: Vec<Value> = listed
                 .iter()
-                .take(500)
+                .take(AGGREGATE_LIST_COUNT)
+                .take_while(|l| {
+                    room = room.saturating_sub(l.len());
+                    room > 0
+                })
                 .map(|l| Value::from(l.as_str()))
                 .collect();
             custom.insert("failed_tests".into(), Value::Array(tests));
@@ -216,6 +246,53 @@ pub fn aggregate(
             ))
         }
     }
+}
+
+/// The alert to the fallback routing key saying that `failure` could not
+/// page: why, what to do, and where it was meant to go. A marker's own
+/// routing key is not known here, so the settings say where that was.
+pub fn fallback(
+    failure: &TestFailure,
+    reason: &str,
+    fix: &str,
+    settings: &Settings,
+) -> Result<AlertRequest, BuildError> {
+    let checked = settings::check(settings)?;
+    let routing_key = destination::fallback_key(settings).ok_or_else(|| {
+        settings::error(
+            Setting::FallbackRoutingKey,
+            "no fallback routing key is set, so an alert PagerDuty refused for good has nowhere else to go",
+            "set the fallback routing key to an Events API v2 integration key someone watches",
+        )
+    })?;
+    let secrets = compose::secrets(settings, &None);
+    let dedup_key = dedup::for_fallback(&failure.nodeid);
+    let failure = compose::redacted(failure, &secrets);
+    let said = |t: &str| text::cut_end(&text::redact(t, &secrets), compose::DESCRIPTION_MAX);
+    let (reason, fix) = (said(reason), said(fix));
+    let title = compose::one_line_title(&format!(
+        "pytest-pagerduty could not page for {}: {reason}",
+        compose::name(&failure)
+    ));
+    let meant_for = if destination::events_by_default(settings) {
+        "Events API v2 with the settings' routing key"
+    } else {
+        "the REST API, or Events API v2 for a marker with its own routing key"
+    };
+    let details = vec![
+        ("reason", Value::from(reason)),
+        ("fix", Value::from(fix)),
+        ("meant_for", Value::from(meant_for)),
+        ("rest_api", Value::from(checked.endpoint.url(""))),
+        ("events_api", Value::from(checked.events.url(""))),
+    ];
+    Ok(test_event(
+        &checked,
+        settings,
+        (routing_key, &dedup_key, &title, Severity::Error),
+        &failure,
+        details,
+    ))
 }
 
 #[cfg(test)]
@@ -269,6 +346,7 @@ mod tests {
             dry_run: false,
             max_attempts: None,
             max_incidents: None,
+            fallback_routing_key: None,
         }
     }
 
@@ -390,11 +468,11 @@ mod tests {
         assert_eq!(title.chars().count(), TITLE_MAX);
         assert!(title.ends_with('…'));
         let details = incident["body"]["details"].as_str().unwrap();
-        assert_eq!(details.chars().count(), BODY_MAX);
+        assert_eq!(details.len(), BODY_MAX);
         assert!(
             details.contains("E   assert the end\n\nTest: tests/test_prod.py::test_critical_flow")
         );
-        assert!(details.contains("characters cut]"));
+        assert!(details.contains("bytes cut]"));
     }
 
     #[test]
@@ -593,7 +671,7 @@ mod tests {
         assert_eq!(find.method, "GET");
         assert_eq!(
             find.url,
-            format!("http://127.0.0.1:9999/incidents?incident_key={}&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged", test_key())
+            format!("http://127.0.0.1:9999/incidents?incident_key={}&service_ids%5B%5D=IIXOOXZ&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged", test_key())
         );
         let put = resolve(
             "tests/test_prod.py::test_critical_flow",
@@ -612,6 +690,203 @@ mod tests {
             json!({"incident": {"type": "incident_reference", "status": "resolved"}})
         );
         assert!(headers(&put).contains(&("From", "oncall@example.com", false)));
+    }
+
+    /// A failure with every text at `n` bytes (the traceback and docstring
+    /// full of what costs most: tabs, escapes, multi-byte characters).
+    fn huge_failure(n: usize) -> TestFailure {
+        let fill = |unit: &str| {
+            let mut text = unit.repeat(n / unit.len());
+            text.push_str(&"x".repeat(n - text.len()));
+            text
+        };
+        TestFailure {
+            nodeid: fill("t.py::é"),
+            short_name: Some(fill("name")),
+            docstring: Some(fill("\t\n")),
+            message: Some(fill("\u{1b}[31m€")),
+            traceback: fill("E\0\u{1}€"),
+            phase: Phase::Call,
+            duration_seconds: 1.0,
+            ci: crate::ci::variables()
+                .into_iter()
+                .map(|name| Variable {
+                    value: fill("v"),
+                    name,
+                })
+                .collect(),
+            host: fill("h"),
+        }
+    }
+
+    #[test]
+    fn a_failure_at_the_text_limit_builds_within_every_limit() {
+        let limit = compose::FAILURE_TEXT_LIMIT as usize;
+        let f = huge_failure(limit);
+        let rest = trigger(&f, &options(), &settings(), None).unwrap();
+        let details = sent(&rest)["incident"]["body"]["details"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(details.len() <= BODY_MAX, "{}", details.len());
+        assert!(
+            sent(&rest)["incident"]["title"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+                <= TITLE_MAX
+        );
+        let event = trigger(&f, &options(), &events_settings(), None).unwrap();
+        assert!(
+            event.body.len() <= event::PAYLOAD_MAX,
+            "{}",
+            event.body.len()
+        );
+        let summary = sent(&event)["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(summary.chars().count() <= TITLE_MAX);
+        assert!(!summary.contains(|c: char| c.is_control()), "{summary:?}");
+        let many = vec![f.clone(); 3];
+        let grouped = aggregate(&many, "suite", &options(), &events_settings()).unwrap();
+        assert!(grouped.body.len() <= event::PAYLOAD_MAX);
+        let fell_back = fallback(&f, &"r".repeat(limit), "fix", &fallback_settings()).unwrap();
+        assert!(fell_back.body.len() <= event::PAYLOAD_MAX);
+    }
+
+    #[test]
+    fn a_long_test_id_is_cut_in_the_body_but_keys_the_whole_id() {
+        let mut f = failure();
+        f.nodeid = format!("tests/test_x.py::test_{}", "é".repeat(50_000));
+        f.short_name = None;
+        let request = trigger(&f, &options(), &settings(), None).unwrap();
+        let details = sent(&request)["incident"]["body"]["details"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(details.len() <= BODY_MAX);
+        assert!(details.contains("E       assert 201 == 502\n\nTest: tests/test_x.py::test_é"));
+        assert!(details.ends_with('…'));
+        let mut other = f.clone();
+        other.nodeid.push('x');
+        let again = trigger(&other, &options(), &settings(), None).unwrap();
+        assert_ne!(request.dedup_key, again.dedup_key);
+    }
+
+    #[test]
+    fn titles_and_summaries_carry_no_control_characters_and_bodies_no_nul_or_escapes() {
+        let mut f = failure();
+        f.message = Some("\u{1b}[1m\u{1b}[31mAssertionError\u{1b}[0m: a\0b\u{7}c\td".into());
+        f.traceback = "\u{1b}[31mE   assert\u{1b}[0m 1\0 == 2\u{1}".into();
+        let request = trigger(&f, &options(), &settings(), None).unwrap();
+        let incident = &sent(&request)["incident"];
+        assert_eq!(
+            incident["title"],
+            "Test failed: test_critical_flow: AssertionError: abc d"
+        );
+        let details = incident["body"]["details"].as_str().unwrap();
+        assert!(
+            details.contains("Failure:\nE   assert 1 == 2\u{1}"),
+            "{details:?}"
+        );
+        assert!(!request.body.contains("\\u0000") && !request.body.contains("\\u001b"));
+    }
+
+    #[test]
+    fn an_event_past_pagerdutys_512_kb_keeps_its_alert_without_the_details() {
+        let s = events_settings();
+        let checked = settings::check(&s).unwrap();
+        let mut custom = Map::new();
+        custom.insert("nodeid".into(), Value::from("t.py::test_x"));
+        custom.insert("blob".into(), Value::from("\u{1}".repeat(100_000)));
+        let request = event::trigger(
+            &checked,
+            &s,
+            Trigger {
+                routing_key: "R0UTINGKEY0123456789abcdefghijkl",
+                dedup_key: "k",
+                title: "t",
+                severity: Severity::Error,
+                failure: &failure(),
+                run: None,
+                custom_details: custom,
+            },
+        );
+        assert!(request.body.len() < event::PAYLOAD_MAX);
+        let details = &sent(&request)["payload"]["custom_details"];
+        assert_eq!(details["nodeid"], "t.py::test_x");
+        assert!(details.get("blob").is_none());
+        assert!(details["note"].as_str().unwrap().contains("512 KB"));
+    }
+
+    fn fallback_settings() -> Settings {
+        let mut s = settings();
+        s.fallback_routing_key = Some("FALLBACK0123456789abcdefghijklmn".into());
+        s
+    }
+
+    #[test]
+    fn a_fallback_alert_says_which_test_could_not_page_why_and_the_fix() {
+        let mut f = failure();
+        f.traceback = "key=secretkey123".into();
+        let request = fallback(
+            &f,
+            "PagerDuty answered 400: Invalid Input Provided: Service not found",
+            "check the test's ids",
+            &fallback_settings(),
+        )
+        .unwrap();
+        assert_eq!(request.kind, RequestKind::EventsTrigger);
+        assert_eq!(request.url, "http://127.0.0.1:9998/v2/enqueue");
+        assert_eq!(request.authority, "127.0.0.1:9998");
+        let event = sent(&request);
+        assert_eq!(event["routing_key"], "FALLBACK0123456789abcdefghijklmn");
+        assert_eq!(event["event_action"], "trigger");
+        assert_eq!(event["payload"]["severity"], "error");
+        assert_eq!(
+            event["payload"]["summary"],
+            "pytest-pagerduty could not page for test_critical_flow: PagerDuty answered 400: Invalid Input Provided: Service not found"
+        );
+        let details = &event["payload"]["custom_details"];
+        assert_eq!(details["nodeid"], "tests/test_prod.py::test_critical_flow");
+        assert_eq!(details["fix"], "check the test's ids");
+        assert_eq!(details["rest_api"], "http://127.0.0.1:9999");
+        let key = dedup::for_fallback("tests/test_prod.py::test_critical_flow");
+        assert_eq!(request.dedup_key, key);
+        assert_ne!(
+            key,
+            trigger(&failure(), &options(), &settings(), None)
+                .unwrap()
+                .dedup_key
+        );
+        for secret in ["secretkey123", "FALLBACK0123456789abcdefghijklmn"] {
+            assert!(!request.display_body.contains(secret), "{secret}");
+        }
+        assert!(!request.body.contains("secretkey123"));
+    }
+
+    #[test]
+    fn without_a_fallback_key_the_fallback_names_the_setting() {
+        match fallback(&failure(), "r", "f", &settings()) {
+            Err(BuildError::Setting(e)) => {
+                assert_eq!(e.setting, Setting::FallbackRoutingKey)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_request_names_the_authority_it_goes_to() {
+        let rest = trigger(&failure(), &options(), &settings(), None).unwrap();
+        assert_eq!(rest.authority, "127.0.0.1:9999");
+        let events = trigger(&failure(), &options(), &events_settings(), None).unwrap();
+        assert_eq!(events.authority, "127.0.0.1:9998");
+        let mut s = settings();
+        s.api_url = None;
+        let find = resolve("t.py::test_x", &options(), &s, None).unwrap();
+        assert_eq!(find.authority, "api.pagerduty.com");
     }
 
     #[test]

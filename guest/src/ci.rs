@@ -101,6 +101,11 @@ pub fn variables() -> Vec<String> {
     names.into_iter().map(str::to_string).collect()
 }
 
+/// The longest commit, branch or job name shown, in bytes.
+const FACT_MAX: usize = 256;
+/// The longest link to a run kept, in bytes.
+const URL_MAX: usize = 2048;
+
 /// The CI run, as the component shows it.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Run {
@@ -147,12 +152,20 @@ pub fn run(variables: &[Variable]) -> Option<Run> {
             _ => None,
         },
     };
+    // Each fact short and on one line; a link cut short would lead nowhere.
+    let fact = |name: &str| {
+        get(name).map(|v| crate::text::cut_end(&crate::text::printable(&v, true), FACT_MAX))
+    };
     Some(Run {
         system: system.name.to_string(),
-        url: url.filter(|u| u.starts_with("https://") || u.starts_with("http://")),
-        commit: get(system.commit),
-        branch: get(system.branch),
-        job: get(system.job),
+        url: url.filter(|u| {
+            (u.starts_with("https://") || u.starts_with("http://"))
+                && u.len() <= URL_MAX
+                && !u.contains(|c: char| c.is_control())
+        }),
+        commit: fact(system.commit),
+        branch: fact(system.branch),
+        job: fact(system.job),
     })
 }
 

@@ -5,19 +5,37 @@ use crate::ci::{self, Run};
 use crate::pytest_pagerduty::alerts::types::{IncidentOptions, Phase, Settings, TestFailure};
 use crate::text;
 
-/// PagerDuty's limit for a title or an event's summary.
+/// PagerDuty's limit for a title or an event's summary, in characters.
 pub const TITLE_MAX: usize = 1024;
-/// Keeps a page readable and far below PagerDuty's request size limits.
+/// An incident's body, in UTF-8 bytes: keeps a page readable and far below
+/// PagerDuty's request size limits.
 pub const BODY_MAX: usize = 32 * 1024;
+/// The description (`details` or the docstring) in a body, in bytes.
+pub const DESCRIPTION_MAX: usize = BODY_MAX / 4;
+/// A test id where it is shown (a body's footer, an event's details), in
+/// bytes; its key is made from the whole id.
+pub const NODEID_MAX: usize = BODY_MAX / 8;
+/// A docstring is cut to this many bytes before it is cleaned: cleaning
+/// copies it (a tab becomes eight spaces), and only its start is shown.
+const DOCSTRING_READ_MAX: usize = 8 * DESCRIPTION_MAX;
+/// The most UTF-8 bytes of each text in a `test-failure` the component
+/// takes (`failure-text-limit`): 8 times a body and 16 times an event's
+/// failure text, so a host's cut never shows in an alert. A failure has about
+/// 35 texts (6 fields and one per CI variable asked for): at 256 KiB each it
+/// is 9 MiB, and building its alert stays far inside 64 MiB (the Python
+/// host's default; tests/test_text_limit.py holds it), with room for an
+/// aggregate of a few such failures. At 1 MiB a failure alone trapped there.
+pub const FAILURE_TEXT_LIMIT: u32 = 256 * 1024;
 
-/// The secrets of these settings and options (a marker's routing key), to
-/// keep out of anything sent or shown.
-pub fn secrets<'a>(settings: &'a Settings, options: &'a IncidentOptions) -> Vec<&'a str> {
+/// The secrets of these settings and a marker's routing key, to keep out of
+/// anything sent or shown.
+pub fn secrets<'a>(settings: &'a Settings, marker_key: &'a Option<String>) -> Vec<&'a str> {
     [
         &settings.api_key,
         &settings.oauth_token,
         &settings.routing_key,
-        &options.routing_key,
+        &settings.fallback_routing_key,
+        marker_key,
     ]
     .into_iter()
     .filter_map(|s| s.as_deref())
@@ -25,17 +43,19 @@ pub fn secrets<'a>(settings: &'a Settings, options: &'a IncidentOptions) -> Vec<
     .collect()
 }
 
-/// The failure with every secret removed, before any cutting: a secret
-/// across a cut would leave a piece that no longer matches.
+/// The failure with every secret removed, before any cutting (a secret
+/// across a cut would leave a piece that no longer matches), and without
+/// terminal escapes or NUL.
 pub fn redacted(failure: &TestFailure, secrets: &[&str]) -> TestFailure {
-    let clean = |t: &Option<String>| t.as_deref().map(|t| text::redact(t, secrets));
+    let clean = |t: &str| text::printable(&text::redact(t, secrets), false);
+    let optional = |t: &Option<String>| t.as_deref().map(clean);
     TestFailure {
         // A test parametrized with a secret carries it in its id.
-        nodeid: text::redact(&failure.nodeid, secrets),
-        short_name: clean(&failure.short_name),
-        docstring: clean(&failure.docstring),
-        message: clean(&failure.message),
-        traceback: text::redact(&failure.traceback, secrets),
+        nodeid: clean(&failure.nodeid),
+        short_name: optional(&failure.short_name),
+        docstring: optional(&failure.docstring),
+        message: optional(&failure.message),
+        traceback: clean(&failure.traceback),
         ..failure.clone()
     }
 }
@@ -67,40 +87,51 @@ pub fn title(failure: &TestFailure) -> String {
         Some(message) => format!("{what}: {}: {message}", name(failure)),
         None => format!("{what}: {}", name(failure)),
     };
-    text::truncate_end(&text::one_line(&title), TITLE_MAX)
+    one_line_title(&title)
 }
 
-/// The `details` or the docstring, cleaned; empty when there is neither.
+/// A title on one line, without control characters, within `TITLE_MAX`.
+pub fn one_line_title(title: &str) -> String {
+    text::truncate_end(&text::one_line(&text::printable(title, true)), TITLE_MAX)
+}
+
+/// The `details` or the docstring, cleaned, within `DESCRIPTION_MAX` bytes;
+/// empty when there is neither.
 pub fn description(failure: &TestFailure, details: Option<&str>) -> String {
-    match (details, &failure.docstring) {
+    let cleaned = match (details, &failure.docstring) {
         (Some(details), _) => details.trim().to_string(),
-        (None, Some(doc)) => text::clean_docstring(doc),
-        (None, None) => String::new(),
-    }
+        (None, Some(doc)) => text::clean_docstring(&text::cut_end(doc, DOCSTRING_READ_MAX)),
+        (None, None) => return String::new(),
+    };
+    text::cut_end(&cleaned, DESCRIPTION_MAX)
 }
 
-/// The failure text cut to `room` characters, keeping its end (the assertion).
+/// The failure text cut to `room` bytes, keeping its end (the assertion).
 pub fn traceback(failure: &TestFailure, room: usize) -> String {
-    text::truncate_start(failure.traceback.trim_end(), room)
+    text::cut_start(failure.traceback.trim_end(), room)
 }
 
-/// The description, the failure, then the nodeid and the CI run, within `BODY_MAX`.
+/// The test id as shown, within `NODEID_MAX` bytes.
+pub fn nodeid(failure: &TestFailure) -> String {
+    text::cut_end(&failure.nodeid, NODEID_MAX)
+}
+
+/// The description, the failure, then the nodeid and the CI run, within
+/// `BODY_MAX` bytes.
 pub fn body(failure: &TestFailure, details: Option<&str>, run: Option<&Run>) -> String {
     let description = description(failure, details);
-    let mut footer = format!("\n\nTest: {}", failure.nodeid);
+    let mut footer = format!("\n\nTest: {}", nodeid(failure));
     if let Some(run) = run {
-        footer.push_str(&format!("\nCI: {}", ci::describe(run)));
+        let ci = text::cut_end(&ci::describe(run), NODEID_MAX);
+        footer.push_str(&format!("\nCI: {ci}"));
     }
     let header = if description.is_empty() {
         "Failure:\n".to_string()
     } else {
-        format!(
-            "{}\n\nFailure:\n",
-            text::truncate_end(&description, BODY_MAX / 4)
-        )
+        format!("{description}\n\nFailure:\n")
     };
     let room = BODY_MAX
-        .saturating_sub(header.chars().count())
-        .saturating_sub(footer.chars().count());
+        .saturating_sub(header.len())
+        .saturating_sub(footer.len());
     format!("{header}{}{footer}", traceback(failure, room))
 }

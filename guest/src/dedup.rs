@@ -43,6 +43,12 @@ pub fn for_aggregate(destination: &Destination, suite: &str) -> String {
     format!("pytest-aggregate-{}", hashed(&[kind, id, suite]))
 }
 
+/// The key of the fallback alert saying a test could not page: one per test,
+/// whatever its destination, and never the test's own.
+pub fn for_fallback(nodeid: &str) -> String {
+    format!("pytest-fallback-{}", hashed(&["fallback", nodeid]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +84,14 @@ mod tests {
         assert!(!key.contains("R0UT1NGKEY"));
         assert!(key.len() <= KEY_MAX);
         assert_ne!(for_aggregate(&EVENTS, "suite"), for_test(&EVENTS, "suite"));
+    }
+
+    #[test]
+    fn the_fallback_key_is_stable_per_test_and_not_the_tests_own() {
+        let key = for_fallback("t.py::test_a");
+        assert_eq!(key, for_fallback("t.py::test_a"));
+        assert_ne!(key, for_fallback("t.py::test_b"));
+        assert_ne!(key, for_test(&EVENTS, "t.py::test_a"));
+        assert!(for_fallback(&"x".repeat(100_000)).len() <= KEY_MAX);
     }
 }

@@ -40,6 +40,11 @@ pub fn of<'a>(options: &'a IncidentOptions, settings: &'a Settings) -> Option<De
     present(&options.service_id).map(|service_id| Destination::Rest { service_id })
 }
 
+/// The fallback routing key, when one is set.
+pub fn fallback_key(settings: &Settings) -> Option<&str> {
+    present(&settings.fallback_routing_key)
+}
+
 /// Whether Events API v2 is in use for markers without their own routing key.
 pub fn events_by_default(settings: &Settings) -> bool {
     present(&settings.routing_key).is_some()

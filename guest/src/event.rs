@@ -10,9 +10,15 @@ use crate::pytest_pagerduty::alerts::types::{
 };
 use crate::request::{self, header, Parts};
 use crate::settings::Checked;
+use crate::text;
 
 const CLIENT: &str = "pytest-pagerduty";
 const REDACTED: &str = "[redacted]";
+/// PagerDuty's limit for a whole event ("512 KB"), read as the smaller
+/// 512,000 bytes.
+pub const PAYLOAD_MAX: usize = 512_000;
+/// Each short field of an event (source, component, group, class), in bytes.
+const FIELD_MAX: usize = 1024;
 
 #[derive(Serialize)]
 struct Link {
@@ -78,26 +84,24 @@ pub fn location(nodeid: &str) -> (String, String, String) {
         Some((dir, _)) => dir.to_string(),
         None => ".".to_string(),
     };
-    let class = if rest.len() > 1 {
-        rest[0].to_string()
-    } else {
-        "pytest".to_string()
-    };
-    (module, group, class)
+    let class = if rest.len() > 1 { rest[0] } else { "pytest" };
+    let cut = |text: &str| text::cut_end(text, FIELD_MAX);
+    (cut(&module), cut(&group), cut(class))
 }
 
 /// The event's source: the CI job when there is one, else the host.
 pub fn source(run: Option<&Run>, host: &str) -> String {
-    match run {
+    let source = match run {
         Some(Run {
             system,
             job: Some(job),
             ..
         }) => format!("{system}: {job}"),
         Some(Run { system, .. }) => system.clone(),
-        None if !host.is_empty() => host.to_string(),
+        None if !host.is_empty() => text::printable(host, true),
         None => "pytest".to_string(),
-    }
+    };
+    text::cut_end(&source, FIELD_MAX)
 }
 
 pub fn ci_details(run: Option<&Run>) -> Value {
@@ -142,13 +146,16 @@ fn finish(
     // The shown body keeps everything but the routing key.
     // Not `expect`, which would format the error (request.rs).
     let mut display: Value =
-        serde_json::from_str(&body).unwrap_or_else(|_| panic!("just serialized"));
+        // `from_slice`, as replies are read: `from_str` would be a second
+        // copy of the whole JSON reader (about 8 KB).
+        serde_json::from_slice(body.as_bytes()).unwrap_or_else(|_| panic!("just serialized"));
     display["routing_key"] = Value::String(REDACTED.to_string());
     request::finish(
         Parts {
             kind,
             method: "POST",
             url: checked.events.url("/v2/enqueue"),
+            authority: checked.events.authority.clone(),
             headers: vec![
                 header("Accept", "application/json", false),
                 header("Content-Type", "application/json", false),
@@ -173,8 +180,9 @@ pub struct Trigger<'a> {
 }
 
 pub fn trigger(checked: &Checked, settings: &Settings, t: Trigger) -> AlertRequest {
+    let nodeid = t.custom_details.get("nodeid").cloned();
     let (component, group, class) = location(&t.failure.nodeid);
-    let event = Event {
+    let mut event = Event {
         routing_key: t.routing_key,
         event_action: "trigger",
         dedup_key: t.dedup_key,
@@ -191,6 +199,23 @@ pub fn trigger(checked: &Checked, settings: &Settings, t: Trigger) -> AlertReque
         }),
         links: links(t.run),
     };
+    if request::json(&event).len() > PAYLOAD_MAX {
+        // As Alertmanager does: the details go, the alert stays.
+        // `insert`, not `collect`: a map from an iterator sorts it (5 KB).
+        let mut details = Map::new();
+        if let Some(nodeid) = nodeid {
+            details.insert("nodeid".into(), nodeid);
+        }
+        details.insert(
+            "note".into(),
+            Value::from(
+                "the details passed PagerDuty's 512 KB limit for an event and were left out",
+            ),
+        );
+        if let Some(payload) = event.payload.as_mut() {
+            payload.custom_details = details;
+        }
+    }
     finish(
         checked,
         settings,

@@ -32,6 +32,11 @@ pub fn send(request: &AlertRequest) -> Result<Reply, ErrorCode> {
         None => (request.url.as_str(), None),
     };
     let endpoint = parse_url(base).map_err(|e| internal(&e))?;
+    // Hosts allow or refuse a request by its `authority`: it must be where
+    // the request goes.
+    if endpoint.authority != request.authority {
+        return Err(internal("the request's authority is not its URL's"));
+    }
     let path_with_query = match query {
         Some(query) => format!("{}?{query}", endpoint.path),
         None => endpoint.path.clone(),

@@ -130,6 +130,7 @@ pub fn create(
             kind: RequestKind::RestCreate,
             method: "POST",
             url: checked.endpoint.url("/incidents"),
+            authority: checked.endpoint.authority.clone(),
             headers: headers(checked)?,
             display_body: body.clone(),
             body,
@@ -153,22 +154,29 @@ fn query_value(value: &str) -> String {
         .collect()
 }
 
-/// `GET /incidents` for the open incidents with this key.
+/// The query parameter naming the service a lookup is scoped to.
+pub const SERVICE_IDS: &str = "service_ids%5B%5D=";
+
+/// `GET /incidents` for the open incidents of this service with this key: an
+/// incident key is unique only per service.
 pub fn find(
     checked: &Checked,
     settings: &Settings,
     nodeid: &str,
+    service_id: &str,
     dedup_key: String,
 ) -> Result<AlertRequest, SettingsError> {
     let url = checked.endpoint.url(&format!(
-        "/incidents?incident_key={}&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged",
-        query_value(&dedup_key)
+        "/incidents?incident_key={}&{SERVICE_IDS}{}&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged",
+        query_value(&dedup_key),
+        query_value(service_id)
     ));
     Ok(request::finish(
         Parts {
             kind: RequestKind::RestFind,
             method: "GET",
             url,
+            authority: checked.endpoint.authority.clone(),
             headers: headers(checked)?,
             body: String::new(),
             display_body: String::new(),
@@ -200,6 +208,7 @@ pub fn resolve(
             url: checked
                 .endpoint
                 .url(&format!("/incidents/{}", query_value(incident_id))),
+            authority: checked.endpoint.authority.clone(),
             headers: headers(checked)?,
             display_body: body.clone(),
             body,

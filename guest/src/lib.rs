@@ -44,6 +44,10 @@ impl Guest for Component {
             .collect()
     }
 
+    fn failure_text_limit() -> u32 {
+        compose::FAILURE_TEXT_LIMIT
+    }
+
     fn classify_reply(
         kind: RequestKind,
         status: u16,
@@ -52,7 +56,7 @@ impl Guest for Component {
     ) -> Result<Delivered, DeliveryFailure> {
         let headers: Vec<(String, String)> =
             headers.into_iter().map(|h| (h.name, h.value)).collect();
-        reply::classify(kind, status, &headers, body.as_bytes())
+        reply::classify(kind, status, &headers, body.as_bytes(), None)
     }
 }
 

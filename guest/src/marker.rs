@@ -54,24 +54,37 @@ fn text<'a>(name: &str, value: &'a MarkerValue) -> Result<&'a str, MarkerError> 
     }
 }
 
-/// A PagerDuty object id such as `PWIXJZS`: letters and digits only.
+/// The longest id accepted. PagerDuty's ids are short letters and digits:
+/// 7 (`PWIXJZS`) or 14 (an incident's `Q2ZP5BXHT06KHM`); the longest its
+/// REST contract describes are 26 (a Base32 UUID v7). Twice that leaves room.
+pub const ID_MAX: usize = 64;
+
+/// A PagerDuty object id such as `PWIXJZS`: 1 to `ID_MAX` letters and digits.
 fn pagerduty_id(name: &str, value: &MarkerValue) -> Result<String, MarkerError> {
     let id = text(name, value)?;
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if id.is_empty() || id.len() > ID_MAX || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        // Quote a short value only: an id of 10,000 characters is no help.
+        let shown = if id.len() > ID_MAX {
+            format!("a value of {} characters", id.chars().count())
+        } else {
+            format!("{id:?}")
+        };
         return Err(error(
             Some(name),
-            format!("{name}={id:?} is not a PagerDuty id"),
-            format!("PagerDuty ids are letters and digits, such as {name}=\"PWIXJZS\"; copy it from the object's URL in PagerDuty"),
+            format!("{name}={shown} is not a PagerDuty id"),
+            format!("PagerDuty ids are 1 to {ID_MAX} letters and digits, such as {name}=\"PWIXJZS\"; copy it from the object's URL in PagerDuty"),
         ));
     }
     Ok(id.to_string())
 }
 
 /// Levenshtein distance, for suggesting the keyword a typo meant.
+/// Over bytes: the keywords are ASCII, so a non-ASCII character only counts
+/// as more than one edit (no `Vec<char>`, about 1 KB of the component).
 fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
+    let b = b.as_bytes();
     let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, ca) in a.bytes().enumerate() {
         let mut previous = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
@@ -164,6 +177,14 @@ pub fn check(
             }
             "assignee_id" => assignees.push(pagerduty_id(name, value)?),
             "assignee_ids" => match value {
+                MarkerValue::TextList(ids) if ids.is_empty() => {
+                    return Err(error(
+                        Some(name),
+                        "assignee_ids=[] names no one to assign".to_string(),
+                        "give one id, assignee_ids=[\"PZUVZZZ\"], or leave assignee_ids out"
+                            .to_string(),
+                    ))
+                }
                 MarkerValue::TextList(ids) => {
                     for id in ids {
                         assignees.push(pagerduty_id(name, &MarkerValue::Text(id.clone()))?);
@@ -265,6 +286,7 @@ mod tests {
             dry_run: true,
             max_attempts: None,
             max_incidents: None,
+            fallback_routing_key: None,
         }
     }
 
@@ -362,6 +384,42 @@ mod tests {
         };
         let options = check(&[arg("service_id", "P1"), one]).unwrap();
         assert_eq!(options.assignee_id.as_deref(), Some("U1"));
+    }
+
+    #[test]
+    fn an_id_too_long_to_be_pagerdutys_is_rejected_without_quoting_it() {
+        let long = "P".repeat(10_000);
+        for name in [
+            "service_id",
+            "priority_id",
+            "escalation_policy_id",
+            "assignee_id",
+        ] {
+            let err = problem(&[arg("service_id", "P1"), arg(name, &long)]);
+            assert_eq!(err.argument.as_deref(), Some(name));
+            assert_eq!(
+                err.problem,
+                format!("{name}=a value of 10000 characters is not a PagerDuty id")
+            );
+            assert!(
+                err.fix.contains("1 to 64 letters and digits"),
+                "{}",
+                err.fix
+            );
+        }
+        assert!(check(&[arg("service_id", &"P".repeat(ID_MAX))]).is_ok());
+        assert!(check(&[arg("service_id", "01J8Z3Q4ABCDEFGHJKMNPQRSTV")]).is_ok());
+    }
+
+    #[test]
+    fn an_empty_assignee_list_is_rejected() {
+        let empty = MarkerArgument {
+            name: "assignee_ids".into(),
+            value: MarkerValue::TextList(Vec::new()),
+        };
+        let err = problem(&[arg("service_id", "P1"), empty]);
+        assert_eq!(err.argument.as_deref(), Some("assignee_ids"));
+        assert!(err.problem.contains("names no one"), "{}", err.problem);
     }
 
     #[test]

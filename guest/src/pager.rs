@@ -318,12 +318,24 @@ impl GuestPager for Pager {
         out
     }
 
+    fn fallback(
+        &self,
+        failure: TestFailure,
+        reason: String,
+        fix: String,
+    ) -> Result<AlertRequest, BuildError> {
+        // Its own key sends it; only a dry run the user asked for holds it.
+        let dry_run = self.settings.dry_run.then_some(DryRunReason::Requested);
+        let built = alerts::fallback(&failure, &reason, &fix, &self.settings_for(dry_run))?;
+        Ok(self.finish(built, &failure.nodeid, dry_run))
+    }
+
     fn send(&self, request: AlertRequest, progress: Option<Progress>) -> Step {
         if let Some(step) = self.unsendable(&request) {
             return step;
         }
         let answer = match http::send(&request) {
-            Ok(reply) => reply::classify(request.kind, reply.status, &reply.headers, &reply.body),
+            Ok(reply) => reply::classify_for(&request, reply.status, &reply.headers, &reply.body),
             Err(error) => Err(reply::transport_failure(&error, request.api)),
         };
         self.step(&request, progress, answer)
@@ -342,7 +354,7 @@ impl GuestPager for Pager {
         }
         let headers: Vec<(String, String)> =
             headers.into_iter().map(|h| (h.name, h.value)).collect();
-        let answer = reply::classify(request.kind, status, &headers, body.as_bytes());
+        let answer = reply::classify_for(&request, status, &headers, body.as_bytes());
         self.step(&request, progress, answer)
     }
 }

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use crate::pytest_pagerduty::alerts::types::{
-    Api, Delivered, DeliveryFailure, PagerdutyError, Rejection, RejectionKind, RequestKind, Retry,
-    Setting, StopScope,
+    AlertRequest, Api, Delivered, DeliveryFailure, PagerdutyError, Rejection, RejectionKind,
+    RequestKind, Retry, Setting, StopScope,
 };
 use crate::wasi::http::types::{ErrorCode, FieldSizePayload};
 
@@ -34,11 +34,49 @@ fn created(body: &[u8]) -> Option<Delivered> {
     })
 }
 
-/// The ids of the incidents a lookup found (`{"incidents": [{"id": ..}]}`).
-fn found(body: &[u8]) -> Option<Vec<String>> {
+/// What a lookup (`rest-find`) is after: the open incidents of one service
+/// whose own key is this one. PagerDuty's `incident_key` query also matches
+/// alerts' keys, and a key is unique only per service.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup<'a> {
+    pub service_id: &'a str,
+    pub incident_key: &'a str,
+}
+
+impl<'a> Lookup<'a> {
+    /// What the lookup the component built asks for: the service in its URL
+    /// (`incident::find`), its key. None for another request, or a lookup
+    /// without a service (built before lookups had one): it resolves nothing.
+    pub fn of(request: &'a AlertRequest) -> Option<Self> {
+        let (_, query) = request.url.split_once('?')?;
+        let service_id = query
+            .split('&')
+            .find_map(|p| p.strip_prefix(crate::incident::SERVICE_IDS))?;
+        Some(Lookup {
+            service_id,
+            incident_key: &request.dedup_key,
+        })
+    }
+
+    fn matches(&self, incident: &Value) -> bool {
+        let service = incident.get("service").and_then(|s| s.get("id"));
+        service.and_then(Value::as_str) == Some(self.service_id)
+            && incident.get("incident_key").and_then(Value::as_str) == Some(self.incident_key)
+    }
+}
+
+/// The ids of the incidents a lookup found (`{"incidents": [{"id": ..}]}`):
+/// with a `lookup`, only those it is after.
+fn found(body: &[u8], lookup: Option<&Lookup>) -> Option<Vec<String>> {
     let reply = json(body)?;
     let incidents = reply.get("incidents")?.as_array()?;
-    Some(incidents.iter().filter_map(|i| text(i, "id")).collect())
+    Some(
+        incidents
+            .iter()
+            .filter(|i| lookup.is_none_or(|l| l.matches(i)))
+            .filter_map(|i| text(i, "id"))
+            .collect(),
+    )
 }
 
 /// Events API v2: `{"status": "success", "message": ..., "dedup_key": ...}`.
@@ -58,13 +96,13 @@ fn delivered() -> Delivered {
 
 /// What a 2xx means for each kind of request. A 2xx always counts: PagerDuty
 /// took the request even when its reply cannot be read.
-fn success(kind: RequestKind, body: &[u8]) -> Delivered {
+fn success(kind: RequestKind, body: &[u8], lookup: Option<&Lookup>) -> Delivered {
     match kind {
         RequestKind::RestCreate | RequestKind::RestResolve => {
             created(body).unwrap_or_else(delivered)
         }
         RequestKind::RestFind => Delivered {
-            found: found(body).unwrap_or_default(),
+            found: found(body, lookup).unwrap_or_default(),
             ..delivered()
         },
         RequestKind::EventsTrigger | RequestKind::EventsResolve => Delivered {
@@ -139,6 +177,14 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
+/// PagerDuty's words as a clause a host can end with its own punctuation
+/// ("Service not found." would read "Service not found.. Fix: ..."), on one
+/// line.
+fn clause(text: &str) -> String {
+    let line = crate::text::one_line(&crate::text::printable(text, true));
+    line.trim_end_matches('.').trim_end().to_string()
+}
+
 /// PagerDuty's error object, or the body itself when it is not one.
 fn pagerduty_error(status: u16, body: &[u8]) -> PagerdutyError {
     match error_reply(body) {
@@ -149,8 +195,8 @@ fn pagerduty_error(status: u16, body: &[u8]) -> PagerdutyError {
         }) => PagerdutyError {
             status,
             code,
-            message,
-            errors: error_details(&errors),
+            message: clause(&message),
+            errors: error_details(&errors).iter().map(|e| clause(e)).collect(),
         },
         _ => {
             let text = String::from_utf8_lossy(body);
@@ -205,15 +251,17 @@ fn retry_after(headers: &[(String, String)]) -> Option<u32> {
         .and_then(|v| v.parse::<u32>().ok())
 }
 
-/// Classifies one HTTP reply to a request of this kind.
+/// Classifies one HTTP reply to a request of this kind; a lookup's reply
+/// lists only the incidents `lookup` is after, when it is given.
 pub fn classify(
     kind: RequestKind,
     status: u16,
     headers: &[(String, String)],
     body: &[u8],
+    lookup: Option<&Lookup>,
 ) -> Result<Delivered, DeliveryFailure> {
     if (200..300).contains(&status) {
-        return Ok(success(kind, body));
+        return Ok(success(kind, body, lookup));
     }
     let error = pagerduty_error(status, body);
     let events = matches!(
@@ -256,7 +304,15 @@ pub fn classify(
             "PagerDuty refused this event: check the routing key's integration and the account's plan",
             Some(Setting::RoutingKey),
         ),
-        402 | 403 => rejected(
+        // PagerDuty's 402: the account's plan lacks the ability the request needs.
+        402 => rejected(
+            RejectionKind::Forbidden,
+            error,
+            StopScope::ThisApi,
+            "the PagerDuty account's plan does not include what this request needs: ask an account owner to upgrade the plan, or page through Events API v2 with a routing key",
+            Some(Setting::ApiKey),
+        ),
+        403 => rejected(
             RejectionKind::Forbidden,
             error,
             StopScope::ThisApi,
@@ -294,6 +350,22 @@ pub fn classify(
             Some(if events { Setting::EventsUrl } else { Setting::ApiUrl }),
         ),
     })
+}
+
+/// Classifies the reply to this request: a lookup's lists only the
+/// incidents it is after (`Lookup`), none for a lookup without a service.
+pub fn classify_for(
+    request: &AlertRequest,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Delivered, DeliveryFailure> {
+    let lookup = Lookup::of(request);
+    let mut answer = classify(request.kind, status, headers, body, lookup.as_ref());
+    if let (Ok(delivered), None) = (&mut answer, lookup) {
+        delivered.found.clear();
+    }
+    answer
 }
 
 /// Classifies a request that got no reply.
@@ -342,10 +414,9 @@ fn describe(error: &ErrorCode) -> String {
 /// payload (about 4 KB).
 fn debug(error: &ErrorCode) -> String {
     use ErrorCode as E;
-    fn some<T: std::fmt::Display>(value: &Option<T>) -> String {
-        value
-            .as_ref()
-            .map_or_else(|| "None".to_string(), |v| format!("Some({v})"))
+    // One instantiation for every integer width: the digits are the same.
+    fn some<T: Copy + Into<u64>>(value: &Option<T>) -> String {
+        value.map_or_else(|| "None".to_string(), |v| format!("Some({})", v.into()))
     }
     fn text(value: &Option<String>) -> String {
         value
@@ -435,14 +506,20 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
-        classify(RequestKind::RestCreate, status, &headers, body.as_bytes())
-            .expect_err("should not be created")
+        classify(
+            RequestKind::RestCreate,
+            status,
+            &headers,
+            body.as_bytes(),
+            None,
+        )
+        .expect_err("should not be created")
     }
 
     #[test]
     fn a_201_yields_the_incident_number_and_link() {
         let body = r#"{"incident":{"id":"PT4KHLK","incident_number":1234,"html_url":"https://x.pagerduty.com/incidents/PT4KHLK"}}"#;
-        let created = classify(RequestKind::RestCreate, 201, &[], body.as_bytes()).unwrap();
+        let created = classify(RequestKind::RestCreate, 201, &[], body.as_bytes(), None).unwrap();
         assert_eq!(created.id.as_deref(), Some("PT4KHLK"));
         assert_eq!(created.number, Some(1234));
         assert_eq!(
@@ -454,14 +531,14 @@ mod tests {
     #[test]
     fn a_field_of_the_wrong_type_reads_as_absent_and_the_rest_count() {
         let body = br#"{"incident":{"id":"PT4KHLK","incident_number":"1234","html_url":7}}"#;
-        let created = classify(RequestKind::RestCreate, 201, &[], body).unwrap();
+        let created = classify(RequestKind::RestCreate, 201, &[], body, None).unwrap();
         assert_eq!(created.id.as_deref(), Some("PT4KHLK"));
         assert_eq!((created.number, created.html_url), (None, None));
         let found = br#"{"incidents":[{"id":"PA"},{"no":"id"},{"id":"PB"}]}"#;
-        let reply = classify(RequestKind::RestFind, 200, &[], found).unwrap();
+        let reply = classify(RequestKind::RestFind, 200, &[], found, None).unwrap();
         assert_eq!(reply.found, ["PA", "PB"]);
         let body = br#"{"error":{"message":"Invalid Input Provided","code":"x"}}"#;
-        match classify(RequestKind::RestCreate, 400, &[], body).unwrap_err() {
+        match classify(RequestKind::RestCreate, 400, &[], body, None).unwrap_err() {
             DeliveryFailure::Rejected(r) => {
                 assert_eq!(r.error.message, "Invalid Input Provided");
                 assert_eq!(r.error.code, None);
@@ -472,7 +549,7 @@ mod tests {
 
     #[test]
     fn a_201_with_malformed_json_is_still_created() {
-        let created = classify(RequestKind::RestCreate, 201, &[], b"{not json").unwrap();
+        let created = classify(RequestKind::RestCreate, 201, &[], b"{not json", None).unwrap();
         assert_eq!(created.number, None);
     }
 
@@ -565,23 +642,89 @@ mod tests {
     #[test]
     fn events_replies_carry_the_dedup_key_and_finds_list_ids() {
         let accepted = br#"{"status":"success","message":"Event processed","dedup_key":"k1"}"#;
-        let reply = classify(RequestKind::EventsTrigger, 202, &[], accepted).unwrap();
+        let reply = classify(RequestKind::EventsTrigger, 202, &[], accepted, None).unwrap();
         assert_eq!(reply.dedup_key.as_deref(), Some("k1"));
         let found = br#"{"incidents":[{"id":"PA"},{"id":"PB"}],"limit":25}"#;
-        let reply = classify(RequestKind::RestFind, 200, &[], found).unwrap();
+        let reply = classify(RequestKind::RestFind, 200, &[], found, None).unwrap();
         assert_eq!(reply.found, vec!["PA".to_string(), "PB".to_string()]);
         let bad = br#"{"status":"invalid event","message":"Event object is invalid","errors":["'routing_key' is invalid"]}"#;
-        match classify(RequestKind::EventsTrigger, 400, &[], bad).unwrap_err() {
+        match classify(RequestKind::EventsTrigger, 400, &[], bad, None).unwrap_err() {
             DeliveryFailure::Rejected(r) => assert!(r.fix.contains("routing key")),
             other => panic!("{other:?}"),
         }
     }
 
+    fn lookup_request(url: &str, key: &str) -> AlertRequest {
+        AlertRequest {
+            kind: RequestKind::RestFind,
+            api: Api::Rest,
+            method: "GET".into(),
+            url: url.into(),
+            authority: "api.pagerduty.com".into(),
+            headers: Vec::new(),
+            body: String::new(),
+            display_body: String::new(),
+            title: String::new(),
+            subject: String::new(),
+            dedup_key: key.into(),
+            timeout_ms: 1000,
+            dry_run: None,
+        }
+    }
+
+    #[test]
+    fn a_lookup_keeps_only_its_services_incidents_with_its_own_key() {
+        let request = lookup_request(
+            "https://api.pagerduty.com/incidents?incident_key=k&service_ids%5B%5D=PSVC1&statuses%5B%5D=triggered",
+            "k",
+        );
+        let lookup = Lookup::of(&request).unwrap();
+        assert_eq!(lookup.service_id, "PSVC1");
+        let body = br#"{"incidents":[
+            {"id":"PA","incident_key":"k","service":{"id":"PSVC1","type":"service_reference"}},
+            {"id":"PB","incident_key":"k","service":{"id":"PSVC2","type":"service_reference"}},
+            {"id":"PC","incident_key":null,"service":{"id":"PSVC1","type":"service_reference"}},
+            {"id":"PD","incident_key":"k"},
+            {"id":"PE","incident_key":"other","service":{"id":"PSVC1"}}
+        ]}"#;
+        let reply = classify(RequestKind::RestFind, 200, &[], body, Some(&lookup)).unwrap();
+        assert_eq!(reply.found, ["PA"]);
+        // Without a request to compare with, every listed incident.
+        let reply = classify(RequestKind::RestFind, 200, &[], body, None).unwrap();
+        assert_eq!(reply.found.len(), 5);
+        // A lookup built without a service asks for nothing to resolve.
+        let unscoped = lookup_request("https://api.pagerduty.com/incidents?incident_key=k", "k");
+        assert!(Lookup::of(&unscoped).is_none());
+    }
+
+    #[test]
+    fn pagerdutys_words_come_without_a_closing_period() {
+        let body = br#"{"error":{"message":"Invalid Input Provided.","code":2001,"errors":["Service not found."]}}"#;
+        match classify(RequestKind::RestCreate, 400, &[], body, None).unwrap_err() {
+            DeliveryFailure::Rejected(r) => {
+                assert_eq!(r.error.message, "Invalid Input Provided");
+                assert_eq!(r.error.errors, ["Service not found"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_402_names_the_accounts_plan_and_a_403_the_keys_access() {
+        let fix = |status| match failure(status, &[], "") {
+            DeliveryFailure::Rejected(r) => r.fix,
+            other => panic!("{other:?}"),
+        };
+        assert!(fix(402).contains("plan"), "{}", fix(402));
+        assert!(!fix(402).contains("write access"));
+        assert!(fix(403).contains("write access"));
+    }
+
     #[test]
     fn resolving_an_already_resolved_incident_is_done() {
         let body = br#"{"error":{"message":"Incident Already Resolved","code":1001}}"#;
-        assert!(classify(RequestKind::RestResolve, 400, &[], body).is_ok());
-        assert!(classify(RequestKind::RestCreate, 400, &[], body).is_err());
+        assert!(classify(RequestKind::RestResolve, 400, &[], body, None).is_ok());
+        assert!(classify(RequestKind::RestCreate, 400, &[], body, None).is_err());
     }
 
     #[test]
@@ -694,7 +837,7 @@ mod tests {
     #[test]
     fn an_events_error_body_gives_its_message_and_errors() {
         let bad = br#"{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect"]}"#;
-        match classify(RequestKind::EventsTrigger, 400, &[], bad).unwrap_err() {
+        match classify(RequestKind::EventsTrigger, 400, &[], bad, None).unwrap_err() {
             DeliveryFailure::Rejected(r) => {
                 assert_eq!(r.error.message, "Event object is invalid");
                 assert_eq!(r.error.errors, ["Length of 'routing_key' is incorrect"]);

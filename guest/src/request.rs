@@ -22,6 +22,8 @@ pub struct Parts {
     pub kind: RequestKind,
     pub method: &'static str,
     pub url: String,
+    /// Where `url` goes, as `http::send` hands it to wasi-http.
+    pub authority: String,
     pub headers: Vec<Header>,
     pub body: String,
     /// The body as it may be shown (an event's routing key removed).
@@ -40,6 +42,7 @@ pub fn finish(parts: Parts, timeout_ms: u32) -> AlertRequest {
         api,
         method: parts.method.to_string(),
         url: parts.url,
+        authority: parts.authority,
         headers: parts.headers,
         body: parts.body,
         display_body: parts.display_body,

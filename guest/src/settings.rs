@@ -158,6 +158,7 @@ fn label(setting: Setting) -> &'static str {
     match setting {
         Setting::ApiKey => "the API key",
         Setting::OauthToken => "the OAuth token",
+        Setting::FallbackRoutingKey => "the fallback routing key",
         _ => "the routing key",
     }
 }
@@ -265,11 +266,18 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
     if let Some(token) = oauth_token {
         check_secret(Setting::OauthToken, token)?;
     }
-    if let Some(key) = routing_key {
-        check_secret(Setting::RoutingKey, key)?;
+    for (setting, key) in [
+        (Setting::RoutingKey, routing_key),
+        (
+            Setting::FallbackRoutingKey,
+            crate::destination::fallback_key(settings),
+        ),
+    ] {
+        let Some(key) = key else { continue };
+        check_secret(setting, key)?;
         if let Some(problem) = crate::destination::routing_key_problem(key) {
             return Err(error(
-                Setting::RoutingKey,
+                setting,
                 problem,
                 "copy the 32-character Integration Key from the service's Events API v2 integration",
             ));
@@ -313,6 +321,7 @@ mod tests {
             dry_run: false,
             max_attempts: None,
             max_incidents: None,
+            fallback_routing_key: None,
         }
     }
 
@@ -433,6 +442,19 @@ mod tests {
         assert_eq!(checked.rest().unwrap_err().setting, Setting::ApiKey);
         s.routing_key = Some("bad key".into());
         assert_eq!(check(&s).unwrap_err().setting, Setting::RoutingKey);
+    }
+
+    #[test]
+    fn a_fallback_routing_key_is_checked_as_a_routing_key_without_quoting_it() {
+        let mut s = settings();
+        s.fallback_routing_key = Some("FALLBACKKEY0123456789abcdefghijk".into());
+        assert!(check(&s).is_ok());
+        for bad in ["FALLBACKKEY", "Token FALLBACKKEY0123456789abcdefghijk"] {
+            s.fallback_routing_key = Some(bad.into());
+            let err = check(&s).unwrap_err();
+            assert_eq!(err.setting, Setting::FallbackRoutingKey);
+            assert!(!err.problem.contains("FALLBACKKEY") && !err.fix.contains("FALLBACKKEY"));
+        }
     }
 
     #[test]

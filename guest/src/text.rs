@@ -19,7 +19,8 @@ pub fn join(items: &[String], separator: &str) -> String {
         .join(separator)
 }
 
-/// Keeps the first `max` characters, ending with an ellipsis when cut.
+/// Keeps the first `max` characters, ending with an ellipsis when cut: for
+/// limits PagerDuty counts in characters (a title, a summary).
 pub fn truncate_end(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
@@ -29,17 +30,89 @@ pub fn truncate_end(text: &str, max: usize) -> String {
     kept
 }
 
-/// Keeps the last `max` characters, saying how much was cut; the end of a
-/// traceback is where the assertion is.
-pub fn truncate_start(text: &str, max: usize) -> String {
-    let total = text.chars().count();
-    if total <= max {
+/// The longest start of `text` within `max` bytes that ends on a character.
+fn head(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Keeps the first `max` UTF-8 bytes, ending with an ellipsis when cut: for
+/// limits counted in bytes (a body, a payload).
+pub fn cut_end(text: &str, max: usize) -> String {
+    if text.len() <= max {
         return text.to_string();
     }
-    let notice = format!("{ELLIPSIS} [{} characters cut] ", total - max);
-    let keep = max.saturating_sub(notice.chars().count());
-    let tail: String = text.chars().skip(total - keep).collect();
-    format!("{notice}{tail}")
+    let mut kept = head(text, max.saturating_sub(ELLIPSIS.len_utf8())).to_string();
+    kept.push(ELLIPSIS);
+    kept
+}
+
+/// Keeps the last `max` UTF-8 bytes, saying how much was cut; the end of a
+/// traceback is where the assertion is.
+pub fn cut_start(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let notice = format!("{ELLIPSIS} [{} bytes cut] ", text.len() - max);
+    let mut start = text.len() - max.saturating_sub(notice.len()).min(text.len());
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("{notice}{}", &text[start..])
+}
+
+/// The length of a CSI sequence's parameters and final byte.
+fn csi_length(rest: &str) -> usize {
+    rest.bytes()
+        .position(|b| (0x40..=0x7e).contains(&b))
+        .map_or(rest.len(), |at| at + 1)
+}
+
+/// The length of the terminal escape sequence at the start of `rest` (which
+/// starts after its ESC): CSI `[ params final`, OSC `] text BEL|ESC \`, or
+/// ESC and one character.
+fn escape_length(rest: &str) -> usize {
+    match rest.as_bytes().first() {
+        Some(b'[') => 1 + csi_length(&rest[1..]),
+        Some(b']') => match rest.bytes().position(|b| b == 0x7 || b == 0x1b) {
+            Some(at)
+                if rest.as_bytes()[at] == 0x1b && rest.as_bytes().get(at + 1) == Some(&b'\\') =>
+            {
+                at + 2
+            }
+            Some(at) => at + 1,
+            None => rest.len(),
+        },
+        _ => rest.chars().next().map_or(0, char::len_utf8),
+    }
+}
+
+/// Text without terminal escape sequences (pytest's colours) and NUL, which
+/// PagerDuty cannot store. In `title` mode every other control character
+/// goes too (whitespace ones become spaces), for a line that shows as
+/// written; otherwise they stay, for JSON to escape.
+pub fn printable(text: &str, title: bool) -> String {
+    if !text.contains(|c: char| c.is_control()) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        match c {
+            '\u{1b}' => rest = &rest[escape_length(rest)..],
+            // C1's CSI: the same sequence in one character.
+            '\u{9b}' => rest = &rest[csi_length(rest)..],
+            '\0' => {}
+            c if title && c.is_whitespace() => out.push(' '),
+            c if title && c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Removes a docstring's common indentation and surrounding blank lines,
@@ -106,12 +179,36 @@ mod tests {
     }
 
     #[test]
-    fn truncate_start_keeps_the_tail_and_says_how_much_was_cut() {
+    fn cut_end_counts_bytes_and_never_splits_a_character() {
+        assert_eq!(cut_end("héllo", 6), "héllo");
+        assert_eq!(cut_end("héllo wörld", 7), "hél…");
+        assert_eq!(cut_end("ééé", 5), "é…");
+        assert_eq!(cut_end("ééé", 4), "…");
+        for max in 0..20 {
+            assert!(cut_end("a€b€c€d€", max).len() <= max.max(3));
+        }
+    }
+
+    #[test]
+    fn cut_start_keeps_the_tail_and_says_how_many_bytes_were_cut() {
         let text = "x".repeat(100) + "assert 1 == 2";
-        let cut = truncate_start(&text, 40);
-        assert_eq!(cut.chars().count(), 40);
+        let cut = cut_start(&text, 40);
+        assert_eq!(cut.len(), 40);
         assert!(cut.ends_with("assert 1 == 2"));
-        assert!(cut.starts_with("… [73 characters cut] "));
+        assert!(cut.starts_with("… [73 bytes cut] "));
+        let wide = "€".repeat(100);
+        let cut = cut_start(&wide, 50);
+        assert!(cut.len() <= 50 && cut.ends_with('€'), "{cut}");
+    }
+
+    #[test]
+    fn printable_drops_escapes_and_nul_and_in_titles_every_control() {
+        let coloured = "\u{1b}[31mE   assert\u{1b}[0m 1\0 == 2\u{1b}]8;;https://x\u{7}link\u{1b}]8;;\u{1b}\\\u{9b}1m!";
+        assert_eq!(printable(coloured, false), "E   assert 1 == 2link!");
+        assert_eq!(printable("a\tb\nc\u{7}d\u{85}e\u{7f}", true), "a b cd e");
+        assert_eq!(printable("a\tb\u{7}", false), "a\tb\u{7}");
+        assert_eq!(printable("trailing \u{1b}[", true), "trailing ");
+        assert_eq!(printable("plain", true), "plain");
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn main() -> wasmtime::Result<()> {
         dry_run: false,
         max_attempts: None,
         max_incidents: Some(u32::MAX),
+        fallback_routing_key: None,
     };
     let host = Host::embedded()?;
     let mut instance = host.instance(Allowlist::default(), Duration::from_secs(10))?;

@@ -51,6 +51,7 @@ names!(Setting, setting_name, setting, {
     Timeout => "timeout",
     MaxAttempts => "max-attempts",
     MaxIncidents => "max-incidents",
+    FallbackRoutingKey => "fallback-routing-key",
 });
 names!(Phase, phase_name, phase, { Setup => "setup", Call => "call", Teardown => "teardown" });
 names!(DryRunReason, dry_run_reason_name, dry_run_reason, {
@@ -157,6 +158,7 @@ pub fn settings(value: &Value) -> Result<Settings, String> {
             .ok_or("dry_run must be a boolean")?,
         max_attempts: optional_u32(value, "max_attempts")?,
         max_incidents: optional_u32(value, "max_incidents")?,
+        fallback_routing_key: optional_text(value, "fallback_routing_key")?,
     })
 }
 
@@ -274,6 +276,7 @@ pub fn settings_json(s: &Settings) -> Value {
         "dry_run": s.dry_run,
         "max_attempts": s.max_attempts,
         "max_incidents": s.max_incidents,
+        "fallback_routing_key": s.fallback_routing_key,
     })
 }
 
@@ -316,6 +319,7 @@ pub fn alert_request(r: &AlertRequest) -> Value {
         "api": api_name(r.api),
         "method": r.method,
         "url": r.url,
+        "authority": r.authority,
         "headers": r.headers.iter().map(header).collect::<Vec<_>>(),
         "body": body(&r.body),
         "display_body": body(&r.display_body),
@@ -424,6 +428,7 @@ mod tests {
             Setting::Timeout,
             Setting::MaxAttempts,
             Setting::MaxIncidents,
+            Setting::FallbackRoutingKey,
         ] {
             assert_eq!(setting(setting_name(s)), Ok(s));
         }

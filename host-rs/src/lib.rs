@@ -39,6 +39,44 @@ pub use pytest_pagerduty::alerts::types::{
 /// The component this crate was built with (build.rs compiles the guest).
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("PAGERDUTY_COMPONENT_WASM"));
 
+/// The longest start of `text` within `limit` bytes that ends on a character.
+fn head(text: &mut String, limit: usize) {
+    if text.len() > limit {
+        let mut end = limit;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+/// `failure` with each text within `limit` UTF-8 bytes
+/// (`Instance::failure_text_limit`), so no failure can trap the component:
+/// the traceback keeps its end, where the assertion is; the others their start.
+pub fn cut_failure(mut failure: TestFailure, limit: u32) -> TestFailure {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let f = &mut failure;
+    for text in [&mut f.nodeid, &mut f.host]
+        .into_iter()
+        .chain(
+            [&mut f.short_name, &mut f.docstring, &mut f.message]
+                .into_iter()
+                .flatten(),
+        )
+        .chain(f.ci.iter_mut().map(|v| &mut v.value))
+    {
+        head(text, limit);
+    }
+    if f.traceback.len() > limit {
+        let mut start = f.traceback.len() - limit;
+        while !f.traceback.is_char_boundary(start) {
+            start += 1;
+        }
+        f.traceback.drain(..start);
+    }
+    failure
+}
+
 /// One store's state: WASI with nothing granted, wasi-http, the sandbox.
 pub struct State {
     table: ResourceTable,
@@ -179,6 +217,13 @@ impl Instance {
         incidents.call_secret_arguments(store)
     }
 
+    /// The most UTF-8 bytes of each text of a `TestFailure` the component
+    /// takes: cut longer text before a call (`cut_failure`).
+    pub fn failure_text_limit(&mut self) -> Result<u32> {
+        let (store, incidents) = self.parts();
+        incidents.call_failure_text_limit(store)
+    }
+
     /// What one reply means, without deciding anything.
     pub fn classify_reply(
         &mut self,
@@ -312,6 +357,20 @@ impl Pager<'_> {
         incidents.pager().call_aggregate(store, pager, &held, suite)
     }
 
+    /// The alert to the fallback routing key saying that `failure` could not
+    /// page, why (`reason`) and what to do (`fix`).
+    pub fn fallback(
+        &mut self,
+        failure: &TestFailure,
+        reason: &str,
+        fix: &str,
+    ) -> Answer<AlertRequest, BuildError> {
+        let (store, incidents, pager) = self.parts();
+        incidents
+            .pager()
+            .call_fallback(store, pager, failure, reason, fix)
+    }
+
     /// Sends one attempt (nothing for a dry-run request or a stopped API) and
     /// says what comes next. `progress` is `None` first, then the `next` of
     /// the last `Step::Retry`.
@@ -343,5 +402,35 @@ impl Pager<'_> {
     /// Every destination the sandbox refused so far.
     pub fn denied(&self) -> &[String] {
         self.instance.denied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_cut_on_characters_keeping_the_tracebacks_end() {
+        let failure = TestFailure {
+            nodeid: "é".repeat(10),
+            short_name: Some("abcdef".into()),
+            docstring: None,
+            message: Some("€€".into()),
+            traceback: "start… end".into(),
+            phase: Phase::Call,
+            duration_seconds: 0.0,
+            ci: vec![Variable {
+                name: "GITHUB_JOB".into(),
+                value: "build".into(),
+            }],
+            host: "h".into(),
+        };
+        let cut = cut_failure(failure, 5);
+        assert_eq!(cut.nodeid, "éé");
+        assert_eq!(cut.short_name.as_deref(), Some("abcde"));
+        assert_eq!(cut.message.as_deref(), Some("€"));
+        assert_eq!(cut.traceback, " end");
+        assert_eq!(cut.ci[0].value, "build");
+        assert_eq!(cut.host, "h");
     }
 }

@@ -85,6 +85,7 @@ fn settings(url: &str, timeout_ms: u32) -> Settings {
         dry_run: false,
         max_attempts: None,
         max_incidents: None,
+        fallback_routing_key: None,
     }
 }
 

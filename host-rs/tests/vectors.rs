@@ -19,6 +19,7 @@ const CALLS: &[&str] = &[
     "trigger",
     "resolve",
     "aggregate",
+    "fallback",
     "classify-reply",
     "deliver",
 ];
@@ -262,6 +263,17 @@ fn answer(instance: &mut Instance, vector: &Value) -> Result<Value, Failure> {
         "deliver" => {
             let marker = marker(&mut pager, &input["arguments"])?;
             deliver(&mut pager, marker, input)
+        }
+        "fallback" => {
+            let failure = canonical::test_failure(&input["failure"])?;
+            let answer = pager
+                .fallback(&failure, text(input, "reason")?, text(input, "fix")?)
+                .map_err(trap("pager.fallback"))?;
+            Ok(canonical::result(
+                &answer,
+                canonical::alert_request,
+                canonical::build_error,
+            ))
         }
         other => Err(format!("unknown call {other:?}")),
     }

@@ -147,6 +147,7 @@ const calls = {
     }));
     return pager.aggregate(held, i.suite);
   },
+  fallback: (i) => openPager(i).fallback(toRecord(i.failure), i.reason, i.fix),
   'classify-reply': (i) => incidents.classifyReply(i.kind, i.status, i.headers, i.body),
   // README, "deliver": reply by reply, the component's steps.
   deliver: (i) => {

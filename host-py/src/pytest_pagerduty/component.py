@@ -30,7 +30,7 @@ from .lowering import lift, lower, marker_arguments, result
 
 log = logging.getLogger("pytest_pagerduty")
 
-INTERFACE = "pytest-pagerduty:alerts/incidents@0.2.0"
+INTERFACE = "pytest-pagerduty:alerts/incidents@0.3.0"
 FUNCTIONS = (
     "[static]pager.open",
     "[method]pager.state",
@@ -40,11 +40,13 @@ FUNCTIONS = (
     "[method]pager.trigger",
     "[method]pager.resolve",
     "[method]pager.aggregate",
+    "[method]pager.fallback",
     "[method]pager.send",
     "[method]pager.decide",
     "[method]marker.options",
     "ci-variables",
     "secret-arguments",
+    "failure-text-limit",
     "classify-reply",
 )
 
@@ -145,6 +147,11 @@ class Instance:
         names: list[str] = self.call("secret-arguments")
         return names
 
+    def failure_text_limit(self) -> int:
+        """The most UTF-8 bytes of each text of a `TestFailure` the component takes."""
+        limit: int = self.call("failure-text-limit")
+        return limit
+
     def classify_reply(
         self, kind: wit.RequestKind, status: int, headers: Sequence[wit.ReplyHeader], body: str
     ) -> wit.Delivered | wit.DeliveryFailure:
@@ -235,6 +242,13 @@ class Pager(wit.Handle):
     def aggregate(self, held: Sequence[wit.Held], suite: str) -> list[wit.Aggregate]:
         answer = self._call("aggregate", lower(tuple(held)), suite)
         return [lift(item, wit.Aggregate) for item in answer]
+
+    def fallback(
+        self, failure: wit.TestFailure, reason: str, fix: str
+    ) -> wit.AlertRequest | wit.BuildError:
+        """The alert to the fallback routing key saying `failure` could not page."""
+        answer = self._call("fallback", lower(failure), reason, fix)
+        return lift(answer, result(wit.AlertRequest, wit.BuildError))  # type: ignore[no-any-return]
 
     def send(self, request: wit.AlertRequest, progress: wit.Progress | None) -> wit.Step:
         answer = self._call("send", lower(request), lower(progress))

@@ -82,6 +82,13 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "pagerduty_fallback_routing_key",
+        "string",
+        "Events API v2 integration key that receives one alert when a marker's page is "
+        "refused permanently.",
+        secret=True,
+    ),
+    Setting(
         "pagerduty_events_url",
         "string",
         "Events API base URL (https://events.eu.pagerduty.com for EU accounts).",
@@ -248,6 +255,7 @@ class Settings:
     oauth_token: str | None = field(repr=False)
     default_from: str | None
     routing_key: str | None = field(repr=False)
+    fallback_routing_key: str | None = field(repr=False)
     events_url: str | None
     auto_resolve: bool
     resolve_always: bool
@@ -269,7 +277,8 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.api_key, self.oauth_token, self.routing_key) if s)
+        keys = (self.api_key, self.oauth_token, self.routing_key, self.fallback_routing_key)
+        return tuple(s for s in keys if s)
 
     def source(self, setting: str) -> str:
         """Where a setting (a component's neutral key, or our own) came from."""
@@ -392,6 +401,7 @@ def resolve(config: pytest.Config) -> Settings:
         oauth_token=oauth_token,
         default_from=text("pagerduty_default_from"),
         routing_key=routing_key,
+        fallback_routing_key=text("pagerduty_fallback_routing_key"),
         events_url=text("pagerduty_events_url"),
         auto_resolve=flag("pagerduty_auto_resolve"),
         resolve_always=choice("pagerduty_resolve") == "always",
@@ -422,6 +432,7 @@ SPELLING: dict[str, str] = {
     "timeout": "pagerduty_timeout",
     "max-attempts": "pagerduty_max_attempts",
     "max-incidents": "pagerduty_max_incidents",
+    "fallback-routing-key": "pagerduty_fallback_routing_key",
 }
 
 
@@ -447,6 +458,7 @@ def component_fields(settings: Settings) -> dict[str, Any]:
         "dry_run": settings.dry_run_requested,
         "max_attempts": min(settings.max_attempts, 2**32 - 1) if settings.max_attempts else None,
         "max_incidents": min(settings.max_incidents, 2**32 - 1),
+        "fallback_routing_key": settings.fallback_routing_key,
     }
 
 

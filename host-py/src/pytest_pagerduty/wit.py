@@ -46,6 +46,7 @@ SettingKey = Literal[
     "timeout",
     "max-attempts",
     "max-incidents",
+    "fallback-routing-key",
 ]
 
 
@@ -161,6 +162,8 @@ class Settings:
     dry_run: bool
     max_attempts: Optional[int]
     max_incidents: Optional[int]
+    # Receives one alert when a marker's page is refused for good (a secret).
+    fallback_routing_key: Optional[str] = None
 
     def __repr__(self) -> str:  # never print a secret
         return f"Settings(api_url={self.api_url!r}, dry_run={self.dry_run!r}, ...)"
@@ -179,6 +182,8 @@ class AlertRequest:
     api: Api
     method: str
     url: str
+    # The host[:port] the component sends to: hosts check it before `send`.
+    authority: str
     headers: tuple[Header, ...]
     body: str
     display_body: str
@@ -195,7 +200,7 @@ class Delivered:
     number: Optional[int]
     html_url: Optional[str]
     dedup_key: Optional[str]
-    # For a REST lookup: the ids of the open incidents with the key.
+    # For a REST lookup: the ids of the open incidents of its service with its key.
     found: tuple[str, ...]
 
 

@@ -31,6 +31,11 @@ pub struct Args {
     /// Send to Events API v2 with the key in this environment variable.
     #[arg(long, value_name = "VAR")]
     pub routing_key_env: Option<String>,
+    /// An Events API v2 integration key that receives one alert when a
+    /// case's page is refused for good [env: PAGERDUTY_FALLBACK_ROUTING_KEY,
+    /// which keeps it out of the process list].
+    #[arg(long, value_name = "KEY")]
+    pub fallback_routing_key: Option<String>,
     #[arg(long)]
     pub urgency: Option<String>,
     #[arg(long)]

@@ -16,8 +16,8 @@ use pagerduty_host::junit::{self, Case, Outcome};
 use pagerduty_host::routes::{self, Route};
 use pagerduty_host::sandbox::PAGERDUTY_HOSTS;
 use pagerduty_host::{
-    AlertRequest, Allowlist, Held, Host, Marker, Pager, Phase, Planned, RequestKind, TestFailure,
-    Variable,
+    cut_failure, AlertRequest, Allowlist, Held, Host, Marker, Pager, Phase, Planned, RequestKind,
+    TestFailure, Variable,
 };
 
 use args::{Args, Resolve};
@@ -75,6 +75,8 @@ struct Context<'a> {
     state: State,
     secrets: Vec<String>,
     ci: Vec<Variable>,
+    /// The component's `failure-text-limit`.
+    text_limit: u32,
     host: String,
     tally: Tally,
 }
@@ -118,7 +120,7 @@ impl Context<'_> {
             _ => Phase::Call,
         };
         let clean = |t: &str| redact(t, &self.secrets);
-        TestFailure {
+        let failure = TestFailure {
             nodeid: clean(&case.id()),
             short_name: unique_name.then(|| clean(&case.name)),
             docstring: None,
@@ -128,7 +130,8 @@ impl Context<'_> {
             duration_seconds: case.seconds,
             ci: self.ci.clone(),
             host: self.host.clone(),
-        }
+        };
+        cut_failure(failure, self.text_limit)
     }
 
     /// Sends (or shows) one trigger; returns the alert it opened.
@@ -246,6 +249,7 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
     let cap = Duration::from_millis(settings.timeout_ms.into());
     let mut instance = host.instance(allowlist, cap).map_err(trap)?;
     let secret_arguments = instance.secret_arguments().map_err(trap)?;
+    let text_limit = instance.failure_text_limit().map_err(trap)?;
     let ci: Vec<Variable> = (instance.ci_variables().map_err(trap)?)
         .into_iter()
         .filter_map(|name| env(&name).map(|value| Variable { name, value }))
@@ -266,6 +270,7 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
         &settings.api_key,
         &settings.oauth_token,
         &settings.routing_key,
+        &settings.fallback_routing_key,
     ]
     .into_iter()
     .flatten()
@@ -285,6 +290,7 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
         state,
         secrets,
         ci,
+        text_limit,
         host: host_name(),
         tally: Tally::default(),
     };

@@ -108,6 +108,8 @@ pub fn settings(args: &Args, config: &Config, routes: &[Route]) -> Result<Settin
         dry_run: args.dry_run || stand_in,
         max_attempts: args.max_attempts,
         max_incidents: args.max_incidents,
+        fallback_routing_key: (args.fallback_routing_key.clone())
+            .or_else(|| env("PAGERDUTY_FALLBACK_ROUTING_KEY")),
     })
 }
 
@@ -126,6 +128,7 @@ pub fn spelling(setting: Setting) -> &'static str {
         Setting::Timeout => "--timeout-ms (or timeout_ms in the config file)",
         Setting::MaxAttempts => "--max-attempts",
         Setting::MaxIncidents => "--max-incidents",
+        Setting::FallbackRoutingKey => "--fallback-routing-key (or PAGERDUTY_FALLBACK_ROUTING_KEY)",
     }
 }
 
