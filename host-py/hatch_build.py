@@ -42,11 +42,11 @@ class ComponentBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         destination = root / "src" / "pytest_pagerduty" / "pagerduty.wasm"
         clone, sdist = root.parent, root / "rust"
         if own_workspace(clone):
-            destination.write_bytes(_build_component(clone).read_bytes())
+            destination.write_bytes(without_names(_build_component(clone).read_bytes()))
         elif own_workspace(sdist) and (
             os.environ.get("PYTEST_PAGERDUTY_REBUILD") == "1" or not destination.is_file()
         ):
-            destination.write_bytes(_build_component(sdist).read_bytes())
+            destination.write_bytes(without_names(_build_component(sdist).read_bytes()))
         elif not destination.is_file():
             raise RuntimeError(
                 "no Cargo workspace of this project and no prebuilt pagerduty.wasm: "
@@ -55,6 +55,37 @@ class ComponentBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         # The wheel holds Python and WebAssembly only: one wheel for every platform.
         build_data["pure_python"] = True
         build_data["tag"] = "py3-none-any"
+
+
+def _leb128(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def without_names(component: bytes) -> bytes:
+    """The component without its top-level `component-name` custom section:
+    names for debuggers (11 KB) that nothing reads at run time, and that
+    the linker has no switch to leave out. Top-level sections are simply
+    concatenated after the 8-byte header, so dropping one changes nothing
+    else."""
+    out = bytearray(component[:8])
+    at = 8
+    while at < len(component):
+        start = at
+        size, body = _leb128(component, at + 1)
+        at = body + size
+        if component[start] == 0:  # a custom section: its name comes first
+            length, name = _leb128(component, body)
+            if component[name : name + length] == b"component-name":
+                continue
+        out += component[start:at]
+    return bytes(out)
 
 
 def _build_component(workspace: Path) -> Path:

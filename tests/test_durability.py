@@ -552,6 +552,7 @@ def test_a_run_never_claims_the_alerts_it_wrote_itself(tmp_path: Path) -> None:
         oauth_token=None,
         default_from=None,
         routing_key=None,
+        fallback_routing_key=None,
         events_url=None,
         auto_resolve=True,
         resolve_always=False,
@@ -565,6 +566,7 @@ def test_a_run_never_claims_the_alerts_it_wrote_itself(tmp_path: Path) -> None:
         memory_limit_mib=64,
         outbox=None,
         auto_replay=True,
+        allowed_hosts=frozenset(),
         dry_run_requested=False,
         sources={},
     )

@@ -67,6 +67,7 @@ SIGNATURES: dict[str, tuple[list[Any], Any]] = {
         [Handle, wit.TestFailure, str, str],
         result(Request, wit.BuildError),
     ),
+    "[method]pager.deny": ([Handle, Request, str], wit.Step),
     "[method]pager.send": ([Handle, Request, Optional[wit.Progress]], wit.Step),
     "[method]pager.decide": (
         [Handle, Request, Optional[wit.Progress], int, Headers, str],

@@ -341,6 +341,14 @@ impl GuestPager for Pager {
         self.step(&request, progress, answer)
     }
 
+    fn deny(&self, request: AlertRequest, reason: String) -> Step {
+        if let Some(step) = self.unsendable(&request) {
+            return step;
+        }
+        let answer = Err(reply::denied(request.api, reason));
+        self.step(&request, None, answer)
+    }
+
     fn decide(
         &self,
         request: AlertRequest,

@@ -372,26 +372,32 @@ pub fn classify_for(
 pub fn transport_failure(error: &ErrorCode, api: Api) -> DeliveryFailure {
     let described = describe(error);
     match error {
-        ErrorCode::HttpRequestDenied => rejected(
-            RejectionKind::Denied,
-            PagerdutyError {
-                status: 0,
-                code: None,
-                message: described,
-                errors: Vec::new(),
-            },
-            StopScope::ThisApi,
-            "the host does not allow this destination; allow it, or change the API URL",
-            Some(match api {
-                Api::Rest => Setting::ApiUrl,
-                Api::Events => Setting::EventsUrl,
-            }),
-        ),
+        ErrorCode::HttpRequestDenied => denied(api, described),
         _ => DeliveryFailure::RetryLater(Retry {
             after_seconds: None,
             reason: described,
         }),
     }
+}
+
+/// A destination the host does not allow (its sandbox, or its allow-list
+/// before sending): this and every later request to the API are held back.
+pub fn denied(api: Api, message: String) -> DeliveryFailure {
+    rejected(
+        RejectionKind::Denied,
+        PagerdutyError {
+            status: 0,
+            code: None,
+            message,
+            errors: Vec::new(),
+        },
+        StopScope::ThisApi,
+        "the host does not allow this destination; allow it, or change the API URL",
+        Some(match api {
+            Api::Rest => Setting::ApiUrl,
+            Api::Events => Setting::EventsUrl,
+        }),
+    )
 }
 
 fn describe(error: &ErrorCode) -> String {

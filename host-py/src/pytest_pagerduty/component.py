@@ -41,6 +41,7 @@ FUNCTIONS = (
     "[method]pager.resolve",
     "[method]pager.aggregate",
     "[method]pager.fallback",
+    "[method]pager.deny",
     "[method]pager.send",
     "[method]pager.decide",
     "[method]marker.options",
@@ -249,6 +250,11 @@ class Pager(wit.Handle):
         """The alert to the fallback routing key saying `failure` could not page."""
         answer = self._call("fallback", lower(failure), reason, fix)
         return lift(answer, result(wit.AlertRequest, wit.BuildError))  # type: ignore[no-any-return]
+
+    def deny(self, request: wit.AlertRequest, reason: str) -> wit.Step:
+        """The step for a request this host's allow-list refused unsent."""
+        answer = self._call("deny", lower(request), reason)
+        return lift(answer, wit.Step)  # type: ignore[no-any-return]
 
     def send(self, request: wit.AlertRequest, progress: wit.Progress | None) -> wit.Step:
         answer = self._call("send", lower(request), lower(progress))

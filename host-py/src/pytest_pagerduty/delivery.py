@@ -21,12 +21,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, Union
 
 from . import wit
+from .destinations import refusal
+from .failure import within_limit
 from .settings import Settings, component_settings, spelled
 
 log = logging.getLogger("pytest_pagerduty")
 
 Status = Literal["created", "already-open", "resolved", "dry-run", "queued", "failed", "lost"]
-What = Literal["trigger", "resolve", "aggregate"]
+What = Literal["trigger", "resolve", "aggregate", "fallback"]
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ class Delivery:
         # to carry over to a fresh instance after a trap.
         self._pager_state: wit.PagerState | None = None
         self._host = ""
+        self._text_limit = 2**32 - 1
         # Dead letters an earlier run left, found when replaying.
         self.dead_letters: list[Any] = []
 
@@ -339,11 +342,13 @@ class Delivery:
             names = opened.instance.ci_variables()
             self._ci = tuple(wit.Variable(n, os.environ[n]) for n in names if os.environ.get(n))
             self._host = socket.gethostname()
+            self._text_limit = opened.instance.failure_text_limit()
         return opened
 
     def _context(self, failure: wit.TestFailure) -> wit.TestFailure:
-        """The failure with the CI variables the component asked for, and the host."""
-        return replace(failure, ci=self._ci or (), host=self._host)
+        """The failure with the CI variables the component asked for, and the
+        host, each text within the component's limit."""
+        return within_limit(replace(failure, ci=self._ci or (), host=self._host), self._text_limit)
 
     def _deliver(self, pager: Any, job: Job) -> list[Result]:
         if isinstance(job, Resolve):
@@ -364,7 +369,20 @@ class Delivery:
         if self._keeper is not None:
             self._keeper.durable()
         outcome = self._send(pager, planned.payload, "trigger")
-        return [((job,), replace(outcome, nodeid=failed.nodeid, replayed=job.replayed))]
+        outcome = replace(outcome, nodeid=failed.nodeid, replayed=job.replayed)
+        return [((job,), outcome), *self._fallback(pager, job.failure, outcome)]
+
+    def _fallback(self, pager: Any, failure: wit.TestFailure, outcome: Outcome) -> list[Result]:
+        """A page refused for good still reaches a human: one alert to the
+        fallback routing key, when one is set, saying which check could not
+        page and why. (The alert itself stays a dead letter.)"""
+        if outcome.status != "failed" or not self._settings.fallback_routing_key:
+            return []
+        built = pager.fallback(self._context(failure), outcome.reason, outcome.fix)
+        if not isinstance(built, wit.AlertRequest):
+            reason, fix = build_problem(built)
+            return [((), Outcome(failure.nodeid, "failed", "", "fallback", reason=reason, fix=fix))]
+        return [((), replace(self._send(pager, built, "fallback"), nodeid=failure.nodeid))]
 
     def _aggregate(self, pager: Any, held: list[Trigger]) -> list[Result]:
         """The failures past the cap, as the component groups them."""
@@ -390,6 +408,7 @@ class Delivery:
                 self._keeper.durable()
             outcome = self._send(pager, aggregate.request, "aggregate")
             outcome = replace(outcome, nodeid=covers[0], covers=covers)
+            results += self._fallback(pager, members[0].failure, outcome)
             if self.kept(outcome) or outcome.status == "failed":  # kept one by one, for replay
                 # Each listed under its own name; the request shown once.
                 results += [
@@ -427,7 +446,11 @@ class Delivery:
         """Sends one request as the component's steps say; follows a lookup's
         resolves. Only the waiting is ours (and stops at the flush timeout)."""
         base = Outcome(request.subject, "failed", request.title, what, dedup_key=request.dedup_key)
-        step = pager.send(request, None)
+        # Never longer than this host's own timeout, whatever the request asks.
+        cap = max(1, round(self._settings.timeout * 1000))
+        request = replace(request, timeout_ms=min(request.timeout_ms, cap))
+        refused = refusal(request.url, request.authority, self._settings.allowed_hosts)
+        step = pager.deny(request, refused) if refused else pager.send(request, None)
         attempts = 1
         while isinstance(step, wit.RetryStep):
             wait = step.payload

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from . import wit
 
 
 def pages(report: pytest.TestReport, page_on_error: bool) -> bool:
@@ -80,3 +83,38 @@ def crashed(report: pytest.TestReport, short_name: str | None, phase: str) -> di
         "phase": phase,
         "duration_seconds": float(report.duration or 0.0),
     }
+
+
+ELLIPSIS = "…"
+
+
+def _within(text: str, limit: int, keep_end: bool = False) -> str:
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    room = max(0, limit - len(ELLIPSIS.encode()))
+    if keep_end:
+        return ELLIPSIS + data[len(data) - room :].decode("utf-8", "ignore")
+    return data[:room].decode("utf-8", "ignore") + ELLIPSIS
+
+
+def within_limit(failure: wit.TestFailure, limit: int) -> wit.TestFailure:
+    """The failure with each text at most `limit` UTF-8 bytes, the limit the
+    component states (`failure-text-limit`): the end of the traceback (where
+    the assertion is), the start of every other text. A 20 MB message then
+    costs the component nothing, and the outbox holds no more than it can send."""
+    from dataclasses import replace
+
+    def start(text: str | None) -> str | None:
+        return None if text is None else _within(text, limit)
+
+    return replace(
+        failure,
+        nodeid=_within(failure.nodeid, limit),
+        short_name=start(failure.short_name),
+        docstring=start(failure.docstring),
+        message=start(failure.message),
+        traceback=_within(failure.traceback, limit, keep_end=True),
+        ci=tuple(replace(v, value=_within(v.value, limit)) for v in failure.ci),
+        host=_within(failure.host, limit),
+    )

@@ -13,7 +13,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .delivery import Outcome, Trigger, reason_of
@@ -80,16 +80,26 @@ def trigger_of(entry: Entry, settings: Settings, replayed: bool = True) -> Trigg
     return Trigger(entry.failure, marker, entry.positional, entry.severity, entry.id, replayed)
 
 
-def secret_arguments(memory_limit_mib: int) -> list[str] | None:
-    """The marker arguments the component calls secret, kept in the outbox
-    only as fingerprints; None (every text argument) when it cannot load."""
+@dataclass(frozen=True)
+class ComponentFacts:
+    """What the component says of itself that the host needs before any
+    alert is sent: which marker arguments are secret (kept in the outbox
+    only as fingerprints; None: every text argument) and how much text a
+    failure may carry (None: no cut)."""
+
+    secret_arguments: list[str] | None = None
+    text_limit: int | None = None
+
+
+def component_facts(memory_limit_mib: int) -> ComponentFacts:
     try:
         from .component import Instance
 
-        return Instance(memory_limit_mib).secret_arguments()
+        instance = Instance(memory_limit_mib)
+        return ComponentFacts(instance.secret_arguments(), instance.failure_text_limit())
     except Exception:
-        log.debug("the component cannot name its secret arguments", exc_info=True)
-        return None
+        log.debug("the component cannot say what it keeps secret", exc_info=True)
+        return ComponentFacts()
 
 
 class Keeper:

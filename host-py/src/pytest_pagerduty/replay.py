@@ -11,7 +11,7 @@ from typing import Any
 
 from . import open_alerts, summary
 from .delivery import Delivery, Outcome, reason_of
-from .keeping import Keeper, outboxes, secret_arguments
+from .keeping import Keeper, component_facts, outboxes
 from .outbox import Entry
 from .settings import Settings
 
@@ -58,7 +58,7 @@ def replay(
         return 1
     boxes = [o for o in outboxes(path) if o.pending()]
     unreadable = sum(len(o.read().unreadable) for o in boxes)
-    keeper = Keeper(settings, path, secret_arguments(settings.memory_limit_mib))
+    keeper = Keeper(settings, path, component_facts(settings.memory_limit_mib).secret_arguments)
     try:
         entries, dead = keeper.claim()
         print(f"pagerduty replay: {len(entries)} alert(s) to send from {path}")

@@ -9,6 +9,7 @@ import logging
 import os
 import warnings
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,7 @@ class PagerDutyReporter:
         self.collected = collection.Collected()
         self._delivery: Delivery | None = None
         self._keeper: Keeper | None = None
+        self._text_limit: int | None = None
         self._sigterm: SigtermNotice | None = None
         # Dead letters earlier runs left in the outbox, found when replaying.
         self.dead_letters = 0
@@ -89,10 +91,11 @@ class PagerDutyReporter:
     @property
     def keeper(self) -> Keeper:
         if self._keeper is None:
-            from .keeping import Keeper, secret_arguments
+            from .keeping import Keeper, component_facts
 
-            secret = secret_arguments(self.settings.memory_limit_mib)
-            self._keeper = Keeper(self.settings, self.outbox_path(), secret)
+            facts = component_facts(self.settings.memory_limit_mib)
+            self._text_limit = facts.text_limit
+            self._keeper = Keeper(self.settings, self.outbox_path(), facts.secret_arguments)
         return self._keeper
 
     @property
@@ -105,8 +108,13 @@ class PagerDutyReporter:
 
     def _page(self, trigger: Trigger) -> None:
         """Keeps the alert in the outbox, then hands it to the delivery thread."""
+        keeper = self.keeper  # learns the component's text limit
+        if self._text_limit is not None:
+            trigger = replace(
+                trigger, failure=failure.within_limit(trigger.failure, self._text_limit)
+            )
         if not self.settings.dry_run_requested:
-            trigger = self.keeper.write_ahead(trigger)
+            trigger = keeper.write_ahead(trigger)
         self.delivery.submit(trigger)
 
     def pytest_sessionstart(self) -> None:
@@ -297,7 +305,10 @@ class PagerDutyReporter:
                 self._warn(f"could not write the dry-run file {self.dry_run_file}: {err}")
                 self.dry_run_file = None
         for outcome in self.outcomes:
-            if outcome.status in ("queued", "failed", "lost") and outcome.what != "resolve":
+            if outcome.status in ("queued", "failed", "lost") and outcome.what in (
+                "trigger",
+                "aggregate",
+            ):
                 verb = {"queued": "kept in the outbox", "failed": "not created", "lost": "LOST"}
                 self._warn(
                     f"incident for {outcome.nodeid} {verb[outcome.status]}: {outcome.reason}",

@@ -228,6 +228,18 @@ def add_options(parser: pytest.Parser) -> None:
         default="",
     )
     group.addoption(
+        "--pagerduty_allow_host",
+        "--pagerduty-allow-host",
+        dest="pagerduty_allow_host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]|URL",
+        help="Also allow requests to this host (repeatable; PagerDuty's own are always allowed, "
+        "and so is an API URL given on the command line or in the environment). Never from an "
+        "ini file: a changed pytest.ini must not send the credentials elsewhere. Environment: "
+        "PAGERDUTY_ALLOW_HOSTS (comma-separated).",
+    )
+    group.addoption(
         "--pagerduty_replay",
         "--pagerduty-replay",
         dest="pagerduty_replay",
@@ -270,6 +282,8 @@ class Settings:
     memory_limit_mib: int
     outbox: Path | None
     auto_replay: bool
+    # Where requests may go (`destinations`): host:port, PagerDuty's included.
+    allowed_hosts: frozenset[str]
     # Whether the user asked for a dry run, rather than it following from the above.
     dry_run_requested: bool
     # Where each setting came from, such as "--pagerduty_api_url".
@@ -416,8 +430,24 @@ def resolve(config: pytest.Config) -> Settings:
         memory_limit_mib=_memory_limit(count("pagerduty_memory_limit"), sources),
         outbox=Path(outbox) if outbox else None,
         auto_replay=flag("pagerduty_auto_replay"),
+        allowed_hosts=_allowed_hosts(config, values, sources),
         sources=sources,
     )
+
+
+def _allowed_hosts(
+    config: pytest.Config, values: dict[str, str | None], sources: dict[str, str]
+) -> frozenset[str]:
+    """The allow-list: PagerDuty's hosts, those the command line and the
+    environment name, and the API URLs they give (an ini file's never)."""
+    from .destinations import allowed
+
+    entries = list(config.getoption("pagerduty_allow_host", default=None) or [])
+    entries += os.environ.get("PAGERDUTY_ALLOW_HOSTS", "").replace(",", " ").split()
+    for key in ("pagerduty_api_url", "pagerduty_events_url"):
+        if values[key] and not sources[key].startswith(("ini ", "default")):
+            entries.append(values[key] or "")
+    return allowed(entries)
 
 
 # The component names settings neutrally (`wit.SettingKey`); this is how

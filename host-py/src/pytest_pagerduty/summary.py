@@ -61,6 +61,12 @@ def line(outcome: Outcome) -> str:
     """One outcome, every field of it printable."""
     nodeid, reason = printable(outcome.nodeid), printable(outcome.reason)
     name = printable(outcome.title) or nodeid
+    if outcome.what == "fallback":
+        if outcome.status in ("created", "already-open"):
+            return f"fallback alert sent: {nodeid} could not page"
+        if outcome.status == "dry-run":
+            return f"would send a fallback alert: {nodeid} could not page"
+        return f"fallback alert NOT sent for {nodeid}: {reason}.{_fix(outcome)}"
     if outcome.what == "resolve":
         if outcome.status == "resolved" and nodeid.startswith(AGGREGATE):
             key = nodeid.removeprefix(AGGREGATE)
@@ -165,6 +171,8 @@ def lines(
         shown = printable(str(dry_run_file))
         where = f"; requests written to {shown}" if dry_run_file and built else ""
         out.append(f"dry run ({why}): {built} incident(s) built, nothing sent{where}")
+    fallbacks = [o for o in outcomes if o.what == "fallback"]
+    outcomes = [o for o in outcomes if o.what != "fallback"]
     counts: Counter[str] = Counter(o.status for o in outcomes)
     kept = sorted({o.outbox for o in outcomes if o.outbox is not None})
     parts = [
@@ -196,6 +204,9 @@ def lines(
             f"replayed {len(replayed)} alert(s) an earlier run kept in the outbox: {sent} sent "
             "(pagerduty_auto_replay)"
         )
+    sent = sum(1 for o in fallbacks if o.status in ("created", "already-open"))
+    if sent:
+        parts.append(f"{sent} fallback alert(s) sent")
     if parts:
         out.append("PagerDuty: " + ", ".join(parts))
     return out
