@@ -33,11 +33,20 @@ pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
 """
 
 
+def overloaded_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three large CI variables (120 kB each, near what one environment
+    string may hold): with them, a failure whose texts are at the
+    component's limit no longer fits in 4 MiB (a small one still does), so
+    the guest traps while taking its arguments."""
+    names = ("BUILDKITE_BRANCH", "BUILDKITE_BUILD_URL", "BUILDKITE_COMMIT")
+    for name in names:
+        monkeypatch.setenv(name, "v" * 120_000)
+
+
 def test_a_trap_in_the_component_keeps_the_incident_and_the_run_goes_on(
-    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # An 8 MiB docstring cannot be copied into a component limited to 4 MiB:
-    # the guest traps while taking its arguments.
+    overloaded_ci(monkeypatch)
     pytester.makepyfile(
         test_suite="""
 import pytest
@@ -46,7 +55,7 @@ pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
               pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")]
 
 def test_huge():
-    assert False
+    assert False, "y" * (8 * 1024 * 1024)
 
 test_huge.__doc__ = "x" * (8 * 1024 * 1024)
 
@@ -370,10 +379,11 @@ def test_plain():
 
 
 def test_after_a_trap_the_fresh_instance_keeps_the_runs_cap(
-    pytester: pytest.Pytester, pagerduty: FakePagerDuty
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # test_huge traps the component (8 MiB into 4 MiB); the instance that
-    # replaces it must still know the cap of 1 was reached.
+    # test_huge traps the component; the instance that replaces it must
+    # still know the cap of 1 was reached.
+    overloaded_ci(monkeypatch)
     pytester.makepyfile(
         test_suite=MARKED_MODULE
         + """
@@ -381,7 +391,7 @@ def test_a():
     assert False
 
 def test_huge():
-    assert False
+    assert False, "y" * (8 * 1024 * 1024)
 
 test_huge.__doc__ = "x" * (8 * 1024 * 1024)
 
@@ -397,9 +407,11 @@ def test_c():
     )
     result.assert_outcomes(failed=4)
     titles = [i["title"] for i in pagerduty.incidents()]
-    assert titles[0] == "Test failed: test_a: assert False"
-    assert titles[1:] == [f"2 more tests failed in {pytester.path.name}"]
-    assert kept(pytester) == ["test_suite.py::test_huge"]
+    # Past the cap, test_b and test_c are held for the aggregate, never paged
+    # one by one (as a fresh instance that forgot the count would). With this
+    # much CI text the aggregate traps too: every one of them is kept.
+    assert titles == ["Test failed: test_a: assert False"]
+    assert kept(pytester) == [f"test_suite.py::test_{n}" for n in ("huge", "b", "c")]
 
 
 def test_a_secret_in_the_markers_details_is_redacted_in_the_outbox(

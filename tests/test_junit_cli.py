@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fake_pagerduty import API_KEY, FROM, ROUTING_KEY, FakePagerDuty
+from pagerduty_api import error_reply
 from pytest_pagerduty import wit
 from pytest_pagerduty.component import Marker, Pager
 
@@ -515,3 +516,20 @@ def test_resolve_always_needs_no_state_and_never_sends_none(
     assert always.returncode == 0, always.stderr
     assert "6 resolved" in always.stdout
     assert pagerduty.open_events == {}
+
+
+def test_a_page_refused_for_good_reaches_the_fallback_routing_key(
+    pagerduty: FakePagerDuty,
+) -> None:
+    fallback = "F4LLBACKe93facc04764012d7bfb0199"
+    pagerduty.reply(400, error_reply("Invalid Input Provided", 2001, "Service not found"))
+    env = {**REST_ENV, "PAGERDUTY_FALLBACK_ROUTING_KEY": fallback}
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS")
+    result = run(*args, "--events-url", pagerduty.url, env=env)
+    assert result.returncode == 1  # the refused page is still not delivered
+    (event,) = pagerduty.events()
+    assert event["routing_key"] == fallback
+    assert "Service not found" in json.dumps(event["payload"])
+    assert "fallback alert sent: " in result.stdout
+    assert "1 fallback alert(s) sent" in result.stdout
+    assert fallback not in result.stdout + result.stderr

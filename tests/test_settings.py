@@ -54,8 +54,14 @@ def test_options_beat_ini_which_beats_the_environment(
     ],
 )
 def test_every_pytest_config_file_can_hold_the_settings(
-    pytester: pytest.Pytester, pagerduty: FakePagerDuty, filename: str, section: str
+    pytester: pytest.Pytester,
+    pagerduty: FakePagerDuty,
+    filename: str,
+    section: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # An ini file alone may not add a destination: the environment allows this one.
+    monkeypatch.setenv("PAGERDUTY_ALLOW_HOSTS", pagerduty.url.removeprefix("http://"))
     quote = '"' if filename == "pyproject.toml" else ""
     settings = {
         "pagerduty_api_url": pagerduty.url,
@@ -117,6 +123,7 @@ def test_help_lists_every_option_in_one_group(pytester: pytest.Pytester) -> None
         "--pagerduty_outbox=PATH",
         "--pagerduty_auto_replay=[BOOL]",
         "--no-pagerduty",
+        "--pagerduty_allow_host=HOST[:PORT]|URL",
         "--pagerduty_replay",
         "--pagerduty_drop_dead",
     ]

@@ -99,7 +99,7 @@ def describe(error: wit.PagerdutyError) -> str:
     parts = [f"PagerDuty answered {error.status}" if error.status else error.message]
     if error.status:
         parts.append(error.message)
-    parts.extend(error.errors)
+    parts.extend(e for e in error.errors if e.strip())
     return ": ".join(parts)
 
 

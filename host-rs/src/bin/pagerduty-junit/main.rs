@@ -78,6 +78,8 @@ struct Context<'a> {
     /// The component's `failure-text-limit`.
     text_limit: u32,
     host: String,
+    /// Whether a fallback routing key is set.
+    fallback: bool,
     tally: Tally,
 }
 
@@ -91,6 +93,7 @@ struct Tally {
     shown_resolves: usize,
     undelivered: Vec<String>,
     unrouted: usize,
+    fallbacks: usize,
 }
 
 /// How a resolve ended.
@@ -134,10 +137,46 @@ impl Context<'_> {
         cut_failure(failure, self.text_limit)
     }
 
-    /// Sends (or shows) one trigger; returns the alert it opened.
-    fn page(&mut self, request: &AlertRequest) -> Option<OpenAlert> {
+    /// Sends (or shows) one trigger; returns the alert it opened. A page
+    /// refused for good sends one alert to the fallback routing key, if set.
+    fn page(&mut self, request: &AlertRequest, failure: &TestFailure) -> Option<OpenAlert> {
         let delivery = pager::deliver(&mut self.pager, request);
+        if let (Delivery::Refused { reason, fix, .. }, true) = (&delivery, self.fallback) {
+            self.send_fallback(failure, reason, fix);
+        }
         self.paged(request, delivery)
+    }
+
+    fn send_fallback(&mut self, failure: &TestFailure, reason: &str, fix: &str) {
+        let request = match self.pager.fallback(failure, reason, fix) {
+            Ok(Ok(request)) => request,
+            Ok(Err(e)) => {
+                let problem = setup::build_problem(&e);
+                (self.tally.undelivered).push(format!("fallback alert: {problem}"));
+                return;
+            }
+            Err(trap) => {
+                let what = format!("fallback alert: the component failed: {trap:#}");
+                self.tally.undelivered.push(what);
+                return;
+            }
+        };
+        match pager::deliver(&mut self.pager, &request) {
+            Delivery::Delivered(_) | Delivery::AlreadyOpen => {
+                println!("fallback alert sent: {} could not page", failure.nodeid);
+                self.tally.fallbacks += 1;
+            }
+            Delivery::Shown => {
+                println!(
+                    "would send a fallback alert\n  {}",
+                    pager::redacted(&request)
+                );
+            }
+            Delivery::Failed(line) | Delivery::Refused { line, .. } => {
+                (self.tally.undelivered).push(format!("fallback alert: {line}"));
+            }
+            Delivery::FollowUp(_) => {}
+        }
     }
 
     fn paged(&mut self, request: &AlertRequest, delivery: Delivery) -> Option<OpenAlert> {
@@ -166,7 +205,7 @@ impl Context<'_> {
                 self.tally.already_open += 1;
                 Some(opened(None))
             }
-            Delivery::Failed(reason) => {
+            Delivery::Failed(reason) | Delivery::Refused { line: reason, .. } => {
                 self.tally.undelivered.push(format!("{title}: {reason}"));
                 None
             }
@@ -216,7 +255,7 @@ impl Context<'_> {
                 self.tally.resolved += 1;
                 Resolution::Closed
             }
-            Delivery::Failed(reason) => {
+            Delivery::Failed(reason) | Delivery::Refused { line: reason, .. } => {
                 self.tally.undelivered.push(format!("{title}: {reason}"));
                 Resolution::Open
             }
@@ -292,6 +331,7 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
         ci,
         text_limit,
         host: host_name(),
+        fallback: settings.fallback_routing_key.is_some(),
         tally: Tally::default(),
     };
     trigger(&mut context, &cases, &routes, &checked.checked);
@@ -320,6 +360,12 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
         tally.unrouted,
         tally.undelivered.len(),
     );
+    if tally.fallbacks > 0 {
+        println!(
+            "pagerduty-junit: {} fallback alert(s) sent",
+            tally.fallbacks
+        );
+    }
     for reason in &tally.undelivered {
         eprintln!("pagerduty-junit: not delivered: {reason}");
     }
@@ -352,7 +398,7 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
         let id = case.id();
         match context.pager.trigger(&failure, marker, None) {
             Ok(Ok(Planned::Page(request))) => {
-                if let Some(alert) = context.page(&request) {
+                if let Some(alert) = context.page(&request, &failure) {
                     context.state.opened(id, alert);
                 }
             }
@@ -387,7 +433,8 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
             .collect();
         match aggregate.request {
             Ok(request) => {
-                if let Some(mut alert) = context.page(&request) {
+                let first = &held[aggregate.members[0] as usize].failure;
+                if let Some(mut alert) = context.page(&request, first) {
                     alert.cases = ids;
                     let id = format!("{AGGREGATE}{}", request.dedup_key);
                     context.state.opened(id, alert);

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use pagerduty_host::{canonical, AlertRequest, Delivered, Pager, Rejection, RejectionKind, Step};
+use pagerduty_host::{
+    canonical, AlertRequest, Delivered, Pager, Rejection, RejectionKind, Step, StopScope,
+};
 use serde_json::{json, Map, Value};
 
 use crate::setup::spelling;
@@ -17,6 +19,13 @@ pub enum Delivery {
     /// A dry-run request: shown, not sent.
     Shown,
     Failed(String),
+    /// PagerDuty refused this request for good (a mistyped service id):
+    /// the line to print, and PagerDuty's reason and fix for a fallback alert.
+    Refused {
+        line: String,
+        reason: String,
+        fix: String,
+    },
     /// The answer called for these requests, each delivered in turn.
     FollowUp(Vec<(AlertRequest, Delivery)>),
 }
@@ -47,6 +56,13 @@ pub fn deliver(pager: &mut Pager, request: &AlertRequest) -> Delivery {
                 "{} (gave up after {} attempts)",
                 gave_up.reason, gave_up.attempts
             )),
+            Step::Rejected(rejection) if rejection.stops == StopScope::ThisRequest => {
+                Delivery::Refused {
+                    line: refusal(pager, &rejection),
+                    reason: rejection.error.message.clone(),
+                    fix: rejection.fix.clone(),
+                }
+            }
             Step::Rejected(rejection) => Delivery::Failed(refusal(pager, &rejection)),
             Step::HeldBack(rejection) => {
                 Delivery::Failed(format!("not sent: {}", refusal(pager, &rejection)))
