@@ -47,6 +47,9 @@ def pending(path: Path) -> list[Entry]:
     return list(Outbox(path).read().entries.values())
 
 
+REPLAY = (sys.executable, "-m", "pytest_pagerduty", "replay")
+
+
 def start(pytester: pytest.Pytester, *options: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", *options],
@@ -180,8 +183,7 @@ def test_a_dead_letter_is_listed_by_replay_and_never_resent_blindly(
     pytester.runpytest_subprocess(*pagerduty.options())
     assert pagerduty.received == []  # the next run leaves it alone
 
-    replay = [sys.executable, "-m", "pytest_pagerduty", "replay"]
-    listed = pytester.run(*replay, *pagerduty.options())
+    listed = pytester.run(*REPLAY, *pagerduty.options())
     assert listed.ret == 1
     listed.stdout.fnmatch_lines(
         [
@@ -192,7 +194,7 @@ def test_a_dead_letter_is_listed_by_replay_and_never_resent_blindly(
         ]
     )
     assert pagerduty.received == []
-    dropped = pytester.run(*replay, "--drop-dead", *pagerduty.options())
+    dropped = pytester.run(*REPLAY, "--drop-dead", *pagerduty.options())
     assert dropped.ret == 0
     dropped.stdout.fnmatch_lines(["  1 dead letter(s) forgotten", "*0 sent, 0 left in the outbox"])
 
@@ -380,15 +382,7 @@ def test_a_non_utf8_byte_is_kept_as_an_unreadable_line_and_replay_goes_on(
     Outbox(box).append(_entry("t.py::test_kept"))
     with open(box, "ab") as out:
         out.write(b'{"id": "caf\xe9"}\n')
-    result = pytester.run(
-        sys.executable,
-        "-m",
-        "pytest_pagerduty",
-        "replay",
-        "--outbox",
-        str(box),
-        *pagerduty.options(),
-    )
+    result = pytester.run(*REPLAY, "--outbox", str(box), *pagerduty.options())
     assert "Traceback" not in result.stderr.str()
     result.stdout.fnmatch_lines(
         [
@@ -456,15 +450,7 @@ def test_replay_says_why_it_cannot_send_when_wasmtime_cannot_load(
         "raise ImportError('libwasmtime.so: cannot open shared object file')\n"
     )
     monkeypatch.setenv("PYTHONPATH", str(broken))
-    result = pytester.run(
-        sys.executable,
-        "-m",
-        "pytest_pagerduty",
-        "replay",
-        "--outbox",
-        str(box),
-        *pagerduty.options(),
-    )
+    result = pytester.run(*REPLAY, "--outbox", str(box), *pagerduty.options())
     assert result.ret == 1
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     result.stdout.fnmatch_lines(

@@ -59,7 +59,7 @@ pub fn deliver(pager: &mut Pager, request: &AlertRequest) -> Delivery {
             Step::Rejected(rejection) if rejection.stops == StopScope::ThisRequest => {
                 Delivery::Refused {
                     line: refusal(pager, &rejection),
-                    reason: rejection.error.message.clone(),
+                    reason: answered(&rejection),
                     fix: rejection.fix.clone(),
                 }
             }
@@ -78,6 +78,23 @@ pub fn deliver(pager: &mut Pager, request: &AlertRequest) -> Delivery {
             ),
         };
     }
+}
+
+/// What PagerDuty answered, as the fallback alert quotes it.
+fn answered(rejection: &Rejection) -> String {
+    let error = &rejection.error;
+    let mut words = vec![
+        format!("PagerDuty answered {}", error.status),
+        error.message.clone(),
+    ];
+    words.extend(
+        error
+            .errors
+            .iter()
+            .filter(|e| !e.trim().is_empty())
+            .cloned(),
+    );
+    words.join(": ")
 }
 
 /// A refusal as one line: PagerDuty's status and words, then the fix.
