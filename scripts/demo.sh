@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: install, then run the demo suite (the seed README's examples)
-# in dry run. Nothing is sent; the summary lists the incidents it would open
-# and the requests are printed from the dry-run file.
+# in dry run. Nothing is sent; the summary shows each incident it would open,
+# readably, and names the file that holds the full requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -15,6 +15,3 @@ if [ "$status" -ne 1 ]; then
     echo "demo: pytest exited $status, expected 1 (three failing checks)" >&2
     exit 1
 fi
-echo
-echo "== Requests the demo would send (from $out) =="
-cat "$out"

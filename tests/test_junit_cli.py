@@ -306,6 +306,12 @@ def test_a_forced_dry_run_shows_requests_without_secrets(pagerduty: FakePagerDut
     assert '"Authorization":"[redacted]"' in result.stdout
     assert API_KEY not in result.stdout + result.stderr
     assert pagerduty.received == []
+    # Each reads as the plugin's preview does: title, where it goes, key, then the request.
+    lines = result.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("would page: "))
+    assert lines[first + 1] == f"  POST {pagerduty.url}/incidents"
+    assert lines[first + 2].startswith("  key: pytest-")
+    assert lines[first + 3].startswith("  request: {")
 
 
 def test_a_destination_off_the_allow_list_is_refused(pagerduty: FakePagerDuty) -> None:

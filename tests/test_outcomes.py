@@ -124,10 +124,14 @@ def test_marker_only():
     assert pagerduty.received == []
     result.stdout.fnmatch_lines(
         [
-            "*test_marker_only has @pytest.mark.pagerduty_trigger_incident but does not use "
-            'pagerduty_fixture: it will not page. Add @pytest.mark.usefixtures("pagerduty_fixture").',
+            # The warning points at the test itself, not at the plugin.
+            f"{pytester.path / 'test_a_failing_test_without_the_marker_or_the_fixture_does_not_page.py'}"
+            ":*: PagerDutyWarning: *test_marker_only has @pytest.mark.pagerduty_trigger_incident "
+            "but does not use pagerduty_fixture: it will not page. "
+            'Add @pytest.mark.usefixtures("pagerduty_fixture").',
         ]
     )
+    assert "collection.py" not in result.stdout.str()
 
 
 def test_a_class_level_marker_applies_to_its_methods(

@@ -156,3 +156,31 @@ def test_under_xdist_a_bad_marker_stops_the_run_before_any_test(
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert "1 failed" not in result.stdout.str()
     assert pagerduty.received == []
+
+
+def test_a_bad_marker_on_a_deselected_test_only_warns(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS", urgency="urgent")
+def test_broken():
+    pass
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+def test_fine():
+    pass
+"""
+    )
+    # -k leaves the broken marker out of this run: the run goes on.
+    selected = pytester.runpytest_subprocess("-k", "fine", "--pagerduty_dry_run")
+    selected.assert_outcomes(passed=1, deselected=1)
+    selected.stdout.fnmatch_lines(
+        ["*PagerDutyWarning: *test_broken*urgency*(deselected in this run*"]
+    )
+    # Selected, it stops the run as before.
+    stopped = pytester.runpytest_subprocess("--pagerduty_dry_run")
+    assert stopped.ret == pytest.ExitCode.USAGE_ERROR
+    stopped.stderr.fnmatch_lines(["*test_broken*urgency*"])

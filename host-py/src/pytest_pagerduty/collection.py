@@ -63,10 +63,15 @@ def short_names(items: Sequence[pytest.Item]) -> dict[str, str]:
     return {nodeid: tail for nodeid, tail in tails.items() if tail and counts[tail] == 1}
 
 
-def _warn_or_fail(message: str, problems: list[str]) -> None:
-    """A warning; under `-W error`, one of the problems that stop the run."""
+def _warn_or_fail(message: str, problems: list[str], item: pytest.Item) -> None:
+    """A warning pointing at the test's file and line; under `-W error`, one
+    of the problems that stop the run."""
+    path, line, _ = item.location
     try:
-        warnings.warn(PagerDutyWarning(message), stacklevel=2)
+        filename = str(item.config.rootpath / path)
+        warnings.warn_explicit(
+            PagerDutyWarning(message), PagerDutyWarning, filename, (line or 0) + 1
+        )
     except PagerDutyWarning:
         problems.append(message)
 
@@ -182,6 +187,7 @@ def check(items: Sequence[pytest.Item], settings: Settings) -> Collected:
                 f"{item.nodeid} has @pytest.mark.{MARKER} but does not use {FIXTURE}: "
                 f'it will not page. Add @pytest.mark.usefixtures("{FIXTURE}").',
                 problems,
+                item,
             )
             continue
         collected.paging[item.nodeid] = Paging(dict(marker.kwargs), len(marker.args))

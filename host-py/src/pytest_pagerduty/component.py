@@ -11,6 +11,7 @@ instance dead (`WasmtimeError` is raised): the caller opens a new `Pager`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -25,7 +26,7 @@ from wasmtime import Engine, Store, WasiConfig
 from wasmtime.component import Component, Func, Linker, Record
 
 from . import type_cache, wit
-from .embedded import cache_dir, wasm_bytes, wasm_digest
+from .embedded import cache_dir, prune, wasm_bytes, wasm_digest
 from .lowering import lift, lower, marker_arguments, result
 
 log = logging.getLogger("pytest_pagerduty")
@@ -66,6 +67,7 @@ def _compile(engine: Engine, wasm: bytes) -> tuple[Component, bool]:
     digest = wasm_digest()
     version = importlib.metadata.version("wasmtime")
     path = cache_dir() / f"{digest}-wasmtime-{version}.cwasm"
+    prune(path, "*.cwasm")
     if path.is_file():
         try:
             return Component.deserialize_file(engine, str(path)), True
@@ -75,10 +77,16 @@ def _compile(engine: Engine, wasm: bytes) -> tuple[Component, bool]:
     component = Component(engine, wasm)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a concurrent run never reads half a file.
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-            tmp.write(component.serialize())
-        os.replace(tmp.name, path)
+        # Write then rename, so a concurrent run never reads half a file;
+        # a failed write (a full disk) leaves no temporary file behind.
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+            try:
+                tmp.write(component.serialize())
+                tmp.close()
+                os.replace(tmp.name, path)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp.name)
     except OSError as err:
         log.debug("could not cache the compiled component in %s: %s", path, err)
     return component, False

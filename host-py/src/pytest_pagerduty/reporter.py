@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,8 @@ class PagerDutyReporter:
         self.settings = resolved
         self.is_worker = hasattr(config, "workerinput")
         self.collected = collection.Collected()
+        # Tests `-k` or `-m` deselected: their marker problems only warn.
+        self.deselected: list[pytest.Item] = []
         self._delivery: Delivery | None = None
         self._keeper: Keeper | None = None
         self._text_limit: int | None = None
@@ -148,8 +150,17 @@ class PagerDutyReporter:
             return f"pagerduty: terminated; {kept} and sent by the next run here"
         return f"pagerduty: terminated; {kept}: send them with python -m pytest_pagerduty replay"
 
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected.extend(items)
+
+    # After `-k` and `-m` have deselected (trylast): only the tests that run
+    # can stop the run; a deselected test's marker problem is a warning.
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.collected = collection.check(items, self.settings)
+        if self.deselected:
+            for problem in collection.check(self.deselected, self.settings).problems:
+                self._warn(f"{problem} (deselected in this run; it would stop one that selects it)")
         if not self.collected.problems:
             return
         message = "pagerduty: fix these before the run can page anyone:\n  " + "\n  ".join(

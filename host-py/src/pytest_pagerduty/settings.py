@@ -192,6 +192,19 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+# The ini types pytest knows for our kinds (`int` and `float` since pytest 8.4).
+INI_TYPES: dict[str, Any] = {"bool": "bool", "count": "int", "seconds": "float"}
+
+
+def _add_ini(parser: pytest.Parser, key: str, help_text: str, kind: Any) -> None:
+    """An ini key of its real type where this pytest has it, else a string
+    (pytest 7.4 and 8.0 to 8.3 know no `int` or `float`); unset means None."""
+    try:
+        parser.addini(key, help=help_text, type=kind, default=None)
+    except (ValueError, TypeError, AssertionError):
+        parser.addini(key, help=help_text, type="string", default=None)
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Declares every setting as a CLI option (two spellings) and an ini key."""
     group = parser.getgroup("pagerduty", "PagerDuty incidents for failing marked tests")
@@ -211,7 +224,7 @@ def add_options(parser: pytest.Parser) -> None:
         )
         # Defaults are applied in `resolve`, so an unset ini key falls through
         # to the environment.
-        parser.addini(setting.key, help=help_text, type="string", default="")
+        _add_ini(parser, setting.key, help_text, INI_TYPES.get(setting.kind, "string"))
     group.addoption(
         "--no-pagerduty",
         dest="pagerduty_disabled",
@@ -304,9 +317,16 @@ def _raw(config: pytest.Config, setting: Setting) -> tuple[str | None, str]:
     option = config.getoption(setting.key, default=None)
     if option is not None:
         return str(option), setting.option
-    ini = config.getini(setting.key)
-    if ini:
-        return str(ini), f"ini {setting.key}"
+    source = f"ini {setting.key}"
+    try:
+        ini = config.getini(setting.key)
+    except ValueError as err:  # pytest's own check of an int, float or bool
+        raise pytest.UsageError(f"pagerduty: {source} is not a {setting.kind}: {err}") from err
+    # Unset reads as None, or on older pytest as "" or [].
+    if ini is not None and ini != "" and ini != []:
+        if isinstance(ini, bool):
+            return ("true" if ini else "false"), source
+        return str(ini).strip(), source
     env = os.environ.get(setting.env)
     if env is not None and env != "":
         return env, f"environment {setting.env}"

@@ -11,7 +11,7 @@ import json
 import re
 import shlex
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,51 @@ def _fix(outcome: Outcome) -> str:
     return f" Fix: {printable(outcome.fix)}" if outcome.fix else ""
 
 
+# How much of an alert's text a dry run shows; the file holds it all.
+PREVIEW_TEXT_LINES = 4
+PREVIEW_FIELD_CHARS = 80
+
+
+def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def preview(request: wit.AlertRequest) -> list[str]:
+    """A request as a person reads it: where it goes, the short fields of
+    its body (service, urgency, assignee, severity... whatever it holds),
+    its key, and the first lines of its text. Nothing here knows
+    PagerDuty's fields: the body is shown as the component built it."""
+    shown = redacted(request)
+    try:
+        body = json.loads(shown["body"])
+    except ValueError:
+        body = shown["body"]
+    leaves = [(p, v) for p, v in _leaves(body) if not p.endswith(".type") and v is not None]
+    texts = [(p, v) for p, v in leaves if isinstance(v, str)]
+    text_path, text = max(texts, key=lambda t: len(t[1])) if texts else ("", "")
+    fields = [
+        f"{p.rsplit('.', 1)[-1] if p.count('.') < 2 else p.split('.', 1)[1]}: {v}"
+        for p, v in leaves
+        if p != text_path and v != request.title and len(str(v)) <= PREVIEW_FIELD_CHARS
+    ]
+    lines = [f"    {shown['method']} {shown['url']}"]
+    if fields:
+        lines.append("    " + " · ".join(fields))
+    lines.append(f"    key: {request.dedup_key}")
+    body_lines = text.splitlines()
+    lines += [f"    | {line}" for line in body_lines[:PREVIEW_TEXT_LINES]]
+    if len(body_lines) > PREVIEW_TEXT_LINES:
+        lines.append(f"    | … ({len(body_lines) - PREVIEW_TEXT_LINES} more lines in the file)")
+    return lines
+
+
 def line(outcome: Outcome) -> str:
     """One outcome, every field of it printable."""
     nodeid, reason = printable(outcome.nodeid), printable(outcome.reason)
@@ -90,10 +135,7 @@ def line(outcome: Outcome) -> str:
     if outcome.status == "already-open":
         return f"already open: {name} ({reason})"
     if outcome.status == "dry-run" and outcome.request is not None:
-        request = redacted(outcome.request)
-        lines = [f"would open: {name}", f"    {request['method']} {request['url']}"]
-        lines += [f"    {header}: {value}" for header, value in request["headers"].items()]
-        lines.append(f"    {request['body']}")
+        lines = [f"would open: {name}", *preview(outcome.request)]
         return "\n".join(printable(line) for line in lines)
     if outcome.status == "dry-run":  # one of an aggregate's failures
         return f"would open (listed in the alert above): {name}"

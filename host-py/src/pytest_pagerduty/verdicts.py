@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .embedded import cache_dir, wasm_digest
+from .embedded import cache_dir, prune, wasm_digest
 
 log = logging.getLogger("pytest_pagerduty")
 
@@ -75,6 +75,7 @@ class Verdicts:
     def __init__(self) -> None:
         directory = cache_dir()
         self._path = directory / f"accepted-{wasm_digest()}.txt"
+        prune(self._path, "accepted-*.txt")
         try:
             self._salt = _salt(directory)
             self._known = set(self._path.read_text().split()) if self._path.exists() else set()

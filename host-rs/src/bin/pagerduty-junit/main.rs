@@ -167,10 +167,7 @@ impl Context<'_> {
                 self.tally.fallbacks += 1;
             }
             Delivery::Shown => {
-                println!(
-                    "would send a fallback alert\n  {}",
-                    pager::redacted(&request)
-                );
+                println!("would send a fallback alert\n{}", pager::shown(&request));
             }
             Delivery::Failed(line) | Delivery::Refused { line, .. } => {
                 (self.tally.undelivered).push(format!("fallback alert: {line}"));
@@ -188,7 +185,7 @@ impl Context<'_> {
         };
         match delivery {
             Delivery::Shown => {
-                println!("would page: {title}\n  {}", pager::redacted(request));
+                println!("would page: {title}\n{}", pager::shown(request));
                 self.tally.shown += 1;
                 None
             }
@@ -244,7 +241,7 @@ impl Context<'_> {
         let title = &request.title;
         match delivery {
             Delivery::Shown => {
-                println!("would resolve: {title}\n  {}", pager::redacted(request));
+                println!("would resolve: {title}\n{}", pager::shown(request));
                 self.tally.shown_resolves += 1;
                 Resolution::Shown
             }

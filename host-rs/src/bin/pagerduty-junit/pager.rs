@@ -121,8 +121,21 @@ fn refusal(pager: &Pager, rejection: &Rejection) -> String {
     reason
 }
 
+/// A dry-run request as a person reads it, as the plugin's summary shows
+/// one: where it goes and its key, then the whole request (secrets left
+/// out) on one line for tools.
+pub fn shown(request: &AlertRequest) -> String {
+    format!(
+        "  {} {}\n  key: {}\n  request: {}",
+        request.method,
+        request.url,
+        request.dedup_key,
+        redacted(request)
+    )
+}
+
 /// The request as a dry run prints it: secret headers replaced, the display body.
-pub fn redacted(request: &AlertRequest) -> String {
+fn redacted(request: &AlertRequest) -> String {
     let headers: Map<String, Value> = request
         .headers
         .iter()
