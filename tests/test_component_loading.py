@@ -26,6 +26,10 @@ import sys
 def pytest_sessionfinish(session):
     with open("wasmtime-imported.txt", "w") as out:
         out.write(str("wasmtime" in sys.modules))
+    # Nor what only sending needs (the mirrors, the pipeline, the outbox).
+    heavy = ("wit", "delivery", "keeping", "outbox")
+    with open("heavy-imported.txt", "w") as out:
+        out.write(" ".join(m for m in heavy if f"pytest_pagerduty.{m}" in sys.modules))
 """
 
 
@@ -47,6 +51,7 @@ def test_markers_are_checked_once_then_green_runs_never_import_wasmtime(
     assert imported.read_text() == "True"  # the component checked the marker
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
     assert imported.read_text() == "False"  # it accepted the same marker before
+    assert (pytester.path / "heavy-imported.txt").read_text() == ""
     # Other settings are checked again.
     pytester.runpytest_subprocess("--pagerduty_timeout=3").assert_outcomes(passed=1)
     assert imported.read_text() == "True"

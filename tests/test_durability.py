@@ -20,7 +20,7 @@ import pytest
 from fake_pagerduty import FakePagerDuty
 from pagerduty_api import error_reply
 from pytest_pagerduty import wit
-from pytest_pagerduty.keeping import fallback_path
+from pytest_pagerduty.locations import fallback_path
 from pytest_pagerduty.outbox import Entry, Outbox
 
 OUTBOX = Path(".pytest_cache", "d", "pagerduty", "outbox.jsonl")
@@ -43,8 +43,9 @@ def test_green():
 
 
 def pending(path: Path) -> list[Entry]:
-    """The outbox's unconfirmed entries, as the plugin reads them."""
-    return list(Outbox(path).read().entries.values())
+    """The outbox's unconfirmed entries, as the plugin reads them (runs'
+    own journals included)."""
+    return Outbox(path).unconfirmed()
 
 
 REPLAY = (sys.executable, "-m", "pytest_pagerduty", "replay")

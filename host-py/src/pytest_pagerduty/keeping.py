@@ -8,17 +8,19 @@ good (a dead letter), or still to send (kept, with the latest reason).
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from .delivery import Outcome, Trigger, reason_of
-from .embedded import cache_dir
-from .outbox import Entry, Outbox, RunLock, Settled, fingerprint, redacted
+from .locations import candidates, fallback_path
+from .outbox import Entry, Outbox, RunLock, Settled, fingerprint, redacted, settle_lines
 from .redaction import scrubbed
 from .settings import Settings
 
@@ -29,22 +31,9 @@ log = logging.getLogger("pytest_pagerduty")
 NOT_CONFIRMED = "not confirmed: the run ended before PagerDuty answered"
 
 
-def fallback_path(primary: Path) -> Path | None:
-    """Where alerts are kept when the outbox's own directory cannot be
-    written (an unwritable cache directory): one file per outbox, in this
-    user's cache; None when this user has no home to keep it in."""
-    try:
-        directory = cache_dir()
-    except (RuntimeError, KeyError):  # no HOME, and a uid without a passwd entry
-        return None
-    digest = hashlib.sha256(str(primary.absolute()).encode()).hexdigest()[:16]
-    return directory / "outbox" / f"{digest}.jsonl"
-
-
 def outboxes(primary: Path) -> list[Outbox]:
     """Every place an alert for this outbox may have been kept."""
-    fallback = fallback_path(primary)
-    return [Outbox(primary)] + ([Outbox(fallback)] if fallback else [])
+    return [Outbox(path) for path in candidates(primary)]
 
 
 def how_settled(outcome: Outcome) -> Settled | None:
@@ -112,14 +101,22 @@ class Keeper:
         self._secret_arguments = secret_arguments
         self.owner = uuid.uuid4().hex
         self.primary = path
-        self.outbox = Outbox(path)
+        fallback = fallback_path(path)
+        self._fallback = Outbox(fallback) if fallback is not None else None
+        # Every place this run's alerts may be: the outbox, then the fallback.
+        self._boxes = [Outbox(path)] + ([self._fallback] if self._fallback else [])
+        self.outbox = self._boxes[0]
         self._mutex = threading.RLock()
         self._closed = False
         self._locks: dict[Path, RunLock] = {}
-        # Outboxes written since their last fsync.
+        # This run's own journal in each outbox it writes to, kept open.
+        self._journals: dict[Path, BinaryIO] = {}
+        # Journals written since their last fsync.
         self._unsynced: set[Path] = set()
         # Entry id -> the outbox it lives in.
         self._where: dict[str, Outbox] = {}
+        # The entries this run wrote (in its journal), not claimed (shared).
+        self._own: set[str] = set()
         # Why the outbox could not be written, when it could not.
         self.trouble: str | None = None
         # Alerts written ahead and not yet settled: what a kill would leave.
@@ -132,30 +129,42 @@ class Keeper:
             raise OSError("the run's outbox is closed")
         if outbox.path not in self._locks:
             lock = RunLock(outbox, self.owner)
-            lock.acquire()
+            lock.acquire()  # before the journal: a journal without a live lock is adopted
             self._locks[outbox.path] = lock
+
+    def _journal(self, outbox: Outbox) -> BinaryIO:
+        self._use(outbox)
+        if outbox.path not in self._journals:
+            self._journals[outbox.path] = open(outbox.run_journal(self.owner), "ab")  # noqa: SIM115
+        return self._journals[outbox.path]
+
+    def _append(self, outbox: Outbox, lines: Sequence[str]) -> None:
+        """To this run's own journal: in the OS at once (a kill cannot lose
+        it), on disk at the next `durable`."""
+        journal = self._journal(outbox)
+        journal.write("".join(line + "\n" for line in lines).encode("utf-8"))
+        journal.flush()
+        self._unsynced.add(outbox.path)
 
     def _write(self, entry: Entry) -> Path:
         """Appends the entry where it can; falls back to this user's cache
         when the outbox's directory cannot be written."""
         entry = redacted(entry, self._settings.secrets, self._secret_arguments)
         candidates = [self.outbox]
-        fallback = fallback_path(self.primary)
-        if fallback is not None and fallback != self.outbox.path:
-            candidates.append(Outbox(fallback))
+        if self._fallback is not None and self._fallback is not self.outbox:
+            candidates.append(self._fallback)
         for outbox in candidates:
             try:
-                self._use(outbox)
                 # Durable before the first send (`durable`), in one fsync for
                 # every alert queued meanwhile; the process being killed
                 # cannot lose what reached the OS.
-                outbox.append(entry, sync=False)
-                self._unsynced.add(outbox.path)
+                self._append(outbox, [entry.to_json()])
             except OSError as err:
                 log.debug("cannot write the outbox %s", outbox.path, exc_info=True)
                 self.trouble = f"cannot write the outbox {outbox.path}: {reason_of(err)}"
                 continue
             self._where[entry.id] = outbox
+            self._own.add(entry.id)
             self.outbox = outbox  # after a fallback, the rest of the run goes there too
             return outbox.path
         raise OSError(self.trouble)
@@ -184,11 +193,11 @@ class Keeper:
         """Called before a send: every alert written ahead is on disk."""
         with self._mutex:
             unsynced, self._unsynced = self._unsynced, set()
-        for path in unsynced:
-            try:
-                Outbox(path).sync()
-            except OSError:
-                log.debug("cannot fsync the outbox %s", path, exc_info=True)
+            for path in unsynced:
+                try:
+                    os.fsync(self._journals[path].fileno())
+                except (OSError, KeyError, ValueError):
+                    log.debug("cannot fsync the journal in %s", path, exc_info=True)
 
     def settle(self, triggers: Sequence[Trigger], outcome: Outcome) -> Outcome:
         """Records what became of the triggers' alert; returns the outcome
@@ -205,11 +214,16 @@ class Keeper:
         unwritten = [t for t in triggers if not t.entry_id]
         with self._mutex:
             try:
-                by_outbox: dict[Path, list[str]] = {}
+                by_outbox: dict[Path, tuple[Outbox, list[str]]] = {}
                 for i in ids:
-                    by_outbox.setdefault(self._where.get(i, self.outbox).path, []).append(i)
-                for path, here in by_outbox.items():
-                    Outbox(path).settle(here, how, reason, fix)
+                    outbox = self._where.get(i, self.outbox)
+                    by_outbox.setdefault(outbox.path, (outbox, []))[1].append(i)
+                for outbox, here in by_outbox.values():
+                    mine = [i for i in here if i in self._own]
+                    if mine:  # in this run's journal: no lock
+                        self._append(outbox, settle_lines(mine, how, reason, fix))
+                    if len(mine) < len(here):  # claimed from the shared file
+                        outbox.settle([i for i in here if i not in self._own], how, reason, fix)
                 if how != "done":
                     for t in unwritten:
                         entry = Entry.new(
@@ -239,7 +253,7 @@ class Keeper:
         kept it): (entries to send, dead letters)."""
         taken: list[Entry] = []
         dead: list[Entry] = []
-        for outbox in outboxes(self.primary):
+        for outbox in self._boxes:
             if not outbox.pending():
                 continue
             try:
@@ -265,13 +279,12 @@ class Keeper:
     def forget(self, entries: Sequence[Entry]) -> None:
         """Drops dead letters for good, once someone handled them."""
         with self._mutex:
-            by_outbox: dict[Path, list[str]] = {}
+            by_outbox: dict[Path, tuple[Outbox, list[str]]] = {}
             for entry in entries:
-                by_outbox.setdefault(self._where.get(entry.id, self.outbox).path, []).append(
-                    entry.id
-                )
-            for path, ids in by_outbox.items():
-                Outbox(path).settle(ids, "done")
+                outbox = self._where.get(entry.id, self.outbox)
+                by_outbox.setdefault(outbox.path, (outbox, []))[1].append(entry.id)
+            for outbox, ids in by_outbox.values():
+                outbox.settle(ids, "done")
 
     def trigger_of(self, entry: Entry) -> Trigger | str:
         return trigger_of(entry, self._settings)
@@ -282,13 +295,18 @@ class Keeper:
         remaining = 0
         with self._mutex:
             self._closed = True
+            for journal in self._journals.values():
+                with contextlib.suppress(OSError):
+                    journal.close()
             for path, lock in self._locks.items():
                 outbox = Outbox(path)
                 try:
+                    outbox.merge_run(self.owner)
                     remaining += outbox.compact()
-                except OSError:
-                    log.debug("cannot compact the outbox %s", path, exc_info=True)
+                except OSError:  # the journal stays, and the next run adopts it
+                    log.debug("cannot merge into the outbox %s", path, exc_info=True)
                 lock.release()
                 outbox.prune_runs()
             self._locks.clear()
+            self._journals.clear()
         return remaining

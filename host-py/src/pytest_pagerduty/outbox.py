@@ -15,10 +15,12 @@ A JSON-lines file of three kinds of line, folded in order when read:
   or not yet sent, with the latest reason;
 - `{"claimed": [ids], "owner": run}`: a replay took the entries over.
 
-Every change happens under a cross-platform lock (`filelock`) on a sibling
-`.lock` file. A run holds a lock of its own (`runs/<id>.lock`) while it
-lives: entries owned by a live run are its business, and those of a run
-that died (the OS releases its lock) are left for the next one to replay.
+A run writes ahead to a journal of its own (`<outbox>.runs/<id>.jsonl`),
+with no lock per alert, and holds a lock of its own (`<id>.lock`) while it
+lives. When it ends it merges what it did not settle into the shared file;
+when it dies (the OS releases its lock) the next run or replay adopts its
+journal. Every change to the shared file happens under a cross-platform
+lock (`filelock`) on a sibling `.lock` file.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any, Literal
 from filelock import FileLock, Timeout
 
 from . import wit
+from .locations import left_in, runs_of
 from .redaction import scrubbed
 
 Settled = Literal["done", "dead", "kept"]
@@ -181,19 +184,33 @@ def _settle(journal: Journal, data: dict[str, Any]) -> None:
         )
 
 
+def settle_lines(entry_ids: Iterable[str], how: Settled, reason: str, fix: str) -> list[str]:
+    """The journal lines saying what became of these entries."""
+    return [
+        json.dumps({"settled": i, "as": how, "reason": reason, "fix": fix}, ensure_ascii=False)
+        for i in entry_ids
+    ]
+
+
 class Outbox:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # One lock object for this outbox's life: making one costs more than
+        # taking it (a run takes it once per alert).
+        self._lock = FileLock(self.path.with_name(self.path.name + ".lock"))
+        self._made = False
 
     @property
     def runs(self) -> Path:
-        """Where live runs hold their locks."""
-        return self.path.with_name(self.path.name + ".runs")
+        """Where runs keep their own journals and hold their locks."""
+        return runs_of(self.path)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.path.with_name(self.path.name + ".lock")):
+        if not self._made:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._made = True
+        with self._lock:
             yield
 
     def _append(self, lines: Iterable[str], sync: bool = True) -> None:
@@ -228,10 +245,7 @@ class Outbox:
     def settle(
         self, entry_ids: Iterable[str], how: Settled, reason: str = "", fix: str = ""
     ) -> None:
-        marks = [
-            json.dumps({"settled": i, "as": how, "reason": reason, "fix": fix}, ensure_ascii=False)
-            for i in entry_ids
-        ]
+        marks = settle_lines(entry_ids, how, reason, fix)
         if marks:
             # Not fsynced: a mark lost to a power cut only means the alert is
             # sent once more, which its stable key makes harmless.
@@ -249,16 +263,58 @@ class Outbox:
             return self._read_unlocked()
 
     def pending(self) -> bool:
-        """Whether the outbox may hold anything (cheap: one stat)."""
+        """Whether the outbox may hold anything, in the shared file or in a
+        run's own journal (cheap: a stat and a directory listing)."""
+        return left_in(self.path)
+
+    def unconfirmed(self) -> list[Entry]:
+        """Every entry not confirmed: in the shared file and in runs'
+        journals (a live run's, or one that died), read without a lock."""
+        entries = list(self._read_unlocked().entries.values())
+        with contextlib.suppress(OSError):
+            for journal_path in sorted(self.runs.glob("*.jsonl")):
+                entries += _fold(journal_path.read_bytes().split(b"\n")).entries.values()
+        return entries
+
+    def run_journal(self, owner: str) -> Path:
+        """Where a run writes ahead, alone: no lock is taken per alert."""
+        return self.runs / f"{owner}.jsonl"
+
+    def merge_run(self, owner: str) -> None:
+        """Moves a run's journal into the shared outbox (what it did not
+        settle as done), then removes it: the run ends, or it died."""
+        with self._locked():
+            self._merge_unlocked(self.run_journal(owner))
+
+    def _merge_unlocked(self, journal_path: Path) -> None:
         try:
-            return self.path.stat().st_size > 0
-        except OSError:
-            return False
+            raw = journal_path.read_bytes()
+        except FileNotFoundError:
+            return
+        journal = _fold(raw.split(b"\n"))
+        lines = [e.to_json() for e in journal.entries.values()]
+        if lines:
+            self._append_unlocked(lines, sync=True)
+        if journal.unreadable:
+            with open(self.unreadable_path, "ab") as aside:
+                aside.write(b"".join(line + b"\n" for line in journal.unreadable))
+        journal_path.unlink(missing_ok=True)
+
+    def _adopt_unlocked(self, owner: str) -> None:
+        """Merges the journals of runs that died (their lock is free)."""
+        with contextlib.suppress(FileNotFoundError):
+            for journal_path in sorted(self.runs.glob("*.jsonl")):
+                if (
+                    journal_path.stem != owner
+                    and not RunLock(self, journal_path.stem).held_elsewhere()
+                ):
+                    self._merge_unlocked(journal_path)
 
     def claim(self, owner: str, include_dead: bool = False) -> tuple[list[Entry], Journal]:
         """Takes over the entries no live run owns (not dead letters, unless
         asked), for `owner` to send; returns them and the whole journal."""
         with self._locked():
+            self._adopt_unlocked(owner)
             journal = self._read_unlocked()
             alive: dict[str, bool] = {}
             taken = []
@@ -313,10 +369,12 @@ class Outbox:
             return remaining
 
     def prune_runs(self) -> None:
-        """Removes the lock files runs that died left behind (a SIGKILL)."""
+        """Removes the lock files runs that died left behind (a SIGKILL),
+        unless their journal still waits to be adopted."""
         with contextlib.suppress(OSError):
             for path in self.runs.glob("*.lock"):
-                RunLock(self, path.stem).held_elsewhere()
+                if not self.run_journal(path.stem).exists():
+                    RunLock(self, path.stem).held_elsewhere()
 
     def remove(self, ids: set[str]) -> int:
         """Drops the given entries for good (dead letters someone handled);

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import collection, failure, open_alerts, settings
+from . import collection, failure, locations, open_alerts, settings
 from .collection import PagerDutyWarning
 from .redaction import scrubbed
 
@@ -132,9 +132,8 @@ class PagerDutyReporter:
             and not self.config.option.collectonly  # a look at the tests sends nothing
         ):
             try:
-                from .keeping import outboxes  # a few stats; delivery loads only for work
-
-                if any(o.pending() for o in outboxes(self.outbox_path())):
+                # A stat and a listing: delivery (and wasmtime) load only for work.
+                if locations.anything_left(self.outbox_path()):
                     self.delivery.replay_leftovers()
             except Exception:  # the run goes on; the outbox waits for `replay`
                 log.debug("cannot look at the outbox", exc_info=True)
