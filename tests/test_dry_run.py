@@ -29,8 +29,7 @@ def test_without_credentials_the_run_is_a_dry_run_that_says_so(
             # A short readable block per incident: the full requests are in the file.
             "would open: Test failed: test_critical_feature: assert False",
             f"    POST {pagerduty.url}/incidents",
-            "    service.id: XIXOOXZ · urgency: high · incident_key: pytest-* · "
-            "assignments?0?.assignee.id: SE169QA",
+            "    service.id: XIXOOXZ · urgency: high · assignments?0?.assignee.id: SE169QA",
             "    key: pytest-*",
             "    | Verifies the critical feature behavior.",
             "would open: Test failed: test_service_failure: assert False",

@@ -125,7 +125,7 @@ def test_marker_only():
     result.stdout.fnmatch_lines(
         [
             # The warning points at the test itself, not at the plugin.
-            f"{pytester.path / 'test_a_failing_test_without_the_marker_or_the_fixture_does_not_page.py'}"
+            f"*{pytester.path / 'test_a_failing_test_without_the_marker_or_the_fixture_does_not_page.py'}"
             ":*: PagerDutyWarning: *test_marker_only has @pytest.mark.pagerduty_trigger_incident "
             "but does not use pagerduty_fixture: it will not page. "
             'Add @pytest.mark.usefixtures("pagerduty_fixture").',

@@ -89,7 +89,9 @@ def preview(request: wit.AlertRequest) -> list[str]:
     fields = [
         f"{p.rsplit('.', 1)[-1] if p.count('.') < 2 else p.split('.', 1)[1]}: {v}"
         for p, v in leaves
-        if p != text_path and v != request.title and len(str(v)) <= PREVIEW_FIELD_CHARS
+        if p != text_path
+        and v not in (request.title, request.dedup_key)
+        and len(str(v)) <= PREVIEW_FIELD_CHARS
     ]
     lines = [f"    {shown['method']} {shown['url']}"]
     if fields:
