@@ -159,3 +159,19 @@ def test_the_dashed_spelling_still_works(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--pagerduty-timeout=nonsense")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--pagerduty_timeout must be a number of seconds*"])
+
+
+def test_ini_keys_have_their_real_types(pytester: pytest.Pytester) -> None:
+    help_text = pytester.runpytest_subprocess("--help").stdout.str()
+    assert "pagerduty_dry_run (bool):" in help_text
+    # int and float exist since pytest 8.4; before, these stay strings.
+    if tuple(int(p) for p in pytest.__version__.split(".")[:2]) >= (8, 4):
+        assert "pagerduty_max_incidents (int):" in help_text
+        assert "pagerduty_timeout (float):" in help_text
+    pytester.makeini("[pytest]\npagerduty_max_incidents = many\n")
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*pagerduty: ini pagerduty_max_incidents must be a whole number: *many*"]
+    )

@@ -313,6 +313,13 @@ class Settings:
         return self.sources.get(key, f"ini {key}")
 
 
+_KIND_WORDS = {
+    "bool": "true or false",
+    "count": "a whole number",
+    "seconds": "a number of seconds",
+}
+
+
 def _raw(config: pytest.Config, setting: Setting) -> tuple[str | None, str]:
     option = config.getoption(setting.key, default=None)
     if option is not None:
@@ -320,8 +327,10 @@ def _raw(config: pytest.Config, setting: Setting) -> tuple[str | None, str]:
     source = f"ini {setting.key}"
     try:
         ini = config.getini(setting.key)
-    except ValueError as err:  # pytest's own check of an int, float or bool
-        raise pytest.UsageError(f"pagerduty: {source} is not a {setting.kind}: {err}") from err
+    except (ValueError, pytest.UsageError) as err:  # pytest's own check of an int, float, bool
+        raise pytest.UsageError(
+            f"pagerduty: {source} must be {_KIND_WORDS.get(setting.kind, setting.kind)}: {err}"
+        ) from err
     # Unset reads as None, or on older pytest as "" or [].
     if ini is not None and ini != "" and ini != []:
         if isinstance(ini, bool):
