@@ -399,17 +399,25 @@ def test_a_non_utf8_byte_is_kept_as_an_unreadable_line_and_replay_goes_on(
     assert Path(f"{box}.unreadable").read_bytes() == b'{"id": "caf\xe9"}\n'
 
 
-def _append_many(path: str, writer: int, count: int) -> None:
+def _wait_for(flag: Path) -> None:
+    while not flag.exists():  # every process starts together (spawn is slow)
+        time.sleep(0.001)
+
+
+def _append_many(path: str, writer: int, count: int, go: str) -> None:
     box = Outbox(Path(path))
+    _wait_for(Path(go))
     for n in range(count):
-        box.append(_entry(f"test_{writer}.py::test_{n}"))
+        box.append(_entry(f"test_{writer}.py::test_{n}"), sync=False)
+        time.sleep(0.001)  # spread over the replay's rounds
 
 
-def _settle_while_they_append(path: str, rounds: int, done: str) -> None:
-    """A replay: confirms what it finds, and compacts, again and again."""
+def _settle_while_they_append(path: str, go: str, stop: str, done: str) -> None:
+    """A replay: confirms what it finds, and compacts, until told to stop."""
     box = Outbox(Path(path))
     confirmed: list[str] = []
-    for _ in range(rounds):
+    _wait_for(Path(go))
+    while not Path(stop).exists():
         ids = list(box.read().entries)
         box.settle(ids, "done")
         box.compact()
@@ -418,18 +426,25 @@ def _settle_while_they_append(path: str, rounds: int, done: str) -> None:
 
 
 def test_a_replay_confirming_entries_while_three_runs_append_loses_none(tmp_path: Path) -> None:
-    path = tmp_path / "outbox.jsonl"
+    path, go, stop = tmp_path / "outbox.jsonl", tmp_path / "go", tmp_path / "stop"
     done = tmp_path / "confirmed.txt"
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_append_many, args=(str(path), w, 100)) for w in range(3)]
-    workers.append(
-        context.Process(target=_settle_while_they_append, args=(str(path), 40, str(done)))
+    appenders = [
+        context.Process(target=_append_many, args=(str(path), w, 100, str(go))) for w in range(3)
+    ]
+    replay = context.Process(
+        target=_settle_while_they_append, args=(str(path), str(go), str(stop), str(done))
     )
-    for worker in workers:
+    for worker in [*appenders, replay]:
         worker.start()
-    for worker in workers:
+    time.sleep(1.0)  # every process imported and waiting
+    go.touch()
+    for worker in appenders:
         worker.join(120)
         assert worker.exitcode == 0
+    stop.touch()
+    replay.join(120)
+    assert replay.exitcode == 0
     confirmed = set(done.read_text().split())
     left = Outbox(path).read()
     assert left.unreadable == []
