@@ -544,34 +544,12 @@ def test_a_claim_after_a_torn_line_still_keeps_a_live_runs_entries_its_own(
 
 
 def test_a_run_never_claims_the_alerts_it_wrote_itself(tmp_path: Path) -> None:
+    from settings_for_tests import plugin_settings
+
     from pytest_pagerduty.delivery import Trigger
     from pytest_pagerduty.keeping import Keeper
-    from pytest_pagerduty.settings import Settings
 
-    settings = Settings(  # what `settings.resolve` gives with no setting at all
-        api_url=None,
-        api_key=None,
-        oauth_token=None,
-        default_from=None,
-        routing_key=None,
-        fallback_routing_key=None,
-        events_url=None,
-        auto_resolve=True,
-        resolve_always=False,
-        flaky_info=False,
-        max_incidents=10,
-        dry_run_file=None,
-        page_on_error=False,
-        timeout=10.0,
-        flush_timeout=30.0,
-        max_attempts=None,
-        memory_limit_mib=64,
-        outbox=None,
-        auto_replay=True,
-        allowed_hosts=frozenset(),
-        dry_run_requested=False,
-        sources={},
-    )
+    settings = plugin_settings()
     keeper = Keeper(settings, tmp_path / "outbox.jsonl", ["routing_key"])
     failure = wit.TestFailure("t.py::test_now", None, None, None, "tb", "call")
     written = keeper.write_ahead(Trigger(failure, {"service_id": "P1"}, 0))

@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from settings_for_tests import component_settings
 
 from fake_pagerduty import API_KEY, FROM, ROUTING_KEY, FakePagerDuty
 from pagerduty_api import error_reply
@@ -206,18 +207,7 @@ def test_pytest_xunit1_cases_get_the_plugins_keys(pagerduty: FakePagerDuty, tmp_
     result = run(*args, "--state", tmp_path / "s.json", env=REST_ENV)
     assert result.returncode == 0, result.stderr
     sent = {i["incident_key"] for i in pagerduty.incidents()}
-    settings = wit.Settings(
-        api_url=None,
-        api_key=API_KEY,
-        oauth_token=None,
-        default_from=FROM,
-        routing_key=None,
-        events_url=None,
-        timeout_ms=1000,
-        dry_run=False,
-        max_attempts=None,
-        max_incidents=None,
-    )
+    settings = component_settings(timeout_ms=1000, max_incidents=None)
     pager = Pager.open(settings, memory_limit_mib=64)
     assert isinstance(pager, Pager), pager
     marker = pager.marker({"service_id": "PWIXJZS"})

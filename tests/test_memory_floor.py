@@ -4,8 +4,9 @@ build a large failure's incident, so such a value is refused at the start."""
 from __future__ import annotations
 
 import pytest
+from settings_for_tests import component_settings
 
-from fake_pagerduty import API_KEY, FROM, FakePagerDuty
+from fake_pagerduty import FakePagerDuty
 from pytest_pagerduty import wit
 from pytest_pagerduty.settings import MIN_MEMORY_LIMIT_MIB
 
@@ -27,18 +28,7 @@ def test_at_the_floor_the_component_builds_and_sends_a_large_failures_incident(
 ) -> None:
     from pytest_pagerduty.component import Pager
 
-    settings = wit.Settings(
-        api_url=pagerduty.url,
-        api_key=API_KEY,
-        oauth_token=None,
-        default_from=FROM,
-        routing_key=None,
-        events_url=None,
-        timeout_ms=5000,
-        dry_run=False,
-        max_attempts=1,
-        max_incidents=10,
-    )
+    settings = component_settings(api_url=pagerduty.url, max_attempts=1)
     pager = Pager.open(settings, MIN_MEMORY_LIMIT_MIB)
     assert isinstance(pager, Pager)
     marker = pager.marker({"service_id": "PWIXJZS"})

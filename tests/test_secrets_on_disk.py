@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from settings_for_tests import component_settings
 
-from fake_pagerduty import API_KEY, FROM, ROUTING_KEY, FakePagerDuty
+from fake_pagerduty import API_KEY, ROUTING_KEY, FakePagerDuty
 from pytest_pagerduty import wit
 from pytest_pagerduty.open_alerts import CACHE_KEY
 
@@ -100,18 +101,7 @@ def test_the_dry_run_file_holds_none_of_the_runs_secrets(tmp_path: Path) -> None
     from pytest_pagerduty.delivery import Outcome
     from pytest_pagerduty.summary import write_dry_run
 
-    settings = wit.Settings(
-        api_url=None,
-        api_key=API_KEY,
-        oauth_token=None,
-        default_from=FROM,
-        routing_key=None,
-        events_url=None,
-        timeout_ms=5000,
-        dry_run=True,
-        max_attempts=None,
-        max_incidents=10,
-    )
+    settings = component_settings(dry_run=True)
     pager = Pager.open(settings, 64)
     assert isinstance(pager, Pager)
     marker = pager.marker({"service_id": "PWIXJZS"})
