@@ -469,3 +469,23 @@ def test_under_dist_each_a_pass_resolves_once(
     resolves = [e for e in pagerduty.events() if e["event_action"] == "resolve"]
     assert len(resolves) == 4
     assert len({e["dedup_key"] for e in resolves}) == 4
+
+
+def test_two_shards_of_one_ci_run_share_one_aggregate_key(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two pytest processes of one CI run, each with its own cache (two
+    # shards): their storms must land on one aggregate alert, not two.
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_RUN_ID", "4242")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/checks")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    pytester.makepyfile(test_storm=SUITE.format(count=8))  # 4 failures per shard
+    for shard in ("one", "two"):
+        result = pytester.runpytest_subprocess(
+            *pagerduty.events_options("--pagerduty_max_incidents=1", "-o", f"cache_dir=.c-{shard}")
+        )
+        result.assert_outcomes(failed=4, passed=4)
+    aggregates = [e for e in pagerduty.events() if "more tests failed" in e["payload"]["summary"]]
+    assert len(aggregates) == 2
+    assert aggregates[0]["dedup_key"] == aggregates[1]["dedup_key"]
