@@ -127,7 +127,7 @@ class Keeper(Protocol):
 
     def claim(self, include_dead: bool = False) -> tuple[list[Any], list[Any]]: ...
 
-    def trigger_of(self, entry: Any) -> Trigger | str: ...
+    def trigger_of(self, entry: Any) -> tuple[Trigger, str | None]: ...
 
 
 _AGGREGATE = object()
@@ -262,24 +262,14 @@ class Delivery:
             return
         entries, self.dead_letters = self._keeper.claim()
         for entry in entries:
-            trigger = self._keeper.trigger_of(entry)
-            if isinstance(trigger, str):
-                job = Trigger(
-                    entry.failure,
-                    entry.marker,
-                    entry.positional,
-                    entry.severity,
-                    entry.id,
-                    replayed=True,
-                )
-                with self._lock:
-                    if not self._closed:
-                        outcome = Outcome(
-                            entry.failure.nodeid, "queued", "", reason=trigger, replayed=True
-                        )
-                        self._record([((job,), outcome)])
-            else:
+            trigger, problem = self._keeper.trigger_of(entry)
+            if problem is None:
                 self.submit(trigger)
+                continue
+            outcome = Outcome(entry.failure.nodeid, "queued", "", reason=problem, replayed=True)
+            with self._lock:
+                if not self._closed:
+                    self._record([((trigger,), outcome)])
 
     def _run(self) -> None:
         pager = None

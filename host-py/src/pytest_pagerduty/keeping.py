@@ -51,22 +51,25 @@ def how_settled(outcome: Outcome) -> Settled | None:
     return None
 
 
-def trigger_of(entry: Entry, settings: Settings, replayed: bool = True) -> Trigger | str:
+def trigger_of(entry: Entry, settings: Settings) -> tuple[Trigger, str | None]:
     """The entry as a run would have submitted it, its marker's secrets
     found again (the outbox holds only their fingerprints: a setting must
-    hold the same value), or why it cannot be."""
+    hold the same value); and why it cannot be sent, when it cannot."""
     marker = dict(entry.marker)
+    problem = None
     for name, value in entry.marker.items():
         if isinstance(value, str) and value.startswith("sha256:"):
             known = [s for s in settings.secrets if fingerprint(s) == value]
-            if not known:
-                return (
+            if known:
+                marker[name] = known[0]
+            else:
+                problem = (
                     f"this alert went to a {name} given in its marker, which the outbox "
                     f"does not keep. Fix: set the {name} setting (PAGERDUTY_{name.upper()}) "
                     "to that value to replay it"
                 )
-            marker[name] = known[0]
-    return Trigger(entry.failure, marker, entry.positional, entry.severity, entry.id, replayed)
+    trigger = Trigger(entry.failure, marker, entry.positional, entry.severity, entry.id, True)
+    return trigger, problem
 
 
 @dataclass(frozen=True)
@@ -286,7 +289,7 @@ class Keeper:
             for outbox, ids in by_outbox.values():
                 outbox.settle(ids, "done")
 
-    def trigger_of(self, entry: Entry) -> Trigger | str:
+    def trigger_of(self, entry: Entry) -> tuple[Trigger, str | None]:
         return trigger_of(entry, self._settings)
 
     def close(self) -> int:

@@ -237,11 +237,6 @@ class Outbox:
     def append(self, entry: Entry, sync: bool = True) -> None:
         self._append([entry.to_json()], sync)
 
-    def sync(self) -> None:
-        """Makes everything appended so far durable (one fsync for many)."""
-        with open(self.path, "ab") as out:
-            os.fsync(out.fileno())
-
     def settle(
         self, entry_ids: Iterable[str], how: Settled, reason: str = "", fix: str = ""
     ) -> None:

@@ -103,9 +103,9 @@ def _send(settings: Settings, suite: str, keeper: Keeper, entries: list[Entry]) 
     print("  dry run: nothing is sent" if settings.dry_run_requested else "  sending")
     delivery = Delivery(settings, suite, keeper)
     for entry in entries:
-        trigger = keeper.trigger_of(entry)
-        if isinstance(trigger, str):
-            print(f"  kept {entry.failure.nodeid}: {trigger}")
+        trigger, problem = keeper.trigger_of(entry)
+        if problem is not None:
+            print(f"  kept {entry.failure.nodeid}: {problem}")
         else:
             delivery.submit(trigger)
     # No flush timeout: replay is what the user is waiting for.
