@@ -11,6 +11,8 @@ use crate::dedup;
 use crate::destination::{self, Destination};
 use crate::event::{self, Trigger};
 use crate::incident;
+use crate::links;
+use crate::note;
 use crate::pytest_pagerduty::alerts::types::{
     AlertRequest, BuildError, IncidentOptions, MarkerError, Setting, Settings, Severity,
     TestFailure, Urgency,
@@ -65,16 +67,16 @@ pub fn trigger(
     };
     let title = compose::title(&failure);
     let dedup_key = options.dedup_key.clone().unwrap_or_else(default_key);
+    let run = ci::run(&failure.ci);
     match destination {
-        Destination::Rest { service_id } => Ok(incident::create(
-            &checked,
-            settings,
-            service_id,
-            options,
-            title,
-            compose::body(&failure, details.as_deref(), ci::run(&failure.ci).as_ref()),
-            dedup_key,
-        )?),
+        Destination::Rest { service_id } => {
+            // The CI run is in the body's footer already.
+            let links = links::of(Some(&failure), None, options.runbook_url.as_deref());
+            let body = compose::body(&failure, details.as_deref(), run.as_ref(), &links);
+            Ok(incident::create(
+                &checked, settings, service_id, options, title, body, dedup_key,
+            )?)
+        }
         Destination::Events { routing_key } => {
             let description = compose::description(&failure, details.as_deref());
             let mut custom = vec![
@@ -97,19 +99,21 @@ pub fn trigger(
                 (routing_key, &dedup_key, &title, severity),
                 &failure,
                 custom,
+                options.runbook_url.as_deref(),
             ))
         }
     }
 }
 
 /// An Events API v2 trigger about one test: its id, these `details`, and
-/// the CI run in its custom details.
+/// the CI run in its custom details; its links (source, run, runbook).
 fn test_event(
     checked: &settings::Checked,
     settings: &Settings,
     (routing_key, dedup_key, title, severity): (&str, &str, &str, Severity),
     failure: &TestFailure,
     details: Vec<(&str, Value)>,
+    runbook: Option<&str>,
 ) -> AlertRequest {
     let run = ci::run(&failure.ci);
     let mut custom = Map::new();
@@ -130,10 +134,51 @@ fn test_event(
             title,
             severity,
             failure,
+            links: links::of(Some(failure), run.as_ref(), runbook),
             run: run.as_ref(),
             custom_details: custom,
         },
     )
+}
+
+/// A note for a repeat failure on an open REST incident: to the incident
+/// when its id is known, else a lookup by key that leads to it. `Ok(Err)`
+/// says why there is none (Events API v2, or this tool's share of notes).
+pub fn repeat(
+    failure: &TestFailure,
+    options: &IncidentOptions,
+    settings: &Settings,
+    incident_id: Option<&str>,
+    notes: u32,
+) -> Result<Result<AlertRequest, String>, BuildError> {
+    let checked = settings::check(settings)?;
+    let destination = destination(options, settings)?;
+    let Destination::Rest { service_id } = destination else {
+        return Ok(Err(
+            "not noted: Events API v2 adds the new trigger, with its failure, to the alert's log"
+                .to_string(),
+        ));
+    };
+    if let Some(refusal) = note::refusal(notes) {
+        return Ok(Err(refusal));
+    }
+    let dedup_key = options
+        .dedup_key
+        .clone()
+        .unwrap_or_else(|| dedup::for_test(&destination, &failure.nodeid));
+    let secrets = compose::secrets(settings, &options.routing_key);
+    let failure = compose::redacted(failure, &secrets);
+    let content = note::content(&failure, ci::run(&failure.ci).as_ref(), notes);
+    Ok(Ok(match incident_id {
+        Some(id) => incident::note(&checked, settings, &failure.nodeid, id, &content, dedup_key)?,
+        None => {
+            let mut lookup =
+                incident::find(&checked, settings, &failure.nodeid, service_id, dedup_key)?;
+            lookup.title = format!("Find the incident of {} to note", failure.nodeid);
+            lookup.then_note = Some(content);
+            lookup
+        }
+    }))
 }
 
 pub fn resolve(
@@ -192,8 +237,13 @@ pub fn aggregate(
         .iter()
         .map(|f| compose::redacted(f, &secrets))
         .collect();
-    let title =
-        compose::one_line_title(&format!("{} more tests failed in {suite}", failures.len()));
+    // Shards of one CI run share the aggregate: say which one this is.
+    let run = failures.first().and_then(|f| ci::run(&f.ci));
+    let from = run.as_ref().map(from_where).unwrap_or_default();
+    let title = compose::one_line_title(&format!(
+        "{} more tests failed in {suite}{from}",
+        failures.len()
+    ));
     let listed: Vec<String> = failures
         .iter()
         .map(|f| {
@@ -204,9 +254,18 @@ pub fn aggregate(
     let dedup_key = dedup::for_aggregate(&destination, suite);
     match destination {
         Destination::Rest { service_id } => {
+            let ci = run
+                .as_ref()
+                .map(|r| {
+                    format!(
+                        "CI: {}\n\n",
+                        text::cut_end(&ci::describe(r), compose::NODEID_MAX)
+                    )
+                })
+                .unwrap_or_default();
             let body = text::cut_end(
                 &format!(
-                    "The run's cap on incidents was reached; these failed too:\n{}",
+                    "{ci}The run's cap on incidents was reached; these failed too:\n{}",
                     text::join(&listed, "\n")
                 ),
                 compose::BODY_MAX,
@@ -217,7 +276,6 @@ pub fn aggregate(
         }
         Destination::Events { routing_key } => {
             let first = failures.first().ok_or_else(no_destination)?;
-            let run = ci::run(&first.ci);
             let mut custom = Map::new();
             let mut room = AGGREGATE_LIST_MAX;
             let tests: Vec<Value> = listed
@@ -231,6 +289,10 @@ pub fn aggregate(
                 .collect();
             custom.insert("failed_tests".into(), Value::Array(tests));
             custom.insert("count".into(), Value::from(failures.len()));
+            let ci = event::ci_details(run.as_ref());
+            if !ci.is_null() {
+                custom.insert("ci".into(), ci);
+            }
             Ok(event::trigger(
                 &checked,
                 settings,
@@ -240,12 +302,29 @@ pub fn aggregate(
                     title: &title,
                     severity: event::severity(options, None),
                     failure: first,
+                    links: links::of(None, run.as_ref(), options.runbook_url.as_deref()),
                     run: run.as_ref(),
                     custom_details: custom,
                 },
             ))
         }
     }
+}
+
+/// ", from GitLab CI job test (shard 2 of 4)": where an aggregate last came
+/// from, for its title; empty when the run names neither job nor shard.
+fn from_where(run: &ci::Run) -> String {
+    let mut at = Vec::new();
+    if let Some(job) = &run.job {
+        at.push(format!("job {job}"));
+    }
+    if let Some(shard) = &run.shard {
+        at.push(format!("shard {shard}"));
+    }
+    if at.is_empty() {
+        return String::new();
+    }
+    format!(", from {} {}", run.system, text::join(&at, ", "))
 }
 
 /// The alert to the fallback routing key saying that `failure` could not
@@ -292,6 +371,7 @@ pub fn fallback(
         (routing_key, &dedup_key, &title, Severity::Error),
         &failure,
         details,
+        None,
     ))
 }
 
@@ -299,7 +379,7 @@ pub fn fallback(
 mod tests {
     use super::*;
     use crate::compose::{BODY_MAX, TITLE_MAX};
-    use crate::pytest_pagerduty::alerts::types::{Phase, RequestKind, Variable};
+    use crate::pytest_pagerduty::alerts::types::{Phase, RequestKind, SourceLocation, Variable};
     use serde_json::{json, Value};
 
     const ACCEPT: &str = "application/vnd.pagerduty+json;version=2";
@@ -317,6 +397,8 @@ mod tests {
             duration_seconds: 0.1234,
             ci: Vec::new(),
             host: "build-7".into(),
+            source: None,
+            failed_at_ms: None,
         }
     }
 
@@ -331,6 +413,8 @@ mod tests {
             assignee_id: Some("SE169QA".into()),
             dedup_key: None,
             details: None,
+            runbook_url: None,
+            page_after_failures: None,
         }
     }
 
@@ -347,6 +431,7 @@ mod tests {
             max_attempts: None,
             max_incidents: None,
             fallback_routing_key: None,
+            page_after_failures: None,
         }
     }
 
@@ -716,6 +801,11 @@ mod tests {
                 })
                 .collect(),
             host: fill("h"),
+            source: Some(SourceLocation {
+                path: fill("/w/t/"),
+                line: Some(u32::MAX),
+            }),
+            failed_at_ms: Some(u64::MAX),
         }
     }
 
@@ -795,7 +885,7 @@ mod tests {
     }
 
     #[test]
-    fn an_event_past_pagerdutys_512_kb_keeps_its_alert_without_the_details() {
+    fn an_event_past_pagerdutys_512_kb_keeps_its_alert_with_its_details_trimmed_and_a_note() {
         let s = events_settings();
         let checked = settings::check(&s).unwrap();
         let mut custom = Map::new();
@@ -812,13 +902,24 @@ mod tests {
                 failure: &failure(),
                 run: None,
                 custom_details: custom,
+                links: Vec::new(),
             },
         );
-        assert!(request.body.len() < event::PAYLOAD_MAX);
+        assert!(request.body.len() <= event::PAYLOAD_MAX);
         let details = &sent(&request)["payload"]["custom_details"];
         assert_eq!(details["nodeid"], "t.py::test_x");
-        assert!(details.get("blob").is_none());
-        assert!(details["note"].as_str().unwrap().contains("512 KB"));
+        // Trimmed, not dropped: half of it still fits.
+        let blob = details["blob"].as_str().unwrap();
+        assert!(
+            blob.len() > 40_000 && blob.len() < 100_000,
+            "{}",
+            blob.len()
+        );
+        assert!(blob.ends_with('…'));
+        assert_eq!(
+            details["note"],
+            "custom_details were trimmed from 600035 bytes to keep the event within PagerDuty's 512 KB limit"
+        );
     }
 
     fn fallback_settings() -> Settings {

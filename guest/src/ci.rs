@@ -11,7 +11,9 @@ struct System {
     url: Option<&'static str>,
     commit: &'static str,
     branch: &'static str,
-    job: &'static str,
+    job: Option<&'static str>,
+    /// This job's place among parallel ones: (index, count, index is from 0).
+    shard: Option<(&'static str, &'static str, bool)>,
 }
 
 const SYSTEMS: &[System] = &[
@@ -21,7 +23,8 @@ const SYSTEMS: &[System] = &[
         url: None,
         commit: "GITHUB_SHA",
         branch: "GITHUB_REF_NAME",
-        job: "GITHUB_JOB",
+        job: Some("GITHUB_JOB"),
+        shard: None,
     },
     System {
         name: "GitLab CI",
@@ -29,7 +32,8 @@ const SYSTEMS: &[System] = &[
         url: Some("CI_JOB_URL"),
         commit: "CI_COMMIT_SHA",
         branch: "CI_COMMIT_REF_NAME",
-        job: "CI_JOB_NAME",
+        job: Some("CI_JOB_NAME"),
+        shard: Some(("CI_NODE_INDEX", "CI_NODE_TOTAL", false)),
     },
     System {
         name: "Jenkins",
@@ -37,7 +41,8 @@ const SYSTEMS: &[System] = &[
         url: Some("BUILD_URL"),
         commit: "GIT_COMMIT",
         branch: "GIT_BRANCH",
-        job: "JOB_NAME",
+        job: Some("JOB_NAME"),
+        shard: None,
     },
     System {
         name: "Buildkite",
@@ -45,7 +50,12 @@ const SYSTEMS: &[System] = &[
         url: Some("BUILDKITE_BUILD_URL"),
         commit: "BUILDKITE_COMMIT",
         branch: "BUILDKITE_BRANCH",
-        job: "BUILDKITE_LABEL",
+        job: Some("BUILDKITE_LABEL"),
+        shard: Some((
+            "BUILDKITE_PARALLEL_JOB",
+            "BUILDKITE_PARALLEL_JOB_COUNT",
+            true,
+        )),
     },
     System {
         name: "CircleCI",
@@ -53,7 +63,8 @@ const SYSTEMS: &[System] = &[
         url: Some("CIRCLE_BUILD_URL"),
         commit: "CIRCLE_SHA1",
         branch: "CIRCLE_BRANCH",
-        job: "CIRCLE_JOB",
+        job: Some("CIRCLE_JOB"),
+        shard: Some(("CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL", true)),
     },
     System {
         name: "Azure Pipelines",
@@ -61,7 +72,25 @@ const SYSTEMS: &[System] = &[
         url: None,
         commit: "BUILD_SOURCEVERSION",
         branch: "BUILD_SOURCEBRANCHNAME",
-        job: "SYSTEM_JOBDISPLAYNAME",
+        job: Some("SYSTEM_JOBDISPLAYNAME"),
+        shard: Some((
+            "SYSTEM_JOBPOSITIONINPHASE",
+            "SYSTEM_TOTALJOBSINPHASE",
+            false,
+        )),
+    },
+    System {
+        name: "Bitbucket Pipelines",
+        detect: "BITBUCKET_BUILD_NUMBER",
+        url: None,
+        commit: "BITBUCKET_COMMIT",
+        branch: "BITBUCKET_BRANCH",
+        job: None,
+        shard: Some((
+            "BITBUCKET_PARALLEL_STEP",
+            "BITBUCKET_PARALLEL_STEP_COUNT",
+            true,
+        )),
     },
 ];
 
@@ -73,6 +102,7 @@ const URL_PARTS: &[&str] = &[
     "SYSTEM_COLLECTIONURI",
     "SYSTEM_TEAMPROJECT",
     "BUILD_BUILDID",
+    "BITBUCKET_REPO_FULL_NAME",
 ];
 
 /// Every variable the component reads; hosts pass exactly these.
@@ -83,16 +113,23 @@ pub fn variables() -> Vec<String> {
     let every = SYSTEMS
         .iter()
         .flat_map(|s| {
+            let (index, count) = match s.shard {
+                Some((index, count, _)) => (Some(index), Some(count)),
+                None => (None, None),
+            };
             [
                 Some(s.detect),
                 s.url,
                 Some(s.commit),
                 Some(s.branch),
-                Some(s.job),
+                s.job,
+                index,
+                count,
             ]
         })
         .flatten()
-        .chain(URL_PARTS.iter().copied());
+        .chain(URL_PARTS.iter().copied())
+        .chain(crate::links::VARIABLES.iter().copied());
     for name in every {
         if let Err(at) = names.binary_search(&name) {
             names.insert(at, name);
@@ -103,8 +140,6 @@ pub fn variables() -> Vec<String> {
 
 /// The longest commit, branch or job name shown, in bytes.
 const FACT_MAX: usize = 256;
-/// The longest link to a run kept, in bytes.
-const URL_MAX: usize = 2048;
 
 /// The CI run, as the component shows it.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -114,6 +149,8 @@ pub struct Run {
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub job: Option<String>,
+    /// "2 of 4": this job among parallel ones (CI sharding), when it is one.
+    pub shard: Option<String>,
 }
 
 /// The run described by the variables, when they name a CI system.
@@ -128,6 +165,17 @@ pub fn run(variables: &[Variable]) -> Option<Run> {
     let system = SYSTEMS.iter().find(|s| get(s.detect).is_some())?;
     let url = match system.url {
         Some(name) => get(name),
+        None if system.detect == "BITBUCKET_BUILD_NUMBER" => {
+            match (
+                get("BITBUCKET_REPO_FULL_NAME"),
+                get("BITBUCKET_BUILD_NUMBER"),
+            ) {
+                (Some(repo), Some(number)) => Some(format!(
+                    "https://bitbucket.org/{repo}/pipelines/results/{number}"
+                )),
+                _ => None,
+            }
+        }
         None if system.detect == "GITHUB_ACTIONS" => {
             match (
                 get("GITHUB_SERVER_URL"),
@@ -158,14 +206,20 @@ pub fn run(variables: &[Variable]) -> Option<Run> {
     };
     Some(Run {
         system: system.name.to_string(),
-        url: url.filter(|u| {
-            (u.starts_with("https://") || u.starts_with("http://"))
-                && u.len() <= URL_MAX
-                && !u.contains(|c: char| c.is_control())
-        }),
+        url: url.filter(|u| crate::links::url_problem(u, false).is_none()),
         commit: fact(system.commit),
         branch: fact(system.branch),
-        job: fact(system.job),
+        job: system.job.and_then(fact),
+        shard: system.shard.and_then(|(index, count, from_zero)| {
+            let index: u32 = get(index)?.parse().ok()?;
+            let count: u32 = get(count)?.parse().ok()?;
+            let index = if from_zero {
+                index.checked_add(1)?
+            } else {
+                index
+            };
+            (count > 1 && (1..=count).contains(&index)).then(|| format!("{index} of {count}"))
+        }),
     })
 }
 
@@ -179,6 +233,7 @@ pub fn describe(run: &Run) -> String {
     }
     let facts: Vec<String> = [
         ("job", &run.job),
+        ("shard", &run.shard),
         ("branch", &run.branch),
         ("commit", &run.commit),
     ]
@@ -198,9 +253,13 @@ mod tests {
     #[test]
     fn the_variables_are_every_name_once_in_sorted_order() {
         let mut expected: Vec<&str> = URL_PARTS.to_vec();
+        expected.extend(crate::links::VARIABLES);
         for s in SYSTEMS {
-            expected.extend([s.detect, s.commit, s.branch, s.job]);
+            expected.extend([s.detect, s.commit, s.branch]);
             expected.extend(s.url);
+            expected.extend(s.job);
+            expected.extend(s.shard.map(|(i, _, _)| i));
+            expected.extend(s.shard.map(|(_, c, _)| c));
         }
         expected.sort_unstable();
         expected.dedup();
@@ -273,7 +332,7 @@ mod tests {
                 system.url,
                 Some(system.commit),
                 Some(system.branch),
-                Some(system.job),
+                system.job,
             ]
             .into_iter()
             .flatten()
@@ -297,6 +356,7 @@ mod tests {
             commit: Some("4f2a9c1".into()),
             branch: Some("main".into()),
             job: None,
+            shard: None,
         };
         assert_eq!(
             describe(&run),

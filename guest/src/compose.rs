@@ -2,6 +2,7 @@
 //! secrets taken out first and the sizes cut to PagerDuty's limits.
 
 use crate::ci::{self, Run};
+use crate::links::Link;
 use crate::pytest_pagerduty::alerts::types::{IncidentOptions, Phase, Settings, TestFailure};
 use crate::text;
 
@@ -116,14 +117,22 @@ pub fn nodeid(failure: &TestFailure) -> String {
     text::cut_end(&failure.nodeid, NODEID_MAX)
 }
 
-/// The description, the failure, then the nodeid and the CI run, within
-/// `BODY_MAX` bytes.
-pub fn body(failure: &TestFailure, details: Option<&str>, run: Option<&Run>) -> String {
+/// The description, the failure, then the nodeid, the CI run and the links
+/// (source, runbook), within `BODY_MAX` bytes.
+pub fn body(
+    failure: &TestFailure,
+    details: Option<&str>,
+    run: Option<&Run>,
+    links: &[Link],
+) -> String {
     let description = description(failure, details);
     let mut footer = format!("\n\nTest: {}", nodeid(failure));
     if let Some(run) = run {
         let ci = text::cut_end(&ci::describe(run), NODEID_MAX);
         footer.push_str(&format!("\nCI: {ci}"));
+    }
+    if !links.is_empty() {
+        footer.push_str(&format!("\n{}", crate::links::lines(links)));
     }
     let header = if description.is_empty() {
         "Failure:\n".to_string()

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::ci::Run;
+use crate::links::Link;
 use crate::pytest_pagerduty::alerts::types::{
     AlertRequest, IncidentOptions, RequestKind, Settings, Severity, TestFailure, Urgency,
 };
@@ -19,12 +20,6 @@ const REDACTED: &str = "[redacted]";
 pub const PAYLOAD_MAX: usize = 512_000;
 /// Each short field of an event (source, component, group, class), in bytes.
 const FIELD_MAX: usize = 1024;
-
-#[derive(Serialize)]
-struct Link {
-    href: String,
-    text: String,
-}
 
 #[derive(Serialize)]
 struct Payload<'a> {
@@ -124,15 +119,65 @@ pub fn ci_details(run: Option<&Run>) -> Value {
     }
 }
 
-fn links(run: Option<&Run>) -> Vec<Link> {
-    run.and_then(|r| {
-        r.url.as_ref().map(|url| Link {
-            href: url.clone(),
-            text: format!("{} run", r.system),
-        })
-    })
-    .into_iter()
-    .collect()
+/// The note that says the details were trimmed, and what they weighed.
+fn trimmed_note(from: usize) -> Value {
+    Value::from(format!(
+        "custom_details were trimmed from {from} bytes to keep the event within PagerDuty's 512 KB limit"
+    ))
+}
+
+/// Cuts the largest of the details (a text to half, a list to half its
+/// items) until the event fits `PAYLOAD_MAX`, and says so in `note`; as
+/// Alertmanager does, the alert itself always goes.
+fn trim_details(event: &mut Event) {
+    let size = |event: &Event| request::json(event).len();
+    let Some(from) = event
+        .payload
+        .as_ref()
+        .map(|p| request::json(&p.custom_details).len())
+    else {
+        return;
+    };
+    if size(event) <= PAYLOAD_MAX {
+        return;
+    }
+    // Each pass halves one value; 64 passes reach nothing from any size.
+    for _ in 0..64 {
+        let Some(payload) = event.payload.as_mut() else {
+            return;
+        };
+        let details = &mut payload.custom_details;
+        details.insert("note".into(), trimmed_note(from));
+        let largest = details
+            .iter()
+            .filter(|(name, _)| *name != "note")
+            .max_by_key(|(_, value)| request::json(value).len())
+            .map(|(name, _)| name.clone());
+        if size(event) <= PAYLOAD_MAX {
+            return;
+        }
+        let Some(payload) = event.payload.as_mut() else {
+            return;
+        };
+        let details = &mut payload.custom_details;
+        let Some(name) = largest else { break };
+        match details.get_mut(&name) {
+            Some(Value::String(text)) if text.len() > 64 => {
+                *text = text::cut_end(text, text.len() / 2);
+            }
+            Some(Value::Array(items)) if items.len() > 1 => items.truncate(items.len() / 2),
+            _ => {
+                details.remove(&name);
+            }
+        }
+    }
+    // Nothing left to halve: the details go, the note stays.
+    if let Some(payload) = event.payload.as_mut() {
+        payload.custom_details = Map::new();
+        payload
+            .custom_details
+            .insert("note".into(), trimmed_note(from));
+    }
 }
 
 fn finish(
@@ -177,10 +222,11 @@ pub struct Trigger<'a> {
     pub failure: &'a TestFailure,
     pub run: Option<&'a Run>,
     pub custom_details: Map<String, Value>,
+    /// Source, CI run, runbook (`links::of`).
+    pub links: Vec<Link>,
 }
 
 pub fn trigger(checked: &Checked, settings: &Settings, t: Trigger) -> AlertRequest {
-    let nodeid = t.custom_details.get("nodeid").cloned();
     let (component, group, class) = location(&t.failure.nodeid);
     let mut event = Event {
         routing_key: t.routing_key,
@@ -197,25 +243,9 @@ pub fn trigger(checked: &Checked, settings: &Settings, t: Trigger) -> AlertReque
             class,
             custom_details: t.custom_details,
         }),
-        links: links(t.run),
+        links: t.links,
     };
-    if request::json(&event).len() > PAYLOAD_MAX {
-        // As Alertmanager does: the details go, the alert stays.
-        // `insert`, not `collect`: a map from an iterator sorts it (5 KB).
-        let mut details = Map::new();
-        if let Some(nodeid) = nodeid {
-            details.insert("nodeid".into(), nodeid);
-        }
-        details.insert(
-            "note".into(),
-            Value::from(
-                "the details passed PagerDuty's 512 KB limit for an event and were left out",
-            ),
-        );
-        if let Some(payload) = event.payload.as_mut() {
-            payload.custom_details = details;
-        }
-    }
+    trim_details(&mut event);
     finish(
         checked,
         settings,
@@ -282,6 +312,8 @@ mod tests {
             assignee_id: None,
             dedup_key: None,
             details: None,
+            runbook_url: None,
+            page_after_failures: None,
         };
         assert_eq!(severity(&options, None), Severity::Warning);
         options.urgency = Some(Urgency::High);

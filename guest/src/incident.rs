@@ -1,5 +1,6 @@
 //! REST API v2 requests: `POST /incidents` for a failure, `GET /incidents`
-//! by key and `PUT /incidents/{id}` to resolve.
+//! by key, `PUT /incidents/{id}` to resolve and `POST /incidents/{id}/notes`
+//! when it fails again.
 
 use serde::Serialize;
 
@@ -63,6 +64,16 @@ struct Resolution {
 #[derive(Serialize)]
 struct ResolveIncident {
     incident: Resolution,
+}
+
+#[derive(Serialize)]
+struct Note<'a> {
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct CreateNote<'a> {
+    note: Note<'a>,
 }
 
 fn reference<'a>(id: &'a Option<String>, kind: &'static str) -> Option<Reference<'a>> {
@@ -217,4 +228,40 @@ pub fn resolve(
         },
         settings.timeout_ms,
     ))
+}
+
+/// `POST /incidents/{id}/notes` with this note.
+pub fn note(
+    checked: &Checked,
+    settings: &Settings,
+    nodeid: &str,
+    incident_id: &str,
+    content: &str,
+    dedup_key: String,
+) -> Result<AlertRequest, SettingsError> {
+    let body = request::json(&CreateNote {
+        note: Note { content },
+    });
+    Ok(request::finish(
+        Parts {
+            kind: RequestKind::RestNote,
+            method: "POST",
+            url: checked
+                .endpoint
+                .url(&format!("/incidents/{}/notes", query_value(incident_id))),
+            authority: checked.endpoint.authority.clone(),
+            headers: headers(checked)?,
+            display_body: body.clone(),
+            body,
+            title: format!("Noted: {nodeid} failed again"),
+            dedup_key,
+        },
+        settings.timeout_ms,
+    ))
+}
+
+/// The incident a `note` request is for, from its URL.
+pub fn noted_incident(url: &str) -> Option<&str> {
+    let (_, rest) = url.rsplit_once("/incidents/")?;
+    rest.strip_suffix("/notes")
 }

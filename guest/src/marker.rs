@@ -19,7 +19,15 @@ pub const KEYWORDS: &[&str] = &[
     "routing_key",
     "severity",
     "dedup_key",
+    "runbook_url",
+    "page_after_failures",
 ];
+
+/// The most runs in a row `page_after_failures` may ask for: a check run
+/// every minute would wait a whole day at this.
+pub const PAGE_AFTER_MAX: u32 = 1440;
+/// Without a marker argument or a setting: page at the first failure.
+pub const PAGE_AFTER_DEFAULT: u32 = 1;
 
 /// Arguments whose values are secrets: hosts never print or store them.
 pub const SECRET_ARGUMENTS: &[&str] = &["routing_key"];
@@ -38,6 +46,7 @@ fn type_name(value: &MarkerValue) -> &str {
     match value {
         MarkerValue::Text(_) => "str",
         MarkerValue::TextList(_) => "list",
+        MarkerValue::Number(_) => "int",
         MarkerValue::Unsupported(name) => name,
     }
 }
@@ -50,6 +59,43 @@ fn text<'a>(name: &str, value: &'a MarkerValue) -> Result<&'a str, MarkerError> 
             Some(name),
             format!("{name} must be a string, got {}", type_name(other)),
             format!("write {name}=\"...\" with a string value"),
+        )),
+    }
+}
+
+/// A runbook link: `https://`, a host, no spaces or control characters, at
+/// most `links::URL_MAX` bytes, so it opens where on-call clicks it.
+fn runbook(name: &str, value: &MarkerValue) -> Result<String, MarkerError> {
+    let url = text(name, value)?;
+    let problem = crate::links::url_problem(url, true);
+    match problem {
+        None => Ok(url.to_string()),
+        Some(problem) => Err(error(
+            Some(name),
+            format!("{name} {problem}"),
+            format!("write {name}=\"https://wiki.example.com/runbooks/checkout\", the page on-call should open"),
+        )),
+    }
+}
+
+/// A count of runs: a whole number from 1 to `PAGE_AFTER_MAX`.
+fn runs(name: &str, value: &MarkerValue) -> Result<u32, MarkerError> {
+    let number = match value {
+        MarkerValue::Number(n) => *n,
+        other => {
+            return Err(error(
+                Some(name),
+                format!("{name} must be a whole number, got {}", type_name(other)),
+                format!("write {name}=2 to page once the test has failed in 2 runs in a row"),
+            ))
+        }
+    };
+    match u32::try_from(number) {
+        Ok(n) if (1..=PAGE_AFTER_MAX).contains(&n) => Ok(n),
+        _ => Err(error(
+            Some(name),
+            format!("{name}={number} is out of range"),
+            format!("use a whole number from 1 (page at the first failure) to {PAGE_AFTER_MAX}"),
         )),
     }
 }
@@ -130,6 +176,8 @@ pub fn check(
         assignee_id: None,
         dedup_key: None,
         details: None,
+        runbook_url: None,
+        page_after_failures: None,
     };
     let mut assignees: Vec<String> = Vec::new();
 
@@ -227,6 +275,8 @@ pub fn check(
                 let details = text(name, value)?;
                 options.details = (!details.trim().is_empty()).then(|| details.to_string());
             }
+            "runbook_url" => options.runbook_url = Some(runbook(name, value)?),
+            "page_after_failures" => options.page_after_failures = Some(runs(name, value)?),
             other => return Err(unknown_keyword(other)),
         }
     }
@@ -287,6 +337,7 @@ mod tests {
             max_attempts: None,
             max_incidents: None,
             fallback_routing_key: None,
+            page_after_failures: None,
         }
     }
 

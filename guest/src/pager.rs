@@ -13,11 +13,12 @@ use crate::exports::pytest_pagerduty::alerts::incidents::{
 use crate::http;
 use crate::incident;
 use crate::marker as marker_rules;
+use crate::marker::PAGE_AFTER_DEFAULT;
 use crate::pytest_pagerduty::alerts::types::{
-    Aggregate, AlertRequest, Api, BuildError, Delivered, DeliveryFailure, DryRunReason,
+    Aggregate, AlertRequest, Api, BuildError, Counting, Delivered, DeliveryFailure, DryRunReason,
     IncidentOptions, MarkerArgument, MarkerError, PagerState, PagerdutyError, Phase, Progress,
-    Rejection, RejectionKind, ReplyHeader, RequestKind, Setting, Settings, SettingsError, Severity,
-    Step, StopScope, StoppedApi, TestFailure,
+    Rejection, RejectionKind, Repeat, ReplyHeader, RequestKind, Setting, Settings, SettingsError,
+    Severity, Step, StopScope, StoppedApi, TestFailure,
 };
 use crate::reply;
 use crate::settings;
@@ -45,6 +46,8 @@ pub struct Pager {
     paged: Cell<u32>,
     /// The refusal that stopped each API, once one did.
     stopped: RefCell<Vec<StoppedApi>>,
+    /// The incidents noted in this run (`noted_key`): one note each.
+    noted: RefCell<Vec<String>>,
 }
 
 fn present(value: &Option<String>) -> bool {
@@ -121,7 +124,10 @@ impl Pager {
             Ok(delivered)
                 if request.kind == RequestKind::RestFind && !delivered.found.is_empty() =>
             {
-                self.resolves(request, &delivered.found)
+                match &request.then_note {
+                    Some(note) => self.note_to(request, note, &delivered.found[0]),
+                    None => self.resolves(request, &delivered.found),
+                }
             }
             Ok(delivered) => Step::Delivered(delivered),
             Err(DeliveryFailure::AlreadyOpen(error)) => Step::AlreadyOpen(error),
@@ -150,6 +156,34 @@ impl Pager {
         }
     }
 
+    /// Runs in a row this marker's test must fail in to page.
+    fn page_after(&self, options: &IncidentOptions) -> u32 {
+        options
+            .page_after_failures
+            .or(self.settings.page_after_failures)
+            .unwrap_or(PAGE_AFTER_DEFAULT)
+    }
+
+    /// A lookup made to note found the incident (a key is open on one
+    /// incident per service at most): the note to it.
+    fn note_to(&self, lookup: &AlertRequest, note: &str, id: &str) -> Step {
+        let settings = self.settings_for(None);
+        let built = settings::check(&settings).and_then(|checked| {
+            incident::note(
+                &checked,
+                &settings,
+                &lookup.subject,
+                id,
+                note,
+                lookup.dedup_key.clone(),
+            )
+        });
+        match built {
+            Ok(request) => Step::FollowUp(vec![self.finish(request, &lookup.subject, None)]),
+            Err(error) => unbuildable(error),
+        }
+    }
+
     /// A lookup found open incidents with the key: resolve each.
     fn resolves(&self, lookup: &AlertRequest, ids: &[String]) -> Step {
         let settings = self.settings_for(None);
@@ -170,20 +204,35 @@ impl Pager {
             });
         match built {
             Ok(requests) => Step::FollowUp(requests),
-            Err(error) => Step::Rejected(Rejection {
-                kind: RejectionKind::Other,
-                error: PagerdutyError {
-                    status: 0,
-                    code: None,
-                    message: error.problem,
-                    errors: Vec::new(),
-                },
-                stops: StopScope::ThisRequest,
-                fix: error.fix,
-                setting: Some(error.setting),
-            }),
+            Err(error) => unbuildable(error),
         }
     }
+}
+
+/// A follow-up the settings cannot build: refused, this request only.
+fn unbuildable(error: SettingsError) -> Step {
+    Step::Rejected(Rejection {
+        kind: RejectionKind::Other,
+        error: PagerdutyError {
+            status: 0,
+            code: None,
+            message: error.problem,
+            errors: Vec::new(),
+        },
+        stops: StopScope::ThisRequest,
+        fix: error.fix,
+        setting: Some(error.setting),
+    })
+}
+
+/// Which incident a note is for, to note it once per run: the service (an
+/// incident key is unique per service only) and the key.
+fn noted_key(options: &IncidentOptions, request: &AlertRequest) -> String {
+    format!(
+        "{}/{}",
+        options.service_id.as_deref().unwrap_or_default(),
+        request.dedup_key
+    )
 }
 
 /// A failure that stands in for every test when checking a marker's needs.
@@ -198,6 +247,8 @@ fn probe() -> TestFailure {
         duration_seconds: 0.0,
         ci: Vec::new(),
         host: String::new(),
+        source: None,
+        failed_at_ms: None,
     }
 }
 
@@ -207,11 +258,13 @@ impl GuestPager for Pager {
         let state = state.unwrap_or(PagerState {
             paged: 0,
             stopped: Vec::new(),
+            noted: Vec::new(),
         });
         Ok(PagerHandle::new(Pager {
             settings,
             paged: Cell::new(state.paged),
             stopped: RefCell::new(state.stopped),
+            noted: RefCell::new(state.noted),
         }))
     }
 
@@ -219,6 +272,7 @@ impl GuestPager for Pager {
         PagerState {
             paged: self.paged.get(),
             stopped: self.stopped.borrow().clone(),
+            noted: self.noted.borrow().clone(),
         }
     }
 
@@ -251,19 +305,55 @@ impl GuestPager for Pager {
         failure: TestFailure,
         marker: MarkerBorrow<'_>,
         severity: Option<Severity>,
+        failed_runs: u32,
     ) -> Result<Planned, BuildError> {
         // A flaky test's info alert pages no one: it never counts, nor waits.
         let counts = severity != Some(Severity::Info);
+        let options = &marker.get::<Marker>().options;
+        let needed = self.page_after(options);
+        let failed = failed_runs.max(1);
+        if counts && failed < needed {
+            return Ok(Planned::Counting(Counting { failed, needed }));
+        }
         if counts && self.paged.get() >= self.max_incidents() {
             return Ok(Planned::PastCap);
         }
-        let options = &marker.get::<Marker>().options;
         let reason = self.dry_run_for(options);
         let built = alerts::trigger(&failure, options, &self.settings_for(reason), severity)?;
         if counts {
             self.paged.set(self.paged.get() + 1);
         }
         Ok(Planned::Page(self.finish(built, &failure.nodeid, reason)))
+    }
+
+    fn repeat(
+        &self,
+        failure: TestFailure,
+        marker: MarkerBorrow<'_>,
+        incident_id: Option<String>,
+        dedup_key: Option<String>,
+        notes: u32,
+    ) -> Result<Repeat, BuildError> {
+        let mut options = marker.get::<Marker>().options.clone();
+        if dedup_key.is_some() {
+            options.dedup_key = dedup_key;
+        }
+        let reason = self.dry_run_for(&options);
+        let settings = self.settings_for(reason);
+        let built = alerts::repeat(&failure, &options, &settings, incident_id.as_deref(), notes)?;
+        let request = match built {
+            Ok(request) => request,
+            Err(why) => return Ok(Repeat::Skip(why)),
+        };
+        let key = noted_key(&options, &request);
+        let mut noted = self.noted.borrow_mut();
+        if noted.contains(&key) {
+            return Ok(Repeat::Skip(
+                "not noted: the incident has a note from this run already".to_string(),
+            ));
+        }
+        noted.push(key);
+        Ok(Repeat::Note(self.finish(request, &failure.nodeid, reason)))
     }
 
     fn resolve(

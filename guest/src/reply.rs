@@ -109,6 +109,8 @@ fn success(kind: RequestKind, body: &[u8], lookup: Option<&Lookup>) -> Delivered
             dedup_key: accepted(body),
             ..delivered()
         },
+        // The note's own id is of no use: `classify_for` names the incident.
+        RequestKind::RestNote => delivered(),
     }
 }
 
@@ -275,6 +277,15 @@ pub fn classify(
         400 if kind == RequestKind::RestResolve && already_resolved(&error) => {
             return Ok(delivered())
         }
+        // A refused note never stops paging: this note only.
+        400 | 402 | 403 | 404 if kind == RequestKind::RestNote => {
+            let (why, fix) = match status {
+                400 => (RejectionKind::InvalidRequest, "PagerDuty did not take the note (an incident holds at most 2,000 notes); the incident stays open"),
+                404 => (RejectionKind::NotFound, "the incident is gone (merged or removed); the next failure opens a new one"),
+                _ => (RejectionKind::Forbidden, "the key or the From user may not add notes (scope incidents.write); pages still go out"),
+            };
+            rejected(why, error, StopScope::ThisRequest, fix, None)
+        }
         400 if events => rejected(
             RejectionKind::InvalidRequest,
             error,
@@ -364,6 +375,9 @@ pub fn classify_for(
     let mut answer = classify(request.kind, status, headers, body, lookup.as_ref());
     if let (Ok(delivered), None) = (&mut answer, lookup) {
         delivered.found.clear();
+    }
+    if let (Ok(delivered), RequestKind::RestNote) = (&mut answer, request.kind) {
+        delivered.id = crate::incident::noted_incident(&request.url).map(str::to_string);
     }
     answer
 }
@@ -674,6 +688,7 @@ mod tests {
             subject: String::new(),
             dedup_key: key.into(),
             timeout_ms: 1000,
+            then_note: None,
             dry_run: None,
         }
     }

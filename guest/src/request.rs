@@ -52,5 +52,6 @@ pub fn finish(parts: Parts, timeout_ms: u32) -> AlertRequest {
         dedup_key: parts.dedup_key,
         timeout_ms,
         dry_run: None,
+        then_note: None,
     }
 }

@@ -235,6 +235,11 @@ pub fn check(settings: &Settings) -> Result<Checked<'_>, SettingsError> {
             MAX_ATTEMPTS_MAX,
         ),
         (Setting::MaxIncidents, settings.max_incidents, u32::MAX),
+        (
+            Setting::PageAfterFailures,
+            settings.page_after_failures,
+            crate::marker::PAGE_AFTER_MAX,
+        ),
     ] {
         if value.is_some_and(|v| v == 0 || v > most) {
             return Err(error(
@@ -322,6 +327,7 @@ mod tests {
             max_attempts: None,
             max_incidents: None,
             fallback_routing_key: None,
+            page_after_failures: None,
         }
     }
 
