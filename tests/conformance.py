@@ -27,6 +27,7 @@ CALLS = frozenset(
         "check-marker",
         "preflight",
         "trigger",
+        "repeat",
         "resolve",
         "aggregate",
         "fallback",
@@ -53,6 +54,7 @@ def load(path: Path) -> dict[str, Any]:
 _MARKER_VALUES: dict[str, Any] = {
     "text": wit.Text,
     "text-list": lambda items: wit.TextList(tuple(items)),
+    "number": wit.Number,
     "unsupported": wit.Unsupported,
 }
 
@@ -71,7 +73,8 @@ def _arguments(given: list[dict[str, Any]]) -> list[wit.MarkerArgument]:
 
 def _failure(given: dict[str, Any]) -> wit.TestFailure:
     ci = tuple(wit.Variable(**variable) for variable in given["ci"])
-    return wit.TestFailure(**{**given, "ci": ci})
+    source = given["source"] and wit.SourceLocation(**given["source"])
+    return wit.TestFailure(**{**given, "ci": ci, "source": source})
 
 
 def _headers(given: list[dict[str, Any]]) -> list[wit.ReplyHeader]:
@@ -137,11 +140,23 @@ def _page(planned: wit.Planned | wit.BuildError) -> wit.AlertRequest:
     return planned.payload
 
 
+def _repeat(pager: Pager, marker: Marker, given: dict[str, Any]) -> wit.Repeat | wit.BuildError:
+    args = (given["incident_id"], given["dedup_key"], given["notes"])
+    return pager.repeat(_failure(given["failure"]), marker, *args)
+
+
 def _request(pager: Pager, marker: Marker, build: dict[str, Any]) -> wit.AlertRequest:
     """The request a `deliver` vector starts from."""
     if "trigger" in build:
         given = build["trigger"]
-        return _page(pager.trigger(_failure(given["failure"]), marker, given["severity"]))
+        failed_runs = given.get("failed_runs", 1)
+        planned = pager.trigger(_failure(given["failure"]), marker, given["severity"], failed_runs)
+        return _page(planned)
+    if "repeat" in build:
+        repeat = _repeat(pager, marker, build["repeat"])
+        if not isinstance(repeat, wit.Note):
+            raise Refused(f"pager.repeat gave {canonical(repeat)}, not a note")
+        return repeat.payload
     given = build["resolve"]
     request = pager.resolve(given["nodeid"], marker, given["incident_id"], given["dedup_key"])
     if not isinstance(request, wit.AlertRequest):
@@ -215,7 +230,15 @@ def answer(vector: dict[str, Any]) -> Any:
             before = pager.trigger(failure, marker, None)
             if isinstance(before, _BUILD_ERRORS):
                 raise Refused(f"trigger {n + 1} of paged_before refused: {canonical(before)}")
-        return _tagged(pager.trigger(failure, marker, given["severity"]), *_BUILD_ERRORS)
+        failed_runs = given.get("failed_runs", 1)
+        planned = pager.trigger(failure, marker, given["severity"], failed_runs)
+        return _tagged(planned, *_BUILD_ERRORS)
+    if call == "repeat":
+        for n in range(given.get("noted_before", 0)):
+            before = _repeat(pager, marker, given)
+            if isinstance(before, _BUILD_ERRORS):
+                raise Refused(f"repeat {n + 1} of noted_before refused: {canonical(before)}")
+        return _tagged(_repeat(pager, marker, given), *_BUILD_ERRORS)
     if call == "resolve":
         request = pager.resolve(given["nodeid"], marker, given["incident_id"], given["dedup_key"])
         return _tagged(request, *_BUILD_ERRORS)

@@ -15,6 +15,7 @@ from wasmtime.component import (
     U16,
     U32,
     U64,
+    S64,
     Bool,
     BorrowType,
     ComponentInstanceType,
@@ -55,8 +56,12 @@ SIGNATURES: dict[str, tuple[list[Any], Any]] = {
         result(Optional[wit.DryRunReason], wit.BuildError),
     ),
     "[method]pager.trigger": (
-        [Handle, wit.TestFailure, Handle, Optional[wit.Severity]],
+        [Handle, wit.TestFailure, Handle, Optional[wit.Severity], int],
         result(wit.Planned, wit.BuildError),
+    ),
+    "[method]pager.repeat": (
+        [Handle, wit.TestFailure, Handle, Optional[str], Optional[str], int],
+        result(wit.Repeat, wit.BuildError),
     ),
     "[method]pager.resolve": (
         [Handle, str, Handle, Optional[str], Optional[str]],
@@ -83,7 +88,7 @@ SIGNATURES: dict[str, tuple[list[Any], Any]] = {
     ),
 }
 
-INTEGERS = (U16, U32, U64, S32)
+INTEGERS = (U16, U32, U64, S32, S64)
 
 
 def exported_functions() -> dict[str, FuncType]:

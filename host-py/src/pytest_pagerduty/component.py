@@ -31,7 +31,7 @@ from .lowering import lift, lower, marker_arguments, result
 
 log = logging.getLogger("pytest_pagerduty")
 
-INTERFACE = "pytest-pagerduty:alerts/incidents@0.3.0"
+INTERFACE = "pytest-pagerduty:alerts/incidents@0.4.0"
 FUNCTIONS = (
     "[static]pager.open",
     "[method]pager.state",
@@ -39,6 +39,7 @@ FUNCTIONS = (
     "[method]pager.check-marker",
     "[method]pager.preflight",
     "[method]pager.trigger",
+    "[method]pager.repeat",
     "[method]pager.resolve",
     "[method]pager.aggregate",
     "[method]pager.fallback",
@@ -233,10 +234,27 @@ class Pager(wit.Handle):
         return lift(answer, result(ok, wit.BuildError))  # type: ignore[no-any-return]
 
     def trigger(
-        self, failure: wit.TestFailure, marker: Marker, severity: wit.Severity | None = None
+        self,
+        failure: wit.TestFailure,
+        marker: Marker,
+        severity: wit.Severity | None = None,
+        failed_runs: int = 1,
     ) -> wit.Planned | wit.BuildError:
-        answer = self._call("trigger", lower(failure), marker.resource, severity)
+        answer = self._call("trigger", lower(failure), marker.resource, severity, failed_runs)
         return lift(answer, result(wit.Planned, wit.BuildError))  # type: ignore[no-any-return]
+
+    def repeat(
+        self,
+        failure: wit.TestFailure,
+        marker: Marker,
+        incident_id: str | None,
+        dedup_key: str | None,
+        notes: int,
+    ) -> wit.Repeat | wit.BuildError:
+        """A note for a failure whose REST incident is already open, or why none."""
+        args = (lower(failure), marker.resource, incident_id, dedup_key, notes)
+        answer = self._call("repeat", *args)
+        return lift(answer, result(wit.Repeat, wit.BuildError))  # type: ignore[no-any-return]
 
     def resolve(
         self,

@@ -165,6 +165,9 @@ def marker_value(value: object) -> wit.MarkerValue:
         return wit.Text(value)
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return wit.TextList(tuple(value))
+    if isinstance(value, int) and not isinstance(value, bool):  # True is an int too
+        # Past s64 it is out of range all the same: the component says so.
+        return wit.Number(max(-(2**63), min(value, 2**63 - 1)))
     return wit.Unsupported(type(value).__name__)
 
 

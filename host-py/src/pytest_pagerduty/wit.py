@@ -28,7 +28,7 @@ Severity = Literal["critical", "error", "warning", "info"]
 Urgency = Literal["high", "low"]
 Api = Literal["rest", "events"]
 RequestKind = Literal[
-    "rest-create", "rest-find", "rest-resolve", "events-trigger", "events-resolve"
+    "rest-create", "rest-find", "rest-resolve", "events-trigger", "events-resolve", "rest-note"
 ]
 DryRunReason = Literal["requested", "no-credentials"]
 StopScope = Literal["this-request", "this-api"]
@@ -47,6 +47,7 @@ SettingKey = Literal[
     "max-attempts",
     "max-incidents",
     "fallback-routing-key",
+    "page-after-failures",
 ]
 
 
@@ -72,7 +73,13 @@ class Unsupported:
     payload: str
 
 
-MarkerValue = Union[Text, TextList, Unsupported]
+@dataclass(frozen=True)
+class Number:
+    TAG: ClassVar[str] = "number"
+    payload: int
+
+
+MarkerValue = Union[Text, TextList, Number, Unsupported]
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,8 @@ class IncidentOptions:
     assignee_id: Optional[str]
     dedup_key: Optional[str]
     details: Optional[str]
+    runbook_url: Optional[str] = None
+    page_after_failures: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,14 @@ class Variable:
 
 
 @dataclass(frozen=True)
+class SourceLocation:
+    # Absolute, or relative to the repository root.
+    path: str
+    # The test function's line, from 1.
+    line: Optional[int]
+
+
+@dataclass(frozen=True)
 class TestFailure:
     nodeid: str
     short_name: Optional[str]
@@ -144,6 +161,10 @@ class TestFailure:
     # The CI variables the component asked for (`ci-variables`).
     ci: tuple[Variable, ...] = ()
     host: str = ""
+    # The test's source, for a link to it at the commit that failed.
+    source: Optional[SourceLocation] = None
+    # When it failed, in ms since the Unix epoch.
+    failed_at_ms: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +185,8 @@ class Settings:
     max_incidents: Optional[int]
     # Receives one alert when a marker's page is refused for good (a secret).
     fallback_routing_key: Optional[str] = None
+    # Runs in a row a test must fail in to page, unless its marker says.
+    page_after_failures: Optional[int] = None
 
     def __repr__(self) -> str:  # never print a secret
         return f"Settings(api_url={self.api_url!r}, dry_run={self.dry_run!r}, ...)"
@@ -192,6 +215,8 @@ class AlertRequest:
     dedup_key: str
     timeout_ms: int
     dry_run: Optional[DryRunReason]
+    # For a lookup made to add a note: the note, which `send` follows with.
+    then_note: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -346,7 +371,38 @@ class PastCap:
     TAG: ClassVar[str] = "past-cap"
 
 
-Planned = Union[Page, PastCap]
+@dataclass(frozen=True)
+class Counting:
+    """Not yet paged: failed in `failed` runs in a row of the `needed`."""
+
+    failed: int
+    needed: int
+
+
+@dataclass(frozen=True)
+class CountingPlan:
+    TAG: ClassVar[str] = "counting"
+    payload: Counting
+
+
+Planned = Union[Page, PastCap, CountingPlan]
+
+
+# --- repeat: a failure on an already open REST incident ------------------------
+@dataclass(frozen=True)
+class Note:
+    TAG: ClassVar[str] = "note"
+    payload: AlertRequest
+
+
+@dataclass(frozen=True)
+class Skip:
+    TAG: ClassVar[str] = "skip"
+    # Why no note is added.
+    payload: str
+
+
+Repeat = Union[Note, Skip]
 
 
 @dataclass(frozen=True)
@@ -362,6 +418,8 @@ class PagerState:
 
     paged: int
     stopped: tuple[StoppedApi, ...]
+    # The incidents noted in this run.
+    noted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
