@@ -1,6 +1,8 @@
 """Writes the part of PagerDuty's published REST contract that the tests
-check requests against: `POST /incidents`, `GET /incidents` and
-`PUT /incidents/{id}`, with every schema and parameter they reference. Run from the repository root when the contract changes:
+check requests against: `POST /incidents`, `GET /incidents`,
+`PUT /incidents/{id}` and `POST /incidents/{id}/notes`, with every schema and
+parameter they reference. Run from the repository root when the contract
+changes:
 
     python tests/contract/extract.py ../shared/pagerduty-api/rest-openapiv3.json
 
@@ -21,6 +23,7 @@ OPERATIONS = (
     "#/paths/~1incidents/post",
     "#/paths/~1incidents/get",
     "#/paths/~1incidents~1{id}/put",
+    "#/paths/~1incidents~1{id}~1notes/post",
 )
 
 
