@@ -22,6 +22,8 @@ fn main() -> wasmtime::Result<()> {
         duration_seconds: 0.5,
         ci: Vec::new(),
         host: "bench".into(),
+        source: None,
+        failed_at_ms: None,
     };
     // No cap on the count of alerts: every build is a page, as before.
     let settings = Settings {
@@ -36,6 +38,7 @@ fn main() -> wasmtime::Result<()> {
         max_attempts: None,
         max_incidents: Some(u32::MAX),
         fallback_routing_key: None,
+        page_after_failures: None,
     };
     let host = Host::embedded()?;
     let mut instance = host.instance(Allowlist::default(), Duration::from_secs(10))?;
@@ -46,7 +49,7 @@ fn main() -> wasmtime::Result<()> {
     };
     let marker = pager.check_marker(&[service])?.expect("a marker");
     let mut build = || -> wasmtime::Result<()> {
-        match pager.trigger(&failure, marker, None)? {
+        match pager.trigger(&failure, marker, None, 1)? {
             Ok(Planned::Page(_)) => Ok(()),
             other => panic!("expected a request, got {other:?}"),
         }

@@ -11,10 +11,11 @@
 use serde_json::{json, Map, Value};
 
 use crate::{
-    Aggregate, AlertRequest, Api, BuildError, Delivered, DeliveryFailure, DryRunReason, GaveUp,
-    Header, IncidentOptions, MarkerArgument, MarkerError, MarkerValue, PagerdutyError, Phase,
-    Planned, Progress, Rejection, RejectionKind, ReplyHeader, RequestKind, Retry, Setting,
-    Settings, SettingsError, Severity, Step, StopScope, TestFailure, Urgency, Variable, Wait,
+    Aggregate, AlertRequest, Api, BuildError, Counting, Delivered, DeliveryFailure, DryRunReason,
+    GaveUp, Header, IncidentOptions, MarkerArgument, MarkerError, MarkerValue, PagerState,
+    PagerdutyError, Phase, Planned, Progress, Rejection, RejectionKind, Repeat, ReplyHeader,
+    RequestKind, Retry, Setting, Settings, SettingsError, Severity, SourceLocation, Step,
+    StopScope, StoppedApi, TestFailure, Urgency, Variable, Wait,
 };
 
 /// An enum's cases and their kebab-case names, both ways.
@@ -52,6 +53,7 @@ names!(Setting, setting_name, setting, {
     MaxAttempts => "max-attempts",
     MaxIncidents => "max-incidents",
     FallbackRoutingKey => "fallback-routing-key",
+    PageAfterFailures => "page-after-failures",
 });
 names!(Phase, phase_name, phase, { Setup => "setup", Call => "call", Teardown => "teardown" });
 names!(DryRunReason, dry_run_reason_name, dry_run_reason, {
@@ -64,6 +66,7 @@ names!(RequestKind, request_kind_name, request_kind, {
     RestResolve => "rest-resolve",
     EventsTrigger => "events-trigger",
     EventsResolve => "events-resolve",
+    RestNote => "rest-note",
 });
 names!(RejectionKind, rejection_kind_name, rejection_kind, {
     InvalidRequest => "invalid-request",
@@ -117,6 +120,10 @@ fn optional_u32(object: &Value, name: &str) -> Result<Option<u32>, String> {
     })
 }
 
+fn optional_u64(object: &Value, name: &str) -> Result<Option<u64>, String> {
+    optional(object, name, Value::as_u64)
+}
+
 fn u32_field(object: &Value, name: &str) -> Result<u32, String> {
     field(object, name)?
         .as_u64()
@@ -159,10 +166,12 @@ pub fn settings(value: &Value) -> Result<Settings, String> {
         max_attempts: optional_u32(value, "max_attempts")?,
         max_incidents: optional_u32(value, "max_incidents")?,
         fallback_routing_key: optional_text(value, "fallback_routing_key")?,
+        page_after_failures: optional_u32(value, "page_after_failures")?,
     })
 }
 
-/// `{"name": .., "value": {"text": ..} | {"text-list": [..]} | {"unsupported": ..}}`.
+/// `{"name": .., "value": {"text": ..} | {"text-list": [..]} | {"number": 3} |
+/// {"unsupported": ..}}`.
 pub fn marker_argument(value: &Value) -> Result<MarkerArgument, String> {
     let (name, payload) = case(field(value, "value")?)?;
     let single = || {
@@ -180,6 +189,11 @@ pub fn marker_argument(value: &Value) -> Result<MarkerArgument, String> {
                     .map(str::to_string)
                     .ok_or_else(|| format!("text-list holds {v}"))
             })?),
+            "number" => MarkerValue::Number(
+                payload
+                    .as_i64()
+                    .ok_or_else(|| format!("{name} must be a whole number (s64), got {payload}"))?,
+            ),
             "unsupported" => MarkerValue::Unsupported(single()?),
             other => return Err(format!("unknown marker value case {other:?}")),
         },
@@ -197,7 +211,19 @@ pub fn variable(value: &Value) -> Result<Variable, String> {
     })
 }
 
+/// `{"path": .., "line": n or null}`.
+pub fn source_location(value: &Value) -> Result<SourceLocation, String> {
+    Ok(SourceLocation {
+        path: text(value, "path")?,
+        line: optional_u32(value, "line")?,
+    })
+}
+
 pub fn test_failure(value: &Value) -> Result<TestFailure, String> {
+    let source = match value.get("source") {
+        None | Some(Value::Null) => None,
+        Some(location) => Some(source_location(location).map_err(|e| format!("source: {e}"))?),
+    };
     Ok(TestFailure {
         nodeid: text(value, "nodeid")?,
         short_name: optional_text(value, "short_name")?,
@@ -210,6 +236,8 @@ pub fn test_failure(value: &Value) -> Result<TestFailure, String> {
             .ok_or("duration_seconds must be a number")?,
         ci: list(field(value, "ci")?, variable)?,
         host: text(value, "host")?,
+        source,
+        failed_at_ms: optional_u64(value, "failed_at_ms")?,
     })
 }
 
@@ -277,6 +305,7 @@ pub fn settings_json(s: &Settings) -> Value {
         "max_attempts": s.max_attempts,
         "max_incidents": s.max_incidents,
         "fallback_routing_key": s.fallback_routing_key,
+        "page_after_failures": s.page_after_failures,
     })
 }
 
@@ -291,6 +320,8 @@ pub fn options(o: &IncidentOptions) -> Value {
         "assignee_id": o.assignee_id,
         "dedup_key": o.dedup_key,
         "details": o.details,
+        "runbook_url": o.runbook_url,
+        "page_after_failures": o.page_after_failures,
     })
 }
 
@@ -328,6 +359,7 @@ pub fn alert_request(r: &AlertRequest) -> Value {
         "dedup_key": r.dedup_key,
         "timeout_ms": r.timeout_ms,
         "dry_run": r.dry_run.map(dry_run_reason_name),
+        "then_note": r.then_note,
     })
 }
 
@@ -335,7 +367,36 @@ pub fn planned(p: &Planned) -> Value {
     match p {
         Planned::Page(request) => json!({ "page": alert_request(request) }),
         Planned::PastCap => json!({ "past-cap": null }),
+        Planned::Counting(c) => json!({ "counting": counting(c) }),
     }
+}
+
+pub fn counting(c: &Counting) -> Value {
+    json!({"failed": c.failed, "needed": c.needed})
+}
+
+/// `{"note": request}` or `{"skip": "why"}`.
+pub fn repeat(r: &Repeat) -> Value {
+    match r {
+        Repeat::Note(request) => json!({ "note": alert_request(request) }),
+        Repeat::Skip(why) => json!({ "skip": why }),
+    }
+}
+
+pub fn source_location_json(s: &SourceLocation) -> Value {
+    json!({"path": s.path, "line": s.line})
+}
+
+fn stopped_api(s: &StoppedApi) -> Value {
+    json!({"api": api_name(s.api), "rejection": rejection(&s.rejection)})
+}
+
+pub fn pager_state(s: &PagerState) -> Value {
+    json!({
+        "paged": s.paged,
+        "stopped": s.stopped.iter().map(stopped_api).collect::<Vec<_>>(),
+        "noted": s.noted,
+    })
 }
 
 pub fn aggregate(a: &Aggregate) -> Value {
@@ -429,6 +490,7 @@ mod tests {
             Setting::MaxAttempts,
             Setting::MaxIncidents,
             Setting::FallbackRoutingKey,
+            Setting::PageAfterFailures,
         ] {
             assert_eq!(setting(setting_name(s)), Ok(s));
         }
@@ -448,6 +510,49 @@ mod tests {
         let mut back = settings_json(&read);
         back["max_incidents"] = Value::Null;
         assert_eq!(settings(&back).unwrap().timeout_ms, 500);
+    }
+
+    #[test]
+    fn a_number_a_source_and_a_time_read_back() {
+        let argument = marker_argument(&json!({
+            "name": "page_after_failures", "value": {"number": 2}
+        }))
+        .unwrap();
+        assert!(matches!(argument.value, MarkerValue::Number(2)));
+        assert!(marker_argument(&json!({"name": "x", "value": {"number": 1.5}})).is_err());
+        let failure = json!({
+            "nodeid": "t.py::t", "short_name": null, "docstring": null, "message": null,
+            "traceback": "", "phase": "call", "duration_seconds": 0.0, "ci": [], "host": "h",
+            "source": {"path": "t.py", "line": 3}, "failed_at_ms": 1_795_948_812_000u64,
+        });
+        let read = test_failure(&failure).unwrap();
+        let source = read.source.as_ref().unwrap();
+        assert_eq!(
+            source_location_json(source),
+            json!({"path": "t.py", "line": 3})
+        );
+        assert_eq!(read.failed_at_ms, Some(1_795_948_812_000));
+        let mut without = failure.clone();
+        without.as_object_mut().unwrap().remove("source");
+        without["failed_at_ms"] = Value::Null;
+        let read = test_failure(&without).unwrap();
+        assert!(read.source.is_none() && read.failed_at_ms.is_none());
+        assert_eq!(
+            request_kind(request_kind_name(RequestKind::RestNote)),
+            Ok(RequestKind::RestNote)
+        );
+    }
+
+    #[test]
+    fn counting_and_repeat_are_one_key_objects() {
+        assert_eq!(
+            planned(&Planned::Counting(Counting {
+                failed: 1,
+                needed: 2
+            })),
+            json!({"counting": {"failed": 1, "needed": 2}})
+        );
+        assert_eq!(repeat(&Repeat::Skip("why".into())), json!({"skip": "why"}));
     }
 
     #[test]

@@ -30,10 +30,11 @@ wasmtime::component::bindgen!({
 
 pub use exports::pytest_pagerduty::alerts::incidents::Planned;
 pub use pytest_pagerduty::alerts::types::{
-    Aggregate, AlertRequest, Api, BuildError, Delivered, DeliveryFailure, DryRunReason, GaveUp,
-    Header, IncidentOptions, MarkerArgument, MarkerError, MarkerValue, PagerState, PagerdutyError,
-    Phase, Progress, Rejection, RejectionKind, ReplyHeader, RequestKind, Retry, Setting, Settings,
-    SettingsError, Severity, Step, StopScope, TestFailure, Urgency, Variable, Wait,
+    Aggregate, AlertRequest, Api, BuildError, Counting, Delivered, DeliveryFailure, DryRunReason,
+    GaveUp, Header, IncidentOptions, MarkerArgument, MarkerError, MarkerValue, PagerState,
+    PagerdutyError, Phase, Progress, Rejection, RejectionKind, Repeat, ReplyHeader, RequestKind,
+    Retry, Setting, Settings, SettingsError, Severity, SourceLocation, Step, StopScope, StoppedApi,
+    TestFailure, Urgency, Variable, Wait,
 };
 
 /// The component this crate was built with (build.rs compiles the guest).
@@ -64,6 +65,7 @@ pub fn cut_failure(mut failure: TestFailure, limit: u32) -> TestFailure {
                 .flatten(),
         )
         .chain(f.ci.iter_mut().map(|v| &mut v.value))
+        .chain(f.source.iter_mut().map(|s| &mut s.path))
     {
         head(text, limit);
     }
@@ -314,17 +316,45 @@ impl Pager<'_> {
         incidents.pager().call_preflight(store, pager, marker.0)
     }
 
-    /// The request that pages for one failure, or `Planned::PastCap`.
+    /// The request that pages for one failure, `Planned::PastCap`, or
+    /// `Planned::Counting` while the test has failed in fewer runs in a row
+    /// (`failed_runs`, this one included; 1 without a history) than its
+    /// `page_after_failures`.
     pub fn trigger(
         &mut self,
         failure: &TestFailure,
         marker: Marker,
         severity: Option<Severity>,
+        failed_runs: u32,
     ) -> Answer<Planned, BuildError> {
         let (store, incidents, pager) = self.parts();
         incidents
             .pager()
-            .call_trigger(store, pager, failure, marker.0, severity)
+            .call_trigger(store, pager, failure, marker.0, severity, failed_runs)
+    }
+
+    /// A repeat failure on an open REST incident (a trigger's
+    /// `Step::AlreadyOpen`): the note to send, or why there is none.
+    /// `incident_id` and `dedup_key` are what the host remembers of the
+    /// alert; `notes` how many notes the host has added to it.
+    pub fn repeat(
+        &mut self,
+        failure: &TestFailure,
+        marker: Marker,
+        incident_id: Option<&str>,
+        dedup_key: Option<&str>,
+        notes: u32,
+    ) -> Answer<Repeat, BuildError> {
+        let (store, incidents, pager) = self.parts();
+        incidents.pager().call_repeat(
+            store,
+            pager,
+            failure,
+            marker.0,
+            incident_id,
+            dedup_key,
+            notes,
+        )
     }
 
     /// The request that resolves a test's alert; `dedup_key` is the key it
@@ -424,6 +454,11 @@ mod tests {
                 value: "build".into(),
             }],
             host: "h".into(),
+            source: Some(SourceLocation {
+                path: "tests/ünï.py".into(),
+                line: Some(7),
+            }),
+            failed_at_ms: Some(1),
         };
         let cut = cut_failure(failure, 5);
         assert_eq!(cut.nodeid, "éé");
@@ -432,5 +467,8 @@ mod tests {
         assert_eq!(cut.traceback, " end");
         assert_eq!(cut.ci[0].value, "build");
         assert_eq!(cut.host, "h");
+        let source = cut.source.unwrap();
+        assert_eq!((source.path.as_str(), source.line), ("tests", Some(7)));
+        assert_eq!(cut.failed_at_ms, Some(1));
     }
 }

@@ -26,8 +26,53 @@ pub struct FileSettings {
     pub events_url: Option<String>,
     pub default_from: Option<String>,
     pub timeout_ms: Option<u32>,
+    /// Runs in a row a case must fail in before it pages, for routes that
+    /// do not say.
+    pub page_after_failures: Option<u32>,
     // No allow-list here: only the command line may widen it, so a config
     // file in a branch cannot send the environment's credentials elsewhere.
+}
+
+/// A route's value for one of the marker's keywords, as the file wrote it.
+/// It reaches the component as a marker's value of the same type would
+/// (a string as text, an integer as a number, a list of strings as a list),
+/// so the component checks its type and says what is wrong, as for a marker.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct Argument(toml::Value);
+
+impl Argument {
+    /// The component's `marker-value` for it.
+    pub fn lower(&self) -> MarkerValue {
+        match &self.0 {
+            toml::Value::String(text) => MarkerValue::Text(text.clone()),
+            toml::Value::Integer(number) => MarkerValue::Number(*number),
+            toml::Value::Array(items) => {
+                let texts: Option<Vec<String>> = items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_string))
+                    .collect();
+                texts.map_or_else(
+                    || MarkerValue::Unsupported("array".into()),
+                    MarkerValue::TextList,
+                )
+            }
+            // "float", "boolean", "datetime", "table": the component names it.
+            other => MarkerValue::Unsupported(other.type_str().to_string()),
+        }
+    }
+}
+
+impl From<String> for Argument {
+    fn from(text: String) -> Self {
+        Self(toml::Value::String(text))
+    }
+}
+
+impl From<i64> for Argument {
+    fn from(number: i64) -> Self {
+        Self(toml::Value::Integer(number))
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -40,15 +85,20 @@ pub struct Route {
     /// Matching cases never page.
     #[serde(default)]
     pub ignore: bool,
-    pub service_id: Option<String>,
+    /// The marker's keywords: checked by the component, as a marker's are.
+    pub service_id: Option<Argument>,
     /// The name of the environment variable holding an Events API v2 key.
     pub routing_key_env: Option<String>,
-    pub urgency: Option<String>,
-    pub severity: Option<String>,
-    pub priority_id: Option<String>,
-    pub escalation_policy_id: Option<String>,
-    pub assignee_id: Option<String>,
-    pub details: Option<String>,
+    pub urgency: Option<Argument>,
+    pub severity: Option<Argument>,
+    pub priority_id: Option<Argument>,
+    pub escalation_policy_id: Option<Argument>,
+    pub assignee_id: Option<Argument>,
+    pub details: Option<Argument>,
+    /// An `https` link on every alert of the route.
+    pub runbook_url: Option<Argument>,
+    /// Runs in a row a case must fail in before it pages (an integer).
+    pub page_after_failures: Option<Argument>,
 }
 
 impl Config {
@@ -81,22 +131,25 @@ impl Route {
     /// What to check with the component, as the plugin's marker would say it;
     /// `routing_key` is the value read from `routing_key_env`.
     pub fn marker_arguments(&self, routing_key: Option<&str>) -> Vec<MarkerArgument> {
+        let routing_key = routing_key.map(|k| Argument::from(k.to_string()));
         let fields = [
-            ("service_id", self.service_id.as_deref()),
-            ("routing_key", routing_key),
-            ("urgency", self.urgency.as_deref()),
-            ("severity", self.severity.as_deref()),
-            ("priority_id", self.priority_id.as_deref()),
-            ("escalation_policy_id", self.escalation_policy_id.as_deref()),
-            ("assignee_id", self.assignee_id.as_deref()),
-            ("details", self.details.as_deref()),
+            ("service_id", self.service_id.as_ref()),
+            ("routing_key", routing_key.as_ref()),
+            ("urgency", self.urgency.as_ref()),
+            ("severity", self.severity.as_ref()),
+            ("priority_id", self.priority_id.as_ref()),
+            ("escalation_policy_id", self.escalation_policy_id.as_ref()),
+            ("assignee_id", self.assignee_id.as_ref()),
+            ("details", self.details.as_ref()),
+            ("runbook_url", self.runbook_url.as_ref()),
+            ("page_after_failures", self.page_after_failures.as_ref()),
         ];
         fields
             .into_iter()
             .filter_map(|(name, value)| {
                 value.map(|v| MarkerArgument {
                     name: name.to_string(),
-                    value: MarkerValue::Text(v.to_string()),
+                    value: v.lower(),
                 })
             })
             .collect()
@@ -189,8 +242,8 @@ mod tests {
     #[test]
     fn a_route_speaks_the_markers_language() {
         let route = Route {
-            service_id: Some("P1".into()),
-            urgency: Some("low".into()),
+            service_id: Some(Argument::from("P1".to_string())),
+            urgency: Some(Argument::from("low".to_string())),
             ..Route::default()
         };
         let names: Vec<_> = route
@@ -199,5 +252,40 @@ mod tests {
             .map(|a| a.name)
             .collect();
         assert_eq!(names, ["service_id", "routing_key", "urgency"]);
+    }
+
+    #[test]
+    fn a_routes_values_keep_their_types_for_the_component_to_check() {
+        let config = Config::parse(
+            r#"
+            [[route]]
+            service_id = "P1"
+            page_after_failures = 2
+            runbook_url = "https://wiki.example.com/runbooks/checkout"
+            details = ["a", "b"]
+            urgency = 1.5
+            severity = true
+            assignee_id = ["x", 1]
+            "#,
+        )
+        .unwrap();
+        let lowered: Vec<(String, MarkerValue)> = config.routes[0]
+            .marker_arguments(None)
+            .into_iter()
+            .map(|a| (a.name, a.value))
+            .collect();
+        let value = |name: &str| {
+            let found = lowered.iter().find(|(n, _)| n == name);
+            found.map(|(_, v)| format!("{v:?}")).unwrap()
+        };
+        assert_eq!(value("page_after_failures"), "MarkerValue::Number(2)");
+        assert_eq!(
+            value("runbook_url"),
+            r#"MarkerValue::Text("https://wiki.example.com/runbooks/checkout")"#
+        );
+        assert_eq!(value("details"), r#"MarkerValue::TextList(["a", "b"])"#);
+        assert_eq!(value("urgency"), r#"MarkerValue::Unsupported("float")"#);
+        assert_eq!(value("severity"), r#"MarkerValue::Unsupported("boolean")"#);
+        assert_eq!(value("assignee_id"), r#"MarkerValue::Unsupported("array")"#);
     }
 }

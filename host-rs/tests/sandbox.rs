@@ -70,6 +70,8 @@ fn failure() -> TestFailure {
         duration_seconds: 0.1,
         ci: Vec::new(),
         host: "ci-runner".into(),
+        source: None,
+        failed_at_ms: None,
     }
 }
 
@@ -86,6 +88,7 @@ fn settings(url: &str, timeout_ms: u32) -> Settings {
         max_attempts: None,
         max_incidents: None,
         fallback_routing_key: None,
+        page_after_failures: None,
     }
 }
 
@@ -100,7 +103,7 @@ fn send_one(instance: &mut Instance, url: &str) -> (Step, Vec<String>) {
         value: MarkerValue::Text("PWIXJZS".into()),
     };
     let marker = pager.check_marker(&[service]).unwrap().expect("a marker");
-    let request = match pager.trigger(&failure(), marker, None).unwrap() {
+    let request = match pager.trigger(&failure(), marker, None, 1).unwrap() {
         Ok(Planned::Page(request)) => request,
         other => panic!("expected a request, got {other:?}"),
     };

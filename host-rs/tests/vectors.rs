@@ -87,12 +87,13 @@ fn build(pager: &mut Pager, marker: Marker, build: &Value) -> Result<AlertReques
         let failure = canonical::test_failure(&trigger["failure"])?;
         let severity = canonical::optional_severity(&trigger["severity"])?;
         let planned = pager
-            .trigger(&failure, marker, severity)
+            .trigger(&failure, marker, severity, 1)
             .map_err(trap("pager.trigger"))?
             .map_err(|e| format!("pager.trigger refused: {}", canonical::build_error(&e)))?;
         return match planned {
             Planned::Page(request) => Ok(request),
             Planned::PastCap => Err("the trigger planned past-cap, not a page".into()),
+            Planned::Counting(_) => Err("the trigger planned counting, not a page".into()),
         };
     }
     if let Some(resolve) = build.get("resolve") {
@@ -212,7 +213,7 @@ fn answer(instance: &mut Instance, vector: &Value) -> Result<Value, Failure> {
             let before = before.ok_or("paged_before must be a count")?;
             for n in 1..=before {
                 pager
-                    .trigger(&failure, marker, None)
+                    .trigger(&failure, marker, None, 1)
                     .map_err(trap("pager.trigger"))?
                     .map_err(|e| {
                         format!(
@@ -223,7 +224,7 @@ fn answer(instance: &mut Instance, vector: &Value) -> Result<Value, Failure> {
             }
             let severity = canonical::optional_severity(&input["severity"])?;
             let answer = pager
-                .trigger(&failure, marker, severity)
+                .trigger(&failure, marker, severity, 1)
                 .map_err(trap("pager.trigger"))?;
             Ok(canonical::result(
                 &answer,

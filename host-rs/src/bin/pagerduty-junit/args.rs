@@ -76,6 +76,11 @@ pub struct Args {
     /// [default: the component's, 4].
     #[arg(long)]
     pub max_attempts: Option<u32>,
+    /// Page for a case only once it has failed in this many runs in a row
+    /// (counted in --state), for routes that do not say
+    /// [env: PAGERDUTY_PAGE_AFTER_FAILURES; default: 1, at the first failure].
+    #[arg(long, value_name = "N")]
+    pub page_after_failures: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

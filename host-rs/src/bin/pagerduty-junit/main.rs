@@ -133,6 +133,8 @@ impl Context<'_> {
             duration_seconds: case.seconds,
             ci: self.ci.clone(),
             host: self.host.clone(),
+            source: None,
+            failed_at_ms: None,
         };
         cut_failure(failure, self.text_limit)
     }
@@ -393,7 +395,7 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
         };
         let failure = context.failure(case, name_counts[case.name.as_str()] == 1);
         let id = case.id();
-        match context.pager.trigger(&failure, marker, None) {
+        match context.pager.trigger(&failure, marker, None, 1) {
             Ok(Ok(Planned::Page(request))) => {
                 if let Some(alert) = context.page(&request, &failure) {
                     context.state.opened(id, alert);
@@ -402,6 +404,10 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
             Ok(Ok(Planned::PastCap)) => {
                 held.push(Held { failure, marker });
                 held_ids.push(id);
+            }
+            Ok(Ok(Planned::Counting(counting))) => {
+                let (failed, needed) = (counting.failed, counting.needed);
+                println!("failing {failed} of {needed} before paging: {id}");
             }
             // The routes' preflight passed, so this is not expected.
             Ok(Err(e)) => {

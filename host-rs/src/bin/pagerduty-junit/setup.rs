@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pagerduty_host::routes::{Config, Route};
+use pagerduty_host::routes::{Argument, Config, Route};
 use pagerduty_host::{
     BuildError, DryRunReason, Marker, MarkerError, MarkerValue, Pager, Setting, Settings,
     SettingsError,
@@ -16,6 +16,8 @@ pub const DEFAULT_CONFIG: &str = "pagerduty-junit.toml";
 const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 /// Stands in for a route's routing key in a dry run without one.
 const DRY_RUN_ROUTING_KEY: &str = "DRYRUNROUTINGKEY0000000000000000";
+/// The environment's default for `--page-after-failures`.
+const PAGE_AFTER_FAILURES_ENV: &str = "PAGERDUTY_PAGE_AFTER_FAILURES";
 
 /// Bad usage, config, credentials or report: exit 2, nothing sent.
 pub struct Usage(pub String);
@@ -42,11 +44,12 @@ pub fn load_config(args: &Args) -> Result<Config, Usage> {
 /// The config's routes, then one for every case from the flags, if any.
 pub fn all_routes(args: &Args, config: &Config) -> Result<Vec<Route>, Usage> {
     let mut routes = config.routes.clone();
+    let flag = |value: &Option<String>| value.clone().map(Argument::from);
     let flags = Route {
-        service_id: args.service_id.clone(),
+        service_id: flag(&args.service_id),
         routing_key_env: args.routing_key_env.clone(),
-        urgency: args.urgency.clone(),
-        severity: args.severity.clone(),
+        urgency: flag(&args.urgency),
+        severity: flag(&args.severity),
         ..Route::default()
     };
     let any_flag = flags.service_id.is_some()
@@ -91,6 +94,15 @@ pub fn settings(args: &Args, config: &Config, routes: &[Route]) -> Result<Settin
     // preview. With any key set, an unset one is an error instead.
     let stand_in = !credentials && routes.iter().any(|r| r.routing_key_env.is_some());
     let file = &config.settings;
+    let page_after_failures = match (args.page_after_failures, env(PAGE_AFTER_FAILURES_ENV)) {
+        (Some(runs), _) => Some(runs),
+        (None, Some(text)) => Some(text.trim().parse::<u32>().map_err(|_| {
+            Usage(format!(
+                "{PAGE_AFTER_FAILURES_ENV}={text:?} is not a whole number of runs;                  set it to 2 to page once a case has failed in 2 runs in a row"
+            ))
+        })?),
+        (None, None) => file.page_after_failures,
+    };
     Ok(Settings {
         api_url: (args.api_url.clone())
             .or_else(|| env("PAGERDUTY_API_URL"))
@@ -110,6 +122,7 @@ pub fn settings(args: &Args, config: &Config, routes: &[Route]) -> Result<Settin
         max_incidents: args.max_incidents,
         fallback_routing_key: (args.fallback_routing_key.clone())
             .or_else(|| env("PAGERDUTY_FALLBACK_ROUTING_KEY")),
+        page_after_failures,
     })
 }
 
@@ -129,6 +142,10 @@ pub fn spelling(setting: Setting) -> &'static str {
         Setting::MaxAttempts => "--max-attempts",
         Setting::MaxIncidents => "--max-incidents",
         Setting::FallbackRoutingKey => "--fallback-routing-key (or PAGERDUTY_FALLBACK_ROUTING_KEY)",
+        Setting::PageAfterFailures => {
+            "--page-after-failures (or PAGERDUTY_PAGE_AFTER_FAILURES, or page_after_failures in \
+             the config file)"
+        }
     }
 }
 
