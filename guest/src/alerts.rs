@@ -311,7 +311,7 @@ pub fn aggregate(
     }
 }
 
-/// ", from GitLab CI job test (shard 2 of 4)": where an aggregate last came
+/// ", from GitLab CI job test, shard 2 of 4": where an aggregate last came
 /// from, for its title; empty when the run names neither job nor shard.
 fn from_where(run: &ci::Run) -> String {
     let mut at = Vec::new();
@@ -1002,5 +1002,195 @@ mod tests {
         assert!(details.contains("- tests/test_prod.py::test_login: Test failed: test_login: AssertionError: assert 201 == 502"));
         assert_ne!(request.dedup_key, test_key());
         assert_eq!(incident["incident_key"], request.dedup_key.as_str());
+    }
+
+    fn variables(pairs: &[(&str, &str)]) -> Vec<Variable> {
+        pairs
+            .iter()
+            .map(|(name, value)| Variable {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+            .collect()
+    }
+
+    fn github_failure() -> TestFailure {
+        let mut f = failure();
+        f.ci = variables(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_RUN_ID", "42"),
+            ("GITHUB_SHA", "4f2a9c1d"),
+            ("GITHUB_WORKSPACE", "/home/runner/work/shop/shop"),
+        ]);
+        f.source = Some(SourceLocation {
+            path: "/home/runner/work/shop/shop/tests/test_prod.py".into(),
+            line: Some(12),
+        });
+        f
+    }
+
+    const SOURCE: &str = "https://github.com/acme/shop/blob/4f2a9c1d/tests/test_prod.py#L12";
+    const RUN: &str = "https://github.com/acme/shop/actions/runs/42";
+    const RUNBOOK: &str = "https://wiki.example.com/runbooks/checkout";
+
+    fn with_runbook() -> IncidentOptions {
+        IncidentOptions {
+            runbook_url: Some(RUNBOOK.into()),
+            ..options()
+        }
+    }
+
+    #[test]
+    fn an_event_links_the_source_at_the_commit_the_run_and_the_runbook() {
+        let request =
+            trigger(&github_failure(), &with_runbook(), &events_settings(), None).unwrap();
+        assert_eq!(
+            sent(&request)["links"],
+            json!([
+                {"href": SOURCE, "text": "Test source: tests/test_prod.py line 12"},
+                {"href": RUN, "text": "GitHub Actions run"},
+                {"href": RUNBOOK, "text": "Runbook"},
+            ])
+        );
+        // Outside CI only the runbook; without it, no links at all.
+        let request = trigger(&failure(), &with_runbook(), &events_settings(), None).unwrap();
+        assert_eq!(
+            sent(&request)["links"],
+            json!([{"href": RUNBOOK, "text": "Runbook"}])
+        );
+        let request = trigger(&failure(), &options(), &events_settings(), None).unwrap();
+        assert!(sent(&request).get("links").is_none());
+    }
+
+    #[test]
+    fn a_rest_incident_lists_the_source_and_the_runbook_as_lines_of_its_body() {
+        let request = trigger(&github_failure(), &with_runbook(), &settings(), None).unwrap();
+        let details = sent(&request)["incident"]["body"]["details"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            details.ends_with(&format!(
+                "\n\nTest: tests/test_prod.py::test_critical_flow\nCI: GitHub Actions {RUN} (commit 4f2a9c1d)\nTest source: tests/test_prod.py line 12: {SOURCE}\nRunbook: {RUNBOOK}"
+            )),
+            "{details}"
+        );
+        // The run is on its CI line, once.
+        assert_eq!(details.matches(RUN).count(), 1);
+        let plain = trigger(&failure(), &options(), &settings(), None).unwrap();
+        assert!(sent(&plain)["incident"]["body"]["details"]
+            .as_str()
+            .unwrap()
+            .ends_with("\n\nTest: tests/test_prod.py::test_critical_flow"));
+    }
+
+    #[test]
+    fn an_events_summary_is_cut_at_1024_characters_with_an_ellipsis() {
+        let mut f = failure();
+        f.message = Some(format!("AssertionError: {}", "é".repeat(3000)));
+        let request = trigger(&f, &options(), &events_settings(), None).unwrap();
+        let summary = sent(&request)["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(summary.chars().count(), TITLE_MAX);
+        assert!(summary.starts_with("Test failed: test_critical_flow: AssertionError: éé"));
+        assert!(summary.ends_with("é…"));
+        assert_eq!(request.title, summary);
+        // At the limit exactly, nothing is cut.
+        let room = TITLE_MAX - "Test failed: test_critical_flow: ".chars().count();
+        f.message = Some("x".repeat(room));
+        let request = trigger(&f, &options(), &events_settings(), None).unwrap();
+        let summary = sent(&request)["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(summary.chars().count(), TITLE_MAX);
+        assert!(summary.ends_with('x'));
+    }
+
+    #[test]
+    fn a_failure_with_every_text_at_the_limit_builds_an_event_far_below_512_kb() {
+        let limit = compose::FAILURE_TEXT_LIMIT as usize;
+        let f = huge_failure(limit);
+        let mut options = with_runbook();
+        options.details = Some("d".repeat(limit));
+        let request = trigger(&f, &options, &events_settings(), None).unwrap();
+        // Far below, so trimming is never what keeps a test's alert in.
+        assert!(request.body.len() < 64 * 1024, "{}", request.body.len());
+        assert!(sent(&request)["payload"]["custom_details"]
+            .get("note")
+            .is_none());
+    }
+
+    fn gitlab_shard(index: &str) -> Vec<Variable> {
+        variables(&[
+            ("GITLAB_CI", "true"),
+            ("CI_JOB_URL", "https://gitlab.com/acme/shop/-/jobs/77"),
+            ("CI_JOB_NAME", "pytest"),
+            ("CI_NODE_INDEX", index),
+            ("CI_NODE_TOTAL", "4"),
+        ])
+    }
+
+    #[test]
+    fn an_aggregate_names_the_job_and_shard_it_came_from() {
+        let mut first = failure();
+        first.ci = gitlab_shard("2");
+        let mut second = first.clone();
+        second.nodeid = "tests/test_prod.py::test_login".into();
+        let failures = [first, second];
+        let rest = aggregate(&failures, "shop", &with_runbook(), &settings()).unwrap();
+        let incident = &sent(&rest)["incident"];
+        assert_eq!(
+            incident["title"],
+            "2 more tests failed in shop, from GitLab CI job pytest, shard 2 of 4"
+        );
+        assert!(incident["body"]["details"].as_str().unwrap().starts_with(
+            "CI: GitLab CI https://gitlab.com/acme/shop/-/jobs/77 (job pytest, shard 2 of 4)\n\n"
+        ));
+        let events = aggregate(&failures, "shop", &with_runbook(), &events_settings()).unwrap();
+        let event = sent(&events);
+        assert_eq!(
+            event["payload"]["summary"],
+            "2 more tests failed in shop, from GitLab CI job pytest, shard 2 of 4"
+        );
+        // No one test's source: the run and the runbook.
+        assert_eq!(
+            event["links"],
+            json!([
+                {"href": "https://gitlab.com/acme/shop/-/jobs/77", "text": "GitLab CI run"},
+                {"href": RUNBOOK, "text": "Runbook"},
+            ])
+        );
+        // Another shard of the same run shares the key, and says it is another.
+        let mut other = failure();
+        other.ci = gitlab_shard("3");
+        let third = aggregate(&[other], "shop", &options(), &settings()).unwrap();
+        assert_eq!(third.dedup_key, rest.dedup_key);
+        assert_eq!(
+            sent(&third)["incident"]["title"],
+            "1 more tests failed in shop, from GitLab CI job pytest, shard 3 of 4"
+        );
+    }
+
+    #[test]
+    fn an_aggregate_from_a_run_naming_neither_job_nor_shard_says_nothing_of_where() {
+        let mut f = failure();
+        f.ci = variables(&[("BITBUCKET_BUILD_NUMBER", "77")]);
+        let request = aggregate(&[f], "shop", &options(), &settings()).unwrap();
+        assert_eq!(
+            sent(&request)["incident"]["title"],
+            "1 more tests failed in shop"
+        );
+        let mut f = failure();
+        f.ci = variables(&[("GITHUB_ACTIONS", "true"), ("GITHUB_JOB", "smoke")]);
+        let request = aggregate(&[f], "shop", &options(), &settings()).unwrap();
+        assert_eq!(
+            sent(&request)["incident"]["title"],
+            "1 more tests failed in shop, from GitHub Actions job smoke"
+        );
     }
 }

@@ -367,4 +367,129 @@ mod tests {
         run.branch = None;
         assert_eq!(describe(&run), "GitHub Actions");
     }
+
+    fn shard(pairs: &[(&str, &str)]) -> Option<String> {
+        run(&vars(pairs)).expect("a CI run").shard
+    }
+
+    #[test]
+    fn gitlab_and_azure_number_their_shards_from_1() {
+        let gitlab = |index, total| {
+            shard(&[
+                ("GITLAB_CI", "true"),
+                ("CI_NODE_INDEX", index),
+                ("CI_NODE_TOTAL", total),
+            ])
+        };
+        assert_eq!(gitlab("1", "4").as_deref(), Some("1 of 4"));
+        assert_eq!(gitlab("2", "4").as_deref(), Some("2 of 4"));
+        assert_eq!(gitlab("4", "4").as_deref(), Some("4 of 4"));
+        assert_eq!(gitlab("0", "4"), None, "GitLab has no shard 0");
+        assert_eq!(gitlab("5", "4"), None);
+        let azure = shard(&[
+            ("TF_BUILD", "True"),
+            ("SYSTEM_JOBPOSITIONINPHASE", "3"),
+            ("SYSTEM_TOTALJOBSINPHASE", "3"),
+        ]);
+        assert_eq!(azure.as_deref(), Some("3 of 3"));
+    }
+
+    #[test]
+    fn circleci_buildkite_and_bitbucket_number_their_shards_from_0() {
+        for (detect, index, total) in [
+            ("CIRCLECI", "CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL"),
+            (
+                "BUILDKITE",
+                "BUILDKITE_PARALLEL_JOB",
+                "BUILDKITE_PARALLEL_JOB_COUNT",
+            ),
+            (
+                "BITBUCKET_BUILD_NUMBER",
+                "BITBUCKET_PARALLEL_STEP",
+                "BITBUCKET_PARALLEL_STEP_COUNT",
+            ),
+        ] {
+            let of = |i, n| shard(&[(detect, "true"), (index, i), (total, n)]);
+            assert_eq!(of("0", "4").as_deref(), Some("1 of 4"), "{detect}");
+            assert_eq!(of("1", "4").as_deref(), Some("2 of 4"), "{detect}");
+            assert_eq!(of("3", "4").as_deref(), Some("4 of 4"), "{detect}");
+            assert_eq!(of("4", "4"), None, "{detect}: past the last");
+        }
+    }
+
+    #[test]
+    fn one_job_or_numbers_that_are_not_numbers_make_no_shard() {
+        let gitlab = |index, total| {
+            shard(&[
+                ("GITLAB_CI", "true"),
+                ("CI_NODE_INDEX", index),
+                ("CI_NODE_TOTAL", total),
+            ])
+        };
+        assert_eq!(gitlab("1", "1"), None, "a single job is no shard");
+        for (index, total) in [
+            ("two", "4"),
+            ("2", "four"),
+            ("-1", "4"),
+            ("2", "-4"),
+            ("", "4"),
+            ("2", ""),
+            ("2.0", "4"),
+            ("1", "0"),
+        ] {
+            assert_eq!(gitlab(index, total), None, "{index:?} of {total:?}");
+        }
+        assert_eq!(
+            shard(&[("GITLAB_CI", "true"), ("CI_NODE_INDEX", "2")]),
+            None
+        );
+        let circle = shard(&[
+            ("CIRCLECI", "true"),
+            ("CIRCLE_NODE_INDEX", "4294967295"),
+            ("CIRCLE_NODE_TOTAL", "4294967295"),
+        ]);
+        assert_eq!(circle, None, "no overflow past u32");
+        // Systems without shards, and surrounding spaces.
+        assert_eq!(shard(&[("GITHUB_ACTIONS", "true")]), None);
+        assert_eq!(gitlab(" 2 ", " 4 ").as_deref(), Some("2 of 4"));
+    }
+
+    #[test]
+    fn bitbucket_pipelines_builds_the_run_url_from_the_repository_and_build_number() {
+        let run = run(&vars(&[
+            ("BITBUCKET_BUILD_NUMBER", "77"),
+            ("BITBUCKET_REPO_FULL_NAME", "acme/shop"),
+            ("BITBUCKET_COMMIT", "4f2a9c1d"),
+            ("BITBUCKET_BRANCH", "main"),
+        ]))
+        .unwrap();
+        assert_eq!(run.system, "Bitbucket Pipelines");
+        assert_eq!(
+            run.url.as_deref(),
+            Some("https://bitbucket.org/acme/shop/pipelines/results/77")
+        );
+        assert_eq!(
+            (run.commit.as_deref(), run.branch.as_deref(), run.job),
+            (Some("4f2a9c1d"), Some("main"), None)
+        );
+        let without_repo = super::run(&vars(&[("BITBUCKET_BUILD_NUMBER", "77")])).unwrap();
+        assert_eq!(without_repo.url, None);
+    }
+
+    #[test]
+    fn describe_names_the_job_and_the_shard() {
+        let run = run(&vars(&[
+            ("GITLAB_CI", "true"),
+            ("CI_JOB_URL", "https://gitlab.com/acme/shop/-/jobs/77"),
+            ("CI_JOB_NAME", "test"),
+            ("CI_NODE_INDEX", "2"),
+            ("CI_NODE_TOTAL", "4"),
+            ("CI_COMMIT_REF_NAME", "main"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            describe(&run),
+            "GitLab CI https://gitlab.com/acme/shop/-/jobs/77 (job test, shard 2 of 4, branch main)"
+        );
+    }
 }

@@ -171,13 +171,23 @@ fn trim_details(event: &mut Event) {
             }
         }
     }
-    // Nothing left to halve: the details go, the note stays.
     if let Some(payload) = event.payload.as_mut() {
-        payload.custom_details = Map::new();
-        payload
-            .custom_details
-            .insert("note".into(), trimmed_note(from));
+        payload.custom_details = only_id_and_note(&mut payload.custom_details, from);
     }
+}
+
+/// Details that could not be halved to fit: they go but for the test's id
+/// (at most `compose::NODEID_MAX` as built, so it fits) and the note.
+fn only_id_and_note(details: &mut Map<String, Value>, from: usize) -> Map<String, Value> {
+    let mut kept = Map::new();
+    let nodeid = details
+        .remove("nodeid")
+        .filter(|id| request::json(id).len() <= 2 * crate::compose::NODEID_MAX);
+    if let Some(nodeid) = nodeid {
+        kept.insert("nodeid".into(), nodeid);
+    }
+    kept.insert("note".into(), trimmed_note(from));
+    kept
 }
 
 fn finish(
@@ -323,5 +333,138 @@ mod tests {
         options.severity = Some(Severity::Error);
         assert_eq!(severity(&options, None), Severity::Error);
         assert_eq!(severity(&options, Some(Severity::Info)), Severity::Info);
+    }
+
+    use crate::pytest_pagerduty::alerts::types::Phase;
+
+    fn settings() -> Settings {
+        Settings {
+            api_url: None,
+            api_key: None,
+            oauth_token: None,
+            default_from: None,
+            routing_key: Some("R0UTINGKEY0123456789abcdefghijkl".into()),
+            events_url: None,
+            timeout_ms: 5_000,
+            dry_run: false,
+            max_attempts: None,
+            max_incidents: None,
+            fallback_routing_key: None,
+            page_after_failures: None,
+        }
+    }
+
+    fn failure() -> TestFailure {
+        TestFailure {
+            nodeid: "tests/t.py::test_x".into(),
+            short_name: None,
+            docstring: None,
+            message: None,
+            traceback: String::new(),
+            phase: Phase::Call,
+            duration_seconds: 0.0,
+            ci: Vec::new(),
+            host: "h".into(),
+            source: None,
+            failed_at_ms: None,
+        }
+    }
+
+    /// The event `trigger` builds with these custom details, as sent.
+    fn sent(custom: Vec<(&str, Value)>) -> (AlertRequest, Value) {
+        let s = settings();
+        let checked = crate::settings::check(&s).unwrap();
+        let f = failure();
+        let request = trigger(
+            &checked,
+            &s,
+            Trigger {
+                routing_key: "R0UTINGKEY0123456789abcdefghijkl",
+                dedup_key: "k",
+                title: "Test failed: test_x",
+                severity: Severity::Critical,
+                failure: &f,
+                run: None,
+                custom_details: custom
+                    .into_iter()
+                    .map(|(name, value)| (name.to_string(), value))
+                    .collect(),
+                links: vec![Link {
+                    href: "https://wiki.example.com/rb".into(),
+                    text: "Runbook".into(),
+                }],
+            },
+        );
+        let event = serde_json::from_str(&request.body).unwrap();
+        (request, event)
+    }
+
+    #[test]
+    fn an_event_within_512_kb_keeps_its_details_untouched_and_without_a_note() {
+        let failure = "E".repeat(400_000);
+        let (request, event) = sent(vec![
+            ("nodeid", Value::from("tests/t.py::test_x")),
+            ("failure", Value::from(failure.as_str())),
+        ]);
+        assert!(request.body.len() < PAYLOAD_MAX);
+        let details = &event["payload"]["custom_details"];
+        assert_eq!(details["failure"], failure.as_str());
+        assert!(details.get("note").is_none());
+    }
+
+    #[test]
+    fn past_512_kb_the_largest_details_are_cut_with_a_note_and_the_test_id_kept() {
+        let tests: Vec<Value> = (0..20_000)
+            .map(|n| Value::from(format!("- tests/t.py::test_{n}: failed")))
+            .collect();
+        let (request, event) = sent(vec![
+            ("nodeid", Value::from("tests/t.py::test_x")),
+            ("failure", Value::from("E".repeat(600_000))),
+            ("failed_tests", Value::Array(tests.clone())),
+            ("duration_seconds", Value::from(1.5)),
+        ]);
+        assert!(request.body.len() <= PAYLOAD_MAX, "{}", request.body.len());
+        assert!(request.display_body.len() <= PAYLOAD_MAX);
+        let details = &event["payload"]["custom_details"];
+        assert_eq!(details["nodeid"], "tests/t.py::test_x");
+        assert_eq!(details["duration_seconds"], 1.5);
+        let failure = details["failure"].as_str().unwrap();
+        assert!(
+            failure.len() < 600_000 && failure.ends_with('…'),
+            "{}",
+            failure.len()
+        );
+        assert!(!details["failed_tests"].as_array().unwrap().is_empty());
+        // The note names what the details weighed before.
+        let mut before = Map::new();
+        before.insert("nodeid".into(), Value::from("tests/t.py::test_x"));
+        before.insert("failure".into(), Value::from("E".repeat(600_000)));
+        before.insert("failed_tests".into(), Value::Array(tests));
+        before.insert("duration_seconds".into(), Value::from(1.5));
+        assert_eq!(
+            details["note"],
+            format!("custom_details were trimmed from {} bytes to keep the event within PagerDuty's 512 KB limit", request::json(&before).len())
+        );
+        // The rest of the event is whole.
+        assert_eq!(event["payload"]["summary"], "Test failed: test_x");
+        assert_eq!(event["routing_key"], "R0UTINGKEY0123456789abcdefghijkl");
+        assert_eq!(event["links"][0]["href"], "https://wiki.example.com/rb");
+    }
+
+    #[test]
+    fn details_that_cannot_be_halved_to_fit_go_but_for_the_test_id_and_the_note() {
+        let mut details = Map::new();
+        details.insert("nodeid".into(), Value::from("tests/t.py::test_x"));
+        details.insert("failure".into(), Value::from("E".repeat(1000)));
+        let kept = only_id_and_note(&mut details, 900_000);
+        assert_eq!(
+            Value::Object(kept),
+            serde_json::json!({"nodeid": "tests/t.py::test_x", "note": "custom_details were trimmed from 900000 bytes to keep the event within PagerDuty's 512 KB limit"})
+        );
+        // An id longer than any the component sends does not stay.
+        let mut details = Map::new();
+        details.insert("nodeid".into(), Value::from("x".repeat(100_000)));
+        let kept = only_id_and_note(&mut details, 1);
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["note"]);
     }
 }

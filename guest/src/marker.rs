@@ -529,6 +529,143 @@ mod tests {
         assert!(err.problem.contains("differ"));
     }
 
+    fn value(name: &str, value: MarkerValue) -> MarkerArgument {
+        MarkerArgument {
+            name: name.to_string(),
+            value,
+        }
+    }
+
+    #[test]
+    fn a_runbook_url_over_https_is_accepted() {
+        let options = check(&[
+            arg("service_id", "P1"),
+            arg(
+                "runbook_url",
+                "https://wiki.example.com/runbooks/checkout#refunds",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            options.runbook_url.as_deref(),
+            Some("https://wiki.example.com/runbooks/checkout#refunds")
+        );
+        assert_eq!(check(&[arg("service_id", "P1")]).unwrap().runbook_url, None);
+    }
+
+    #[test]
+    fn a_runbook_url_that_would_not_open_is_rejected_naming_the_argument_and_the_fix() {
+        for (url, said) in [
+            (
+                "http://wiki.example.com/runbook",
+                "runbook_url must be an https:// URL",
+            ),
+            (
+                "wiki.example.com/runbook",
+                "runbook_url must be an https:// URL",
+            ),
+            ("https://", "runbook_url names no host"),
+            (
+                "https://wiki.example.com/run book",
+                "runbook_url holds spaces or control characters",
+            ),
+        ] {
+            let err = problem(&[arg("service_id", "P1"), arg("runbook_url", url)]);
+            assert_eq!(err.argument.as_deref(), Some("runbook_url"), "{url}");
+            assert_eq!(err.problem, said, "{url}");
+            assert_eq!(
+                err.fix,
+                "write runbook_url=\"https://wiki.example.com/runbooks/checkout\", the page on-call should open"
+            );
+        }
+        let long = format!("https://wiki.example.com/{}", "a".repeat(3000));
+        let err = problem(&[arg("service_id", "P1"), arg("runbook_url", &long)]);
+        assert_eq!(err.problem, "runbook_url is longer than 2048 bytes");
+        let err = problem(&[
+            arg("service_id", "P1"),
+            value("runbook_url", MarkerValue::Number(1)),
+        ]);
+        assert_eq!(err.problem, "runbook_url must be a string, got int");
+    }
+
+    #[test]
+    fn page_after_failures_takes_a_whole_number_from_1_to_1440() {
+        for n in [1, 2, PAGE_AFTER_MAX] {
+            let options = check(&[
+                arg("service_id", "P1"),
+                value("page_after_failures", MarkerValue::Number(i64::from(n))),
+            ])
+            .unwrap();
+            assert_eq!(options.page_after_failures, Some(n));
+        }
+        assert_eq!(
+            check(&[arg("service_id", "P1")])
+                .unwrap()
+                .page_after_failures,
+            None
+        );
+    }
+
+    #[test]
+    fn page_after_failures_out_of_range_is_rejected_with_the_range() {
+        for n in [0, 1441, -1, i64::MAX, i64::from(u32::MAX) + 2] {
+            let err = problem(&[
+                arg("service_id", "P1"),
+                value("page_after_failures", MarkerValue::Number(n)),
+            ]);
+            assert_eq!(err.argument.as_deref(), Some("page_after_failures"));
+            assert_eq!(
+                err.problem,
+                format!("page_after_failures={n} is out of range")
+            );
+            assert_eq!(
+                err.fix,
+                "use a whole number from 1 (page at the first failure) to 1440"
+            );
+        }
+    }
+
+    #[test]
+    fn page_after_failures_of_another_type_is_rejected_naming_the_type() {
+        // The host lowers a Python bool to `unsupported("bool")`, never 1 or 0.
+        for (given, type_name) in [
+            (MarkerValue::Text("2".into()), "str"),
+            (MarkerValue::TextList(vec!["2".into()]), "list"),
+            (MarkerValue::Unsupported("bool".into()), "bool"),
+            (MarkerValue::Unsupported("float".into()), "float"),
+        ] {
+            let err = problem(&[arg("service_id", "P1"), value("page_after_failures", given)]);
+            assert_eq!(err.argument.as_deref(), Some("page_after_failures"));
+            assert_eq!(
+                err.problem,
+                format!("page_after_failures must be a whole number, got {type_name}")
+            );
+            assert_eq!(
+                err.fix,
+                "write page_after_failures=2 to page once the test has failed in 2 runs in a row"
+            );
+        }
+    }
+
+    #[test]
+    fn a_typo_of_the_new_arguments_suggests_them() {
+        let err = problem(&[arg("service_id", "P1"), arg("runbook_uri", "x")]);
+        assert!(
+            err.fix.starts_with("did you mean runbook_url=?"),
+            "{}",
+            err.fix
+        );
+        let err = problem(&[
+            arg("service_id", "P1"),
+            value("page_after_failure", MarkerValue::Number(2)),
+        ]);
+        assert!(
+            err.fix.starts_with("did you mean page_after_failures=?"),
+            "{}",
+            err.fix
+        );
+    }
+
     #[test]
     fn distance_counts_edits() {
         assert_eq!(distance("urgancy", "urgency"), 1);

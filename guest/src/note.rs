@@ -58,10 +58,13 @@ pub fn content(failure: &TestFailure, run: Option<&Run>, notes: u32) -> String {
         None => "Failed again".to_string(),
     };
     let mut note = format!("{when}: {}", compose::title(failure));
+    // Leading blank lines go, not the first line's indentation: pytest's
+    // text starts with the test's source, indented as the lines after it.
     let lines: Vec<&str> = failure
         .traceback
-        .trim()
+        .trim_end()
         .lines()
+        .skip_while(|line| line.trim().is_empty())
         .take(FAILURE_LINES)
         .collect();
     let first = text::cut_end(&lines.join("\n"), FAILURE_MAX);
@@ -92,6 +95,76 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_948_812_999), "2026-11-29T10:40:12Z");
         assert_eq!(rfc3339(4_107_542_399_000), "2100-02-28T23:59:59Z");
+    }
+
+    use crate::pytest_pagerduty::alerts::types::Phase;
+
+    fn failure(traceback: &str) -> TestFailure {
+        TestFailure {
+            nodeid: "tests/t.py::test_x".into(),
+            short_name: Some("test_x".into()),
+            docstring: None,
+            message: Some("AssertionError: assert 1 == 2".into()),
+            traceback: traceback.into(),
+            phase: Phase::Call,
+            duration_seconds: 0.5,
+            ci: Vec::new(),
+            host: "h".into(),
+            source: None,
+            failed_at_ms: Some(1_795_948_812_999),
+        }
+    }
+
+    #[test]
+    fn a_note_says_when_what_and_how_it_failed_again_and_in_which_run() {
+        let run = Run {
+            system: "Buildkite".into(),
+            url: Some("https://buildkite.com/acme/shop/builds/7".into()),
+            job: Some(":pytest: prod".into()),
+            shard: Some("1 of 2".into()),
+            ..Run::default()
+        };
+        assert_eq!(
+            content(&failure("\n\n    def test_x():\n>       assert 1 == 2\nE       assert 1 == 2\n\n"), Some(&run), 0),
+            "Failed again at 2026-11-29T10:40:12Z: Test failed: test_x: AssertionError: assert 1 == 2\n\n    def test_x():\n>       assert 1 == 2\nE       assert 1 == 2\n\nCI: Buildkite https://buildkite.com/acme/shop/builds/7 (job :pytest: prod, shard 1 of 2)"
+        );
+    }
+
+    #[test]
+    fn without_a_time_a_failure_text_or_a_run_the_note_leaves_them_out() {
+        let mut f = failure(" \n");
+        f.failed_at_ms = None;
+        f.phase = Phase::Setup;
+        assert_eq!(
+            content(&f, None, 0),
+            "Failed again: Test errored in setup: test_x: AssertionError: assert 1 == 2"
+        );
+    }
+
+    #[test]
+    fn a_note_shows_the_first_20_lines_within_2_kb() {
+        let text: Vec<String> = (1..=25).map(|n| format!("line {n}")).collect();
+        let note = content(&failure(&text.join("\n")), None, 0);
+        assert!(note.contains("\n\nline 1\n"), "{note}");
+        assert!(note.ends_with("\nline 20"), "{note}");
+        assert!(!note.contains("line 21"));
+        let wide = "x".repeat(10_000);
+        let note = content(&failure(&wide), None, 0);
+        let shown = note.split("\n\n").nth(1).unwrap();
+        assert_eq!(shown.len(), FAILURE_MAX);
+        assert!(shown.ends_with('…'));
+    }
+
+    #[test]
+    fn only_the_last_note_this_tool_adds_says_it_is_the_last() {
+        let last = "\n\nThis is the last note pytest-pagerduty adds to this incident (1000 of PagerDuty's 2000); later failures are not noted.";
+        assert!(content(&failure("E"), None, NOTES_MAX - 1).ends_with(last));
+        for notes in [0, 1, NOTES_MAX - 2] {
+            assert!(
+                !content(&failure("E"), None, notes).contains("last note"),
+                "{notes}"
+            );
+        }
     }
 
     #[test]

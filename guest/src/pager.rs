@@ -164,6 +164,62 @@ impl Pager {
             .unwrap_or(PAGE_AFTER_DEFAULT)
     }
 
+    /// `trigger` for a marker's options: counting, past the cap, or a page.
+    fn plan(
+        &self,
+        failure: &TestFailure,
+        options: &IncidentOptions,
+        severity: Option<Severity>,
+        failed_runs: u32,
+    ) -> Result<Planned, BuildError> {
+        // A flaky test's info alert pages no one: it never counts, nor waits.
+        let counts = severity != Some(Severity::Info);
+        let needed = self.page_after(options);
+        let failed = failed_runs.max(1);
+        if counts && failed < needed {
+            return Ok(Planned::Counting(Counting { failed, needed }));
+        }
+        if counts && self.paged.get() >= self.max_incidents() {
+            return Ok(Planned::PastCap);
+        }
+        let reason = self.dry_run_for(options);
+        let built = alerts::trigger(failure, options, &self.settings_for(reason), severity)?;
+        if counts {
+            self.paged.set(self.paged.get() + 1);
+        }
+        Ok(Planned::Page(self.finish(built, &failure.nodeid, reason)))
+    }
+
+    /// `repeat` for a marker's options: a note, or why there is none.
+    fn repeat_for(
+        &self,
+        failure: &TestFailure,
+        mut options: IncidentOptions,
+        incident_id: Option<String>,
+        dedup_key: Option<String>,
+        notes: u32,
+    ) -> Result<Repeat, BuildError> {
+        if dedup_key.is_some() {
+            options.dedup_key = dedup_key;
+        }
+        let reason = self.dry_run_for(&options);
+        let settings = self.settings_for(reason);
+        let built = alerts::repeat(failure, &options, &settings, incident_id.as_deref(), notes)?;
+        let request = match built {
+            Ok(request) => request,
+            Err(why) => return Ok(Repeat::Skip(why)),
+        };
+        let key = noted_key(&options, &request);
+        let mut noted = self.noted.borrow_mut();
+        if noted.contains(&key) {
+            return Ok(Repeat::Skip(
+                "not noted: the incident has a note from this run already".to_string(),
+            ));
+        }
+        noted.push(key);
+        Ok(Repeat::Note(self.finish(request, &failure.nodeid, reason)))
+    }
+
     /// A lookup made to note found the incident (a key is open on one
     /// incident per service at most): the note to it.
     fn note_to(&self, lookup: &AlertRequest, note: &str, id: &str) -> Step {
@@ -307,23 +363,8 @@ impl GuestPager for Pager {
         severity: Option<Severity>,
         failed_runs: u32,
     ) -> Result<Planned, BuildError> {
-        // A flaky test's info alert pages no one: it never counts, nor waits.
-        let counts = severity != Some(Severity::Info);
         let options = &marker.get::<Marker>().options;
-        let needed = self.page_after(options);
-        let failed = failed_runs.max(1);
-        if counts && failed < needed {
-            return Ok(Planned::Counting(Counting { failed, needed }));
-        }
-        if counts && self.paged.get() >= self.max_incidents() {
-            return Ok(Planned::PastCap);
-        }
-        let reason = self.dry_run_for(options);
-        let built = alerts::trigger(&failure, options, &self.settings_for(reason), severity)?;
-        if counts {
-            self.paged.set(self.paged.get() + 1);
-        }
-        Ok(Planned::Page(self.finish(built, &failure.nodeid, reason)))
+        self.plan(&failure, options, severity, failed_runs)
     }
 
     fn repeat(
@@ -334,26 +375,8 @@ impl GuestPager for Pager {
         dedup_key: Option<String>,
         notes: u32,
     ) -> Result<Repeat, BuildError> {
-        let mut options = marker.get::<Marker>().options.clone();
-        if dedup_key.is_some() {
-            options.dedup_key = dedup_key;
-        }
-        let reason = self.dry_run_for(&options);
-        let settings = self.settings_for(reason);
-        let built = alerts::repeat(&failure, &options, &settings, incident_id.as_deref(), notes)?;
-        let request = match built {
-            Ok(request) => request,
-            Err(why) => return Ok(Repeat::Skip(why)),
-        };
-        let key = noted_key(&options, &request);
-        let mut noted = self.noted.borrow_mut();
-        if noted.contains(&key) {
-            return Ok(Repeat::Skip(
-                "not noted: the incident has a note from this run already".to_string(),
-            ));
-        }
-        noted.push(key);
-        Ok(Repeat::Note(self.finish(request, &failure.nodeid, reason)))
+        let options = marker.get::<Marker>().options.clone();
+        self.repeat_for(&failure, options, incident_id, dedup_key, notes)
     }
 
     fn resolve(
@@ -454,5 +477,473 @@ impl GuestPager for Pager {
             headers.into_iter().map(|h| (h.name, h.value)).collect();
         let answer = reply::classify_for(&request, status, &headers, body.as_bytes());
         self.step(&request, progress, answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup;
+    use crate::destination::Destination;
+    use crate::pytest_pagerduty::alerts::types::Variable;
+    use serde_json::{json, Value};
+
+    const NODEID: &str = "tests/test_checkout.py::test_refund_is_issued";
+    const INCIDENT: &str = "Q2ZP5BXHT06KHM";
+
+    fn settings() -> Settings {
+        Settings {
+            api_url: Some("http://127.0.0.1:9999".into()),
+            api_key: Some("secretkey123".into()),
+            oauth_token: None,
+            default_from: Some("oncall@example.com".into()),
+            routing_key: None,
+            events_url: Some("http://127.0.0.1:9998".into()),
+            timeout_ms: 5_000,
+            dry_run: false,
+            max_attempts: None,
+            max_incidents: None,
+            fallback_routing_key: None,
+            page_after_failures: None,
+        }
+    }
+
+    /// A pager as `open` makes it, without the resource handle a native
+    /// build cannot make.
+    fn pager(settings: Settings) -> Pager {
+        settings::check(&settings).expect("valid settings");
+        Pager {
+            settings,
+            paged: Cell::new(0),
+            stopped: RefCell::new(Vec::new()),
+            noted: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn options() -> IncidentOptions {
+        IncidentOptions {
+            service_id: Some("PWIXJZS".into()),
+            routing_key: None,
+            urgency: None,
+            severity: None,
+            priority_id: None,
+            escalation_policy_id: None,
+            assignee_id: None,
+            dedup_key: None,
+            details: None,
+            runbook_url: None,
+            page_after_failures: None,
+        }
+    }
+
+    fn with_page_after(n: u32) -> IncidentOptions {
+        IncidentOptions {
+            page_after_failures: Some(n),
+            ..options()
+        }
+    }
+
+    fn gitlab() -> Vec<Variable> {
+        [
+            ("GITLAB_CI", "true"),
+            ("CI_JOB_URL", "https://gitlab.com/acme/shop/-/jobs/77"),
+            ("CI_COMMIT_SHA", "4f2a9c1d"),
+            ("CI_COMMIT_REF_NAME", "main"),
+            ("CI_JOB_NAME", "test"),
+            ("CI_NODE_INDEX", "2"),
+            ("CI_NODE_TOTAL", "4"),
+        ]
+        .iter()
+        .map(|(name, value)| Variable {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+        .collect()
+    }
+
+    fn failure() -> TestFailure {
+        TestFailure {
+            nodeid: NODEID.into(),
+            short_name: Some("test_refund_is_issued".into()),
+            docstring: Some("Refunds reach the card within a minute.".into()),
+            message: Some("AssertionError: assert 502 == 201".into()),
+            traceback: "    def test_refund_is_issued():\n>       assert response.status_code == 201\nE       assert 502 == 201\n\ntests/test_checkout.py:41: AssertionError\n".into(),
+            phase: Phase::Call,
+            duration_seconds: 1.25,
+            ci: gitlab(),
+            host: "ci-runner-7".into(),
+            source: None,
+            failed_at_ms: Some(1_795_948_812_999),
+        }
+    }
+
+    fn key() -> String {
+        dedup::for_test(
+            &Destination::Rest {
+                service_id: "PWIXJZS",
+            },
+            NODEID,
+        )
+    }
+
+    /// What was planned, in a word and its numbers.
+    fn plan(
+        pager: &Pager,
+        options: &IncidentOptions,
+        severity: Option<Severity>,
+        runs: u32,
+    ) -> String {
+        match pager.plan(&failure(), options, severity, runs) {
+            Ok(Planned::Counting(c)) => format!("counting {} of {}", c.failed, c.needed),
+            Ok(Planned::PastCap) => "past-cap".to_string(),
+            Ok(Planned::Page(request)) => {
+                assert_eq!(request.kind, RequestKind::RestCreate);
+                "page".to_string()
+            }
+            Err(error) => panic!("{error:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failure_counts_until_it_has_failed_in_as_many_runs_in_a_row_as_the_marker_asks() {
+        let p = pager(settings());
+        let three = with_page_after(3);
+        assert_eq!(plan(&p, &three, None, 1), "counting 1 of 3");
+        assert_eq!(plan(&p, &three, None, 2), "counting 2 of 3");
+        assert_eq!(plan(&p, &three, None, 3), "page");
+        assert_eq!(plan(&p, &three, None, 4), "page");
+        // A host without history passes 0 or 1: this run alone.
+        assert_eq!(plan(&p, &three, None, 0), "counting 1 of 3");
+        assert_eq!(p.paged.get(), 2);
+    }
+
+    #[test]
+    fn without_a_marker_argument_or_a_setting_the_first_failure_pages() {
+        let p = pager(settings());
+        assert_eq!(plan(&p, &options(), None, 1), "page");
+        assert_eq!(plan(&p, &options(), None, 0), "page");
+    }
+
+    #[test]
+    fn the_setting_is_the_default_and_the_marker_overrides_it_either_way() {
+        let mut s = settings();
+        s.page_after_failures = Some(2);
+        let p = pager(s);
+        assert_eq!(plan(&p, &options(), None, 1), "counting 1 of 2");
+        assert_eq!(plan(&p, &options(), None, 2), "page");
+        assert_eq!(plan(&p, &with_page_after(1), None, 1), "page");
+        assert_eq!(plan(&p, &with_page_after(4), None, 2), "counting 2 of 4");
+        assert_eq!(plan(&p, &with_page_after(4), None, 4), "page");
+    }
+
+    #[test]
+    fn an_info_alert_neither_waits_for_page_after_failures_nor_counts_to_the_cap() {
+        let mut s = settings();
+        s.page_after_failures = Some(3);
+        s.max_incidents = Some(1);
+        let p = pager(s);
+        assert_eq!(plan(&p, &options(), Some(Severity::Info), 1), "page");
+        assert_eq!(p.paged.get(), 0);
+        assert_eq!(plan(&p, &options(), None, 3), "page");
+        assert_eq!(p.paged.get(), 1);
+        assert_eq!(plan(&p, &options(), None, 3), "past-cap");
+        assert_eq!(plan(&p, &options(), Some(Severity::Info), 1), "page");
+        // Another severity waits and counts like any failure.
+        assert_eq!(
+            plan(&p, &options(), Some(Severity::Warning), 1),
+            "counting 1 of 3"
+        );
+    }
+
+    #[test]
+    fn counting_comes_before_the_cap_and_a_counting_failure_does_not_use_it_up() {
+        let mut s = settings();
+        s.max_incidents = Some(1);
+        let p = pager(s);
+        let two = with_page_after(2);
+        for _ in 0..5 {
+            assert_eq!(plan(&p, &two, None, 1), "counting 1 of 2");
+        }
+        assert_eq!(p.paged.get(), 0);
+        assert_eq!(plan(&p, &two, None, 2), "page");
+        assert_eq!(p.paged.get(), 1);
+        // Past the cap, a failure that would not page yet is still counting.
+        assert_eq!(plan(&p, &two, None, 1), "counting 1 of 2");
+        assert_eq!(plan(&p, &two, None, 2), "past-cap");
+        assert_eq!(p.paged.get(), 1);
+    }
+
+    fn note(repeat: Result<Repeat, BuildError>) -> AlertRequest {
+        match repeat {
+            Ok(Repeat::Note(request)) => request,
+            other => panic!("not a note: {other:?}"),
+        }
+    }
+
+    fn skip(repeat: Result<Repeat, BuildError>) -> String {
+        match repeat {
+            Ok(Repeat::Skip(why)) => why,
+            other => panic!("not skipped: {other:?}"),
+        }
+    }
+
+    fn headers(request: &AlertRequest) -> Vec<(&str, &str, bool)> {
+        request
+            .headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str(), h.sensitive))
+            .collect()
+    }
+
+    const CONTENT: &str = "Failed again at 2026-11-29T10:40:12Z: Test failed: test_refund_is_issued: AssertionError: assert 502 == 201\n\n    def test_refund_is_issued():\n>       assert response.status_code == 201\nE       assert 502 == 201\n\ntests/test_checkout.py:41: AssertionError\n\nCI: GitLab CI https://gitlab.com/acme/shop/-/jobs/77 (job test, shard 2 of 4, branch main, commit 4f2a9c1d)";
+
+    #[test]
+    fn a_repeat_with_the_incident_id_is_the_exact_note_request() {
+        let p = pager(settings());
+        let request = note(p.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, 3));
+        assert_eq!(request.kind, RequestKind::RestNote);
+        assert_eq!(request.api, Api::Rest);
+        assert_eq!(request.method, "POST");
+        assert_eq!(
+            request.url,
+            "http://127.0.0.1:9999/incidents/Q2ZP5BXHT06KHM/notes"
+        );
+        assert_eq!(request.authority, "127.0.0.1:9999");
+        assert_eq!(
+            headers(&request),
+            [
+                ("Accept", "application/vnd.pagerduty+json;version=2", false),
+                ("Content-Type", "application/json", false),
+                ("Authorization", "Token token=secretkey123", true),
+                ("From", "oncall@example.com", false),
+            ]
+        );
+        let body: Value = serde_json::from_str(&request.body).unwrap();
+        assert_eq!(body, json!({"note": {"content": CONTENT}}));
+        assert_eq!(request.display_body, request.body);
+        assert_eq!(request.title, format!("Noted: {NODEID} failed again"));
+        assert_eq!(request.subject, NODEID);
+        assert_eq!(request.dedup_key, key());
+        assert_eq!(request.then_note, None);
+        assert_eq!(request.dry_run, None);
+    }
+
+    fn lookup_reply(service: &str, key: &str) -> String {
+        json!({"incidents": [{"id": INCIDENT, "incident_key": key, "status": "triggered",
+            "service": {"id": service, "type": "service_reference"}}],
+            "limit": 25, "offset": 0, "more": false})
+        .to_string()
+    }
+
+    #[test]
+    fn a_repeat_without_the_id_looks_the_incident_up_and_its_reply_becomes_the_note() {
+        let p = pager(settings());
+        let lookup = note(p.repeat_for(&failure(), options(), None, None, 0));
+        assert_eq!(lookup.kind, RequestKind::RestFind);
+        assert_eq!(lookup.method, "GET");
+        assert_eq!(
+            lookup.url,
+            format!("http://127.0.0.1:9999/incidents?incident_key={}&service_ids%5B%5D=PWIXJZS&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged", key())
+        );
+        assert_eq!(lookup.body, "");
+        assert_eq!(lookup.then_note.as_deref(), Some(CONTENT));
+        assert_eq!(
+            lookup.title,
+            format!("Find the incident of {NODEID} to note")
+        );
+        assert_eq!(lookup.subject, NODEID);
+
+        let step = p.decide(
+            lookup.clone(),
+            None,
+            200,
+            Vec::new(),
+            lookup_reply("PWIXJZS", &key()),
+        );
+        let follow = match step {
+            Step::FollowUp(requests) => requests,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(follow.len(), 1);
+        let noted = &follow[0];
+        assert_eq!(noted.kind, RequestKind::RestNote);
+        assert_eq!(
+            (noted.method.as_str(), noted.url.as_str()),
+            (
+                "POST",
+                "http://127.0.0.1:9999/incidents/Q2ZP5BXHT06KHM/notes"
+            )
+        );
+        let body: Value = serde_json::from_str(&noted.body).unwrap();
+        assert_eq!(body, json!({"note": {"content": CONTENT}}));
+        assert!(headers(noted).contains(&("From", "oncall@example.com", false)));
+        assert_eq!(noted.subject, NODEID);
+        assert_eq!(noted.then_note, None);
+
+        let reply =
+            r#"{"note":{"id":"PWL7QXS","content":"x","created_at":"2026-11-29T10:40:13Z"}}"#;
+        match p.decide(noted.clone(), None, 201, Vec::new(), reply.into()) {
+            Step::Delivered(d) => assert_eq!(d.id.as_deref(), Some(INCIDENT)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lookup_that_finds_no_open_incident_of_its_service_notes_nothing() {
+        let p = pager(settings());
+        let lookup = note(p.repeat_for(&failure(), options(), None, None, 0));
+        let none = r#"{"incidents":[],"limit":25,"offset":0,"more":false}"#;
+        for body in [
+            none.to_string(),
+            lookup_reply("POTHER1", &key()),
+            lookup_reply("PWIXJZS", "another-key"),
+        ] {
+            match p.decide(lookup.clone(), None, 200, Vec::new(), body) {
+                Step::Delivered(d) => assert!(d.found.is_empty() && d.id.is_none()),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_events_alert_is_not_noted_its_retrigger_is_in_the_alerts_log() {
+        let mut s = settings();
+        s.routing_key = Some("R0UTINGKEY0123456789abcdefghijkl".into());
+        let p = pager(s);
+        let why = skip(p.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, 0));
+        assert_eq!(
+            why,
+            "not noted: Events API v2 adds the new trigger, with its failure, to the alert's log"
+        );
+        // A marker's own routing key too.
+        let p = pager(settings());
+        let marker_key = IncidentOptions {
+            routing_key: Some("MARKERKEY42abcdefghijklmnopqrstu".into()),
+            ..options()
+        };
+        assert!(skip(p.repeat_for(&failure(), marker_key, None, None, 0)).contains("Events API v2"));
+        assert!(p.noted.borrow().is_empty());
+    }
+
+    #[test]
+    fn at_this_tools_share_of_notes_none_is_added_and_the_last_one_says_so() {
+        let p = pager(settings());
+        let limit = "not noted: the incident already has the 1000 notes pytest-pagerduty adds at most (PagerDuty allows 2000); the check is still failing";
+        for notes in [1000, 1001, 1999, 2000, u32::MAX] {
+            assert_eq!(
+                skip(p.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, notes)),
+                limit
+            );
+        }
+        assert!(
+            p.noted.borrow().is_empty(),
+            "a skipped note uses up nothing"
+        );
+        let last = note(p.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, 999));
+        let body: Value = serde_json::from_str(&last.body).unwrap();
+        assert_eq!(
+            body["note"]["content"],
+            format!("{CONTENT}\n\nThis is the last note pytest-pagerduty adds to this incident (1000 of PagerDuty's 2000); later failures are not noted.")
+        );
+        let p = pager(settings());
+        let before = note(p.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, 998));
+        let body: Value = serde_json::from_str(&before.body).unwrap();
+        assert_eq!(body["note"]["content"], CONTENT);
+    }
+
+    #[test]
+    fn an_incident_is_noted_once_per_run_however_it_is_reached() {
+        let p = pager(settings());
+        note(p.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, 0));
+        let again = "not noted: the incident has a note from this run already";
+        assert_eq!(
+            skip(p.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, 1)),
+            again
+        );
+        // By lookup, or the key the host remembers (the same one).
+        assert_eq!(
+            skip(p.repeat_for(&failure(), options(), None, None, 1)),
+            again
+        );
+        assert_eq!(
+            skip(p.repeat_for(&failure(), options(), None, Some(key()), 1)),
+            again
+        );
+        // Another key, or the same key on another service, is another incident.
+        let other_key =
+            note(p.repeat_for(&failure(), options(), None, Some("checkout-flow".into()), 0));
+        assert!(
+            other_key.url.contains("incident_key=checkout-flow&"),
+            "{}",
+            other_key.url
+        );
+        assert_eq!(other_key.dedup_key, "checkout-flow");
+        let other_service = IncidentOptions {
+            service_id: Some("POTHER1".into()),
+            dedup_key: Some(key()),
+            ..options()
+        };
+        note(p.repeat_for(&failure(), other_service, None, None, 0));
+        // A successor pager of the same run (after a trap) keeps the rule.
+        let state = p.state();
+        assert_eq!(state.noted.len(), 3);
+        let successor = Pager {
+            noted: RefCell::new(state.noted),
+            ..pager(settings())
+        };
+        assert_eq!(
+            skip(successor.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, 1)),
+            again
+        );
+    }
+
+    #[test]
+    fn secrets_never_reach_a_note() {
+        let mut s = settings();
+        s.api_key = None;
+        s.oauth_token = Some("oauthsecret456".into());
+        s.fallback_routing_key = Some("FALLBACK0123456789abcdefghijklmn".into());
+        let p = pager(s);
+        let mut f = failure();
+        f.nodeid = "tests/t.py::test_x[oauthsecret456]".into();
+        f.short_name = Some("test_x[oauthsecret456]".into());
+        f.message = Some("AssertionError: token oauthsecret456".into());
+        f.traceback = "headers = {'Authorization': 'Bearer oauthsecret456'}\nfallback FALLBACK0123456789abcdefghijklmn".into();
+        for incident in [Some(INCIDENT.to_string()), None] {
+            let request = note(p.repeat_for(
+                &f,
+                options(),
+                incident,
+                Some(format!("k{}", p.noted.borrow().len())),
+                0,
+            ));
+            let content = match request.kind {
+                RequestKind::RestNote => {
+                    let body: Value = serde_json::from_str(&request.body).unwrap();
+                    body["note"]["content"].as_str().unwrap().to_string()
+                }
+                _ => request.then_note.clone().unwrap(),
+            };
+            assert!(content.contains("[redacted]"), "{content}");
+            for secret in ["oauthsecret456", "FALLBACK0123456789abcdefghijklmn"] {
+                assert!(!content.contains(secret), "{content}");
+                assert!(!request.title.contains(secret), "{}", request.title);
+                assert!(!request.display_body.contains(secret));
+                assert!(!request.url.contains(secret));
+            }
+        }
+    }
+
+    #[test]
+    fn a_dry_run_note_is_only_shown() {
+        let mut s = settings();
+        s.dry_run = true;
+        let p = pager(s);
+        let request = note(p.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, 0));
+        assert_eq!(request.dry_run, Some(DryRunReason::Requested));
+        assert!(matches!(
+            p.decide(request, None, 201, Vec::new(), String::new()),
+            Step::NotSent(DryRunReason::Requested)
+        ));
     }
 }

@@ -866,4 +866,84 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    fn note_reply(status: u16, body: &str) -> Result<Delivered, DeliveryFailure> {
+        classify(RequestKind::RestNote, status, &[], body.as_bytes(), None)
+    }
+
+    #[test]
+    fn a_refused_note_stops_that_note_only_and_says_why() {
+        let limit = r#"{"error":{"message":"Invalid Input Provided","code":2001,"errors":["Incident has reached the maximum number of notes"]}}"#;
+        let cases = [
+            (400, limit, RejectionKind::InvalidRequest, "PagerDuty did not take the note (an incident holds at most 2,000 notes); the incident stays open"),
+            (402, "", RejectionKind::Forbidden, "the key or the From user may not add notes (scope incidents.write); pages still go out"),
+            (403, "", RejectionKind::Forbidden, "the key or the From user may not add notes (scope incidents.write); pages still go out"),
+            (404, r#"{"error":{"message":"Not Found","code":2100}}"#, RejectionKind::NotFound, "the incident is gone (merged or removed); the next failure opens a new one"),
+        ];
+        for (status, body, kind, fix) in cases {
+            match note_reply(status, body) {
+                Err(DeliveryFailure::Rejected(r)) => {
+                    assert_eq!(
+                        (r.kind, r.stops, r.setting),
+                        (kind, StopScope::ThisRequest, None),
+                        "{status}"
+                    );
+                    assert_eq!(r.fix, fix, "{status}");
+                    assert_eq!(r.error.status, status);
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        match note_reply(400, limit) {
+            Err(DeliveryFailure::Rejected(r)) => {
+                assert_eq!(r.error.message, "Invalid Input Provided");
+                assert_eq!(
+                    r.error.errors,
+                    ["Incident has reached the maximum number of notes"]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Bad credentials stop the REST API as for any request; a 429 or a
+        // 5xx is retried; a 400 is never taken for an open key.
+        match note_reply(401, "") {
+            Err(DeliveryFailure::Rejected(r)) => assert_eq!(r.stops, StopScope::ThisApi),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            note_reply(429, ""),
+            Err(DeliveryFailure::RetryLater(_))
+        ));
+        assert!(matches!(
+            note_reply(503, ""),
+            Err(DeliveryFailure::RetryLater(_))
+        ));
+        let duplicate = r#"{"error":{"message":"Invalid Input Provided","errors":["Open incident with matching incident key already exists"]}}"#;
+        assert!(matches!(
+            note_reply(400, duplicate),
+            Err(DeliveryFailure::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn a_note_taken_names_the_incident_it_was_added_to() {
+        let reply = r#"{"note":{"id":"PWL7QXS","content":"Failed again","created_at":"2026-11-29T10:40:13Z"}}"#;
+        // The note's own id is not the incident's.
+        let bare = note_reply(201, reply).unwrap();
+        assert_eq!(bare.id, None);
+        let mut request = lookup_request(
+            "https://api.pagerduty.com/incidents/Q2ZP5BXHT06KHM/notes",
+            "k",
+        );
+        request.kind = RequestKind::RestNote;
+        request.method = "POST".into();
+        for status in [200, 201] {
+            let noted = classify_for(&request, status, &[], reply.as_bytes()).unwrap();
+            assert_eq!(noted.id.as_deref(), Some("Q2ZP5BXHT06KHM"));
+            assert!(noted.found.is_empty());
+        }
+        // Unreadable, it still counts.
+        let noted = classify_for(&request, 201, &[], b"not json").unwrap();
+        assert_eq!(noted.id.as_deref(), Some("Q2ZP5BXHT06KHM"));
+    }
 }

@@ -486,4 +486,21 @@ mod tests {
         s.timeout_ms = 0;
         assert_eq!(check(&s).unwrap_err().setting, Setting::Timeout);
     }
+
+    #[test]
+    fn page_after_failures_as_a_setting_is_a_whole_number_from_1_to_1440() {
+        for n in [1, 2, 1440] {
+            let mut s = settings();
+            s.page_after_failures = Some(n);
+            assert!(check(&s).is_ok(), "{n}");
+        }
+        for n in [0, 1441, u32::MAX] {
+            let mut s = settings();
+            s.page_after_failures = Some(n);
+            let err = check(&s).unwrap_err();
+            assert_eq!(err.setting, Setting::PageAfterFailures);
+            assert_eq!(err.problem, format!("{n} is out of range"));
+            assert_eq!(err.fix, "use a whole number from 1 to 1440");
+        }
+    }
 }
