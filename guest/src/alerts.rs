@@ -254,18 +254,30 @@ pub fn aggregate(
     let dedup_key = dedup::for_aggregate(&destination, suite);
     match destination {
         Destination::Rest { service_id } => {
-            let ci = run
+            // The CI run and the runbook (as on every incident) come first,
+            // above the list a cut may end.
+            let mut head: Vec<String> = run
                 .as_ref()
                 .map(|r| {
                     format!(
-                        "CI: {}\n\n",
+                        "CI: {}",
                         text::cut_end(&ci::describe(r), compose::NODEID_MAX)
                     )
                 })
-                .unwrap_or_default();
+                .into_iter()
+                .collect();
+            let runbook = links::of(None, None, options.runbook_url.as_deref());
+            if !runbook.is_empty() {
+                head.push(links::lines(&runbook));
+            }
+            let head = if head.is_empty() {
+                String::new()
+            } else {
+                format!("{}\n\n", text::join(&head, "\n"))
+            };
             let body = text::cut_end(
                 &format!(
-                    "{ci}The run's cap on incidents was reached; these failed too:\n{}",
+                    "{head}The run's cap on incidents was reached; these failed too:\n{}",
                     text::join(&listed, "\n")
                 ),
                 compose::BODY_MAX,
@@ -1148,9 +1160,17 @@ mod tests {
             incident["title"],
             "2 more tests failed in shop, from GitLab CI job pytest, shard 2 of 4"
         );
-        assert!(incident["body"]["details"].as_str().unwrap().starts_with(
-            "CI: GitLab CI https://gitlab.com/acme/shop/-/jobs/77 (job pytest, shard 2 of 4)\n\n"
-        ));
+        // The CI line, then the runbook (a line of any incident's body).
+        let details = incident["body"]["details"].as_str().unwrap();
+        assert!(
+            details.starts_with(&format!("CI: GitLab CI https://gitlab.com/acme/shop/-/jobs/77 (job pytest, shard 2 of 4)\nRunbook: {RUNBOOK}\n\nThe run's cap on incidents was reached")),
+            "{details}"
+        );
+        let plain = aggregate(&failures, "shop", &options(), &settings()).unwrap();
+        assert!(sent(&plain)["incident"]["body"]["details"]
+            .as_str()
+            .unwrap()
+            .starts_with("CI: GitLab CI https://gitlab.com/acme/shop/-/jobs/77 (job pytest, shard 2 of 4)\n\nThe run's cap"));
         let events = aggregate(&failures, "shop", &with_runbook(), &events_settings()).unwrap();
         let event = sent(&events);
         assert_eq!(
