@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pagerduty_host::{
-    canonical, AlertRequest, Allowlist, Held, Host, Instance, Marker, Pager, Planned, Step,
+    canonical, AlertRequest, Allowlist, BuildError, Held, Host, Instance, Marker, Pager, Planned,
+    Repeat, Step,
 };
 use serde_json::{json, Value};
 
@@ -17,6 +18,7 @@ const CALLS: &[&str] = &[
     "check-marker",
     "preflight",
     "trigger",
+    "repeat",
     "resolve",
     "aggregate",
     "fallback",
@@ -81,19 +83,61 @@ fn text<'v>(value: &'v Value, name: &str) -> Result<&'v str, Failure> {
         .ok_or_else(|| format!("{name} must be a string"))
 }
 
+/// A count of the input that may be left out (`paged_before`, `failed_runs`...).
+fn count(input: &Value, name: &str, default: u32) -> Result<u32, Failure> {
+    match input.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => value
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("{name} must be a count, got {value}")),
+    }
+}
+
+/// `pager.repeat` with a `repeat` input (or a `deliver`'s `build.repeat`):
+/// `failure`, `incident_id`, `dedup_key` (each string or null), `notes`.
+fn repeat(
+    pager: &mut Pager,
+    marker: Marker,
+    input: &Value,
+) -> Result<Result<Repeat, BuildError>, Failure> {
+    let failure = canonical::test_failure(&input["failure"])?;
+    pager
+        .repeat(
+            &failure,
+            marker,
+            input["incident_id"].as_str(),
+            input["dedup_key"].as_str(),
+            input["notes"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or("notes must be a count")?,
+        )
+        .map_err(trap("pager.repeat"))
+}
+
 /// The request a `deliver` vector starts from (`build`).
 fn build(pager: &mut Pager, marker: Marker, build: &Value) -> Result<AlertRequest, Failure> {
     if let Some(trigger) = build.get("trigger") {
         let failure = canonical::test_failure(&trigger["failure"])?;
         let severity = canonical::optional_severity(&trigger["severity"])?;
+        let failed_runs = count(trigger, "failed_runs", 1)?;
         let planned = pager
-            .trigger(&failure, marker, severity, 1)
+            .trigger(&failure, marker, severity, failed_runs)
             .map_err(trap("pager.trigger"))?
             .map_err(|e| format!("pager.trigger refused: {}", canonical::build_error(&e)))?;
         return match planned {
             Planned::Page(request) => Ok(request),
             Planned::PastCap => Err("the trigger planned past-cap, not a page".into()),
             Planned::Counting(_) => Err("the trigger planned counting, not a page".into()),
+        };
+    }
+    if let Some(given) = build.get("repeat") {
+        let answer = repeat(pager, marker, given)?
+            .map_err(|e| format!("pager.repeat refused: {}", canonical::build_error(&e)))?;
+        return match answer {
+            Repeat::Note(request) => Ok(request),
+            Repeat::Skip(why) => Err(format!("the repeat was skipped, not a note: {why}")),
         };
     }
     if let Some(resolve) = build.get("resolve") {
@@ -209,8 +253,7 @@ fn answer(instance: &mut Instance, vector: &Value) -> Result<Value, Failure> {
         "trigger" => {
             let marker = marker(&mut pager, &input["arguments"])?;
             let failure = canonical::test_failure(&input["failure"])?;
-            let before = input.get("paged_before").map_or(Some(0), Value::as_u64);
-            let before = before.ok_or("paged_before must be a count")?;
+            let before = count(input, "paged_before", 0)?;
             for n in 1..=before {
                 pager
                     .trigger(&failure, marker, None, 1)
@@ -223,12 +266,31 @@ fn answer(instance: &mut Instance, vector: &Value) -> Result<Value, Failure> {
                     })?;
             }
             let severity = canonical::optional_severity(&input["severity"])?;
+            let failed_runs = count(input, "failed_runs", 1)?;
             let answer = pager
-                .trigger(&failure, marker, severity, 1)
+                .trigger(&failure, marker, severity, failed_runs)
                 .map_err(trap("pager.trigger"))?;
             Ok(canonical::result(
                 &answer,
                 canonical::planned,
+                canonical::build_error,
+            ))
+        }
+        "repeat" => {
+            let marker = marker(&mut pager, &input["arguments"])?;
+            // The same repeat made first, to show what a run remembers.
+            for n in 1..=count(input, "noted_before", 0)? {
+                repeat(&mut pager, marker, input)?.map_err(|e| {
+                    format!(
+                        "repeat {n} of noted_before refused: {}",
+                        canonical::build_error(&e)
+                    )
+                })?;
+            }
+            let answer = repeat(&mut pager, marker, input)?;
+            Ok(canonical::result(
+                &answer,
+                canonical::repeat,
                 canonical::build_error,
             ))
         }

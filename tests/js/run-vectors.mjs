@@ -40,10 +40,17 @@ function toRecord(v) {
   return v;
 }
 
-// `{"text": s}` -> `{tag: 'text', val: s}`.
+// `{"text": s}` -> `{tag: 'text', val: s}`; a `number` (s64) as a BigInt.
 function toVariant(obj) {
   const [[tag, val]] = Object.entries(obj);
-  return { tag, val };
+  return { tag, val: tag === 'number' ? BigInt(val) : val };
+}
+
+// A `test-failure`: its `failed_at_ms` (u64) as a BigInt.
+function toFailure(v) {
+  const failure = toRecord(v);
+  if (failure.failedAtMs !== undefined) failure.failedAtMs = BigInt(failure.failedAtMs);
+  return failure;
 }
 
 const toArguments = (args) => args.map((a) => ({ name: a.name, value: toVariant(a.value) }));
@@ -91,15 +98,24 @@ const openPager = (i) => must('pager.open', () => Pager.open(toRecord(i.settings
 const checkMarker = (pager, args) =>
   must('pager.check-marker', () => pager.checkMarker(toArguments(args)));
 
+// `pager.repeat` with a `repeat` input or a `deliver`'s `build.repeat`.
+const repeat = (pager, marker, r) =>
+  pager.repeat(toFailure(r.failure), marker, opt(r.incident_id), opt(r.dedup_key), r.notes);
+
 // The request a `deliver` vector starts from.
 function buildRequest(pager, marker, build) {
   if (build.trigger) {
     const t = build.trigger;
     const planned = must('pager.trigger', () =>
-      pager.trigger(toRecord(t.failure), marker, opt(t.severity)),
+      pager.trigger(toFailure(t.failure), marker, opt(t.severity), t.failed_runs ?? 1),
     );
     if (planned.tag !== 'page') throw new Error(`the trigger planned ${planned.tag}, not a page`);
     return planned.val;
+  }
+  if (build.repeat) {
+    const answer = must('pager.repeat', () => repeat(pager, marker, build.repeat));
+    if (answer.tag !== 'note') throw new Error(`the repeat was skipped, not a note: ${answer.val}`);
+    return answer.val;
   }
   if (build.resolve) {
     const r = build.resolve;
@@ -128,11 +144,20 @@ const calls = {
   trigger: (i) => {
     const pager = openPager(i);
     const marker = checkMarker(pager, i.arguments);
-    const failure = toRecord(i.failure);
+    const failure = toFailure(i.failure);
     for (let n = 0; n < (i.paged_before ?? 0); n++) {
-      must(`trigger ${n + 1} of paged_before`, () => pager.trigger(failure, marker, undefined));
+      must(`trigger ${n + 1} of paged_before`, () => pager.trigger(failure, marker, undefined, 1));
     }
-    return pager.trigger(failure, marker, opt(i.severity));
+    return pager.trigger(failure, marker, opt(i.severity), i.failed_runs ?? 1);
+  },
+  repeat: (i) => {
+    const pager = openPager(i);
+    const marker = checkMarker(pager, i.arguments);
+    // The same repeat made first, to show what a run remembers.
+    for (let n = 0; n < (i.noted_before ?? 0); n++) {
+      must(`repeat ${n + 1} of noted_before`, () => repeat(pager, marker, i));
+    }
+    return repeat(pager, marker, i);
   },
   resolve: (i) => {
     const pager = openPager(i);
@@ -142,12 +167,12 @@ const calls = {
   aggregate: (i) => {
     const pager = openPager(i);
     const held = i.held.map((h) => ({
-      failure: toRecord(h.failure),
+      failure: toFailure(h.failure),
       marker: checkMarker(pager, h.arguments),
     }));
     return pager.aggregate(held, i.suite);
   },
-  fallback: (i) => openPager(i).fallback(toRecord(i.failure), i.reason, i.fix),
+  fallback: (i) => openPager(i).fallback(toFailure(i.failure), i.reason, i.fix),
   'classify-reply': (i) => incidents.classifyReply(i.kind, i.status, i.headers, i.body),
   // README, "deliver": reply by reply, the component's steps.
   deliver: (i) => {
