@@ -324,8 +324,26 @@ def test_a_destination_off_the_allow_list_is_refused(pagerduty: FakePagerDuty) -
         ([], REST_ENV, "nothing says where to page"),
         (["--routing-key-env", "MISSING_KEY"], REST_ENV, "MISSING_KEY, which is not set"),
         (["--service-id", "PWIXJZS"], {"PAGERDUTY_API_KEY": API_KEY}, "PAGERDUTY_DEFAULT_FROM"),
+        (
+            ["--service-id", "PWIXJZS", "--page-after-failures", "0"],
+            REST_ENV,
+            "--page-after-failures (or PAGERDUTY_PAGE_AFTER_FAILURES",
+        ),
+        (
+            ["--service-id", "PWIXJZS"],
+            {**REST_ENV, "PAGERDUTY_PAGE_AFTER_FAILURES": "two"},
+            'PAGERDUTY_PAGE_AFTER_FAILURES="two" is not a whole number',
+        ),
     ],
-    ids=["unknown-urgency", "send-without-credentials", "no-destination", "unset-key", "no-from"],
+    ids=[
+        "unknown-urgency",
+        "send-without-credentials",
+        "no-destination",
+        "unset-key",
+        "no-from",
+        "page-after-zero",
+        "page-after-not-a-number",
+    ],
 )
 def test_bad_input_exits_2_naming_the_fix(
     pagerduty: FakePagerDuty, args: list[str], env: dict[str, str], says: str
@@ -463,7 +481,9 @@ def test_already_open_keeps_the_incident_id(pagerduty: FakePagerDuty, tmp_path: 
     assert run(*args, env=REST_ENV).returncode == 0
     first = json.loads(state.read_text())["open"]
     assert run(*args, env=REST_ENV).returncode == 0
-    assert json.loads(state.read_text())["open"] == first
+    again = json.loads(state.read_text())["open"]
+    # The same incidents, each with the one note the second run added.
+    assert again == {case: {**alert, "notes": 1} for case, alert in first.items()}
     assert all(alert["incident_id"] for alert in first.values())
 
 
@@ -529,3 +549,223 @@ def test_a_page_refused_for_good_reaches_the_fallback_routing_key(
     assert "fallback alert sent: " in result.stdout
     assert "1 fallback alert(s) sent" in result.stdout
     assert fallback not in result.stdout + result.stderr
+
+
+def _report_written_at(tmp_path: Path, text: str, at_ms: int, name: str = "report.xml") -> Path:
+    """A report file whose modification time (when it failed) is `at_ms`."""
+    report = tmp_path / name
+    report.write_text(text)
+    os.utime(report, ns=(at_ms * 1_000_000, at_ms * 1_000_000))
+    return report
+
+
+# 2026-11-29T10:40:12Z and a minute later, in milliseconds since the epoch.
+FIRST_RUN_MS = 1_795_948_812_000
+SECOND_RUN_MS = FIRST_RUN_MS + 60_000
+
+
+def test_a_second_failing_run_adds_one_note_to_each_open_incident(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """A case still failing gets a note on its open incident, saying when and
+    how it failed this time; one per incident per run, however many reports
+    name the case."""
+    state = tmp_path / "state.json"
+    args = rest(pagerduty, "--service-id", "PWIXJZS", "--state", state)
+    sample = (SAMPLES / "pytest.xml").read_text()
+    first = _report_written_at(tmp_path, sample, FIRST_RUN_MS, "first.xml")
+    assert run(first, *args, env=REST_ENV).returncode == 0
+    assert pagerduty.all_notes() == {}
+    refund = pagerduty.open_incidents[
+        next(i["incident_key"] for i in pagerduty.incidents() if "refund" in i["title"])
+    ]
+
+    # The refund now fails with another status; both legs of the run report it.
+    second = _report_written_at(tmp_path, sample.replace("502", "503"), SECOND_RUN_MS, "second.xml")
+    leg = _report_written_at(tmp_path, sample.replace("502", "503"), SECOND_RUN_MS, "leg.xml")
+    again = run(second, leg, *args, env=REST_ENV)
+    assert again.returncode == 0, again.stderr
+    assert len(pagerduty.open_incidents) == 3
+    notes = pagerduty.all_notes()
+    assert sorted(notes) == sorted(pagerduty.open_incidents.values())
+    assert all(len(added) == 1 for added in notes.values()), notes
+    (note,) = notes[refund]
+    assert note.startswith("Failed again at 2026-11-29T10:41:12Z: ")
+    assert "assert 503 == 201" in note
+    assert "502" not in note
+    assert (
+        f"Noted: tests.test_checkout::test_refund_is_issued failed again (incident {refund})"
+        in again.stdout
+    )
+    assert again.stdout.count("not noted: the incident has a note from this run already") == 3
+    assert "3 noted" in again.stdout
+    alerts = json.loads(state.read_text())["open"]
+    assert {alert["notes"] for alert in alerts.values()} == {1}
+    posts = [r for r in pagerduty.received if r.path.endswith("/notes")]
+    assert len(posts) == 3
+    assert all(r.headers.get("from") == FROM for r in posts)
+
+
+def test_a_note_after_a_lost_state_file_finds_its_incident_by_key(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """Without the incident's id (a fresh CI workspace) the note starts with a
+    lookup by the case's key, then goes to the incident it finds."""
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS")
+    assert run(*args, "--state", tmp_path / "a.json", env=REST_ENV).returncode == 0
+    again = run(*args, "--state", tmp_path / "b.json", env=REST_ENV)
+    assert again.returncode == 0, again.stderr
+    notes = pagerduty.all_notes()
+    assert sorted(notes) == sorted(pagerduty.open_incidents.values())
+    assert all(len(added) == 1 for added in notes.values())
+    lookups = [r for r in pagerduty.received if r.method == "GET"]
+    assert len(lookups) == 3
+    remembered = json.loads((tmp_path / "b.json").read_text())["open"]
+    assert {a["incident_id"] for a in remembered.values()} == set(notes)
+
+
+GITHUB_ACTIONS = {
+    "GITHUB_ACTIONS": "true",
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_REPOSITORY": "acme/shop",
+    "GITHUB_SHA": "4f2a9c1d0e5b7a8c9d0e1f2a3b4c5d6e7f8a9b0c",
+    "GITHUB_RUN_ID": "9912345",
+    "GITHUB_WORKSPACE": "/home/runner/work/shop/shop",
+}
+
+
+def test_a_cases_file_and_line_link_to_its_source_at_the_commit(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    report = tmp_path / "go.xml"
+    report.write_text(
+        """<testsuites><testsuite name="shop/checkout">
+        <testcase classname="shop/checkout" name="TestRefund" file="checkout/refund_test.go"
+                  line="42"><failure message="Failed">refund_test.go:44: got 502</failure></testcase>
+        <testcase classname="shop/checkout" name="TestTax"><failure message="boom"/></testcase>
+        </testsuite></testsuites>"""
+    )
+    env = {"PAGERDUTY_ROUTING_KEY": ROUTING_KEY, **GITHUB_ACTIONS}
+    args = ["--events-url", pagerduty.url, "--allow-host", authority(pagerduty)]
+    result = run(report, *args, "--state", tmp_path / "s.json", env=env)
+    assert result.returncode == 0, result.stderr
+    events = {e["payload"]["summary"].split(": ")[1]: e for e in pagerduty.events()}
+    sha, run_url = GITHUB_ACTIONS["GITHUB_SHA"], "https://github.com/acme/shop/actions/runs/9912345"
+    source = {
+        "href": f"https://github.com/acme/shop/blob/{sha}/checkout/refund_test.go#L42",
+        "text": "Test source: checkout/refund_test.go line 42",
+    }
+    assert events["TestRefund"]["links"][0] == source
+    assert run_url in [link["href"] for link in events["TestRefund"]["links"]]
+    # Without a file attribute there is no source to link, only the run.
+    assert [link["href"] for link in events["TestTax"]["links"]] == [run_url]
+
+
+def _counting_config(tmp_path: Path) -> None:
+    (tmp_path / "pagerduty-junit.toml").write_text(
+        """
+        [[route]]
+        service_id = "PWIXJZS"
+        page_after_failures = 2
+        """
+    )
+
+
+def test_page_after_failures_on_a_route_pages_on_the_second_failing_run(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    _counting_config(tmp_path)
+    args = rest(pagerduty, "--state", tmp_path / "state.json")
+    first = run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "failing 1 of 2 before paging: tests.test_checkout::test_refund_is_issued" in (
+        first.stdout
+    )
+    assert first.stdout.count("failing 1 of 2 before paging: ") == 3
+    assert "0 paged" in first.stdout and "3 counting" in first.stdout
+    assert pagerduty.received == []
+
+    second = run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "3 paged" in second.stdout
+    assert "before paging" not in second.stdout
+    assert len(pagerduty.incidents()) == 3
+
+    # A pass resolves and starts the count over: the next failure waits again.
+    green = run(_passing_report(tmp_path), *args, env=REST_ENV, cwd=tmp_path)
+    assert "3 resolved" in green.stdout, green.stdout + green.stderr
+    before = len(pagerduty.received)
+    third = run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path)
+    assert third.stdout.count("failing 1 of 2 before paging: ") == 3
+    assert len(pagerduty.received) == before
+
+
+def test_a_missing_case_starts_its_count_over(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
+    _counting_config(tmp_path)
+    args = rest(pagerduty, "--state", tmp_path / "state.json")
+    assert run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path).returncode == 0
+    # A run whose reports do not have the cases (another job's): they are forgotten.
+    assert run(SAMPLES / "nextest.xml", *args, env=REST_ENV, cwd=tmp_path).returncode == 0
+    again = run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path)
+    assert again.stdout.count("failing 1 of 2 before paging: tests.") == 3
+    assert not [r for r in pagerduty.received if "test_" in json.dumps(r.body)]
+
+
+@pytest.mark.parametrize("spelled", ["flag", "env"])
+def test_page_after_failures_as_a_setting(
+    pagerduty: FakePagerDuty, tmp_path: Path, spelled: str
+) -> None:
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS")
+    args += ["--state", tmp_path / "state.json"]
+    env = dict(REST_ENV)
+    if spelled == "flag":
+        args += ["--page-after-failures", "3"]
+    else:
+        env["PAGERDUTY_PAGE_AFTER_FAILURES"] = "3"
+    for n in (1, 2):
+        result = run(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count(f"failing {n} of 3 before paging: ") == 3
+    assert pagerduty.received == []
+    assert "3 paged" in run(*args, env=env).stdout
+    assert len(pagerduty.incidents()) == 3
+
+
+def test_a_routes_runbook_url_is_a_link_on_its_alerts(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    runbook = "https://wiki.example.com/runbooks/checkout"
+    (tmp_path / "pagerduty-junit.toml").write_text(
+        f"""
+        [[route]]
+        routing_key_env = "CHECKOUT_ROUTING_KEY"
+        runbook_url = "{runbook}"
+        """
+    )
+    env = {"CHECKOUT_ROUTING_KEY": ROUTING_KEY}
+    args = ["--events-url", pagerduty.url, "--allow-host", authority(pagerduty)]
+    result = run(SAMPLES / "jest-junit.xml", *args, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    events = pagerduty.events()
+    assert len(events) == 3
+    assert all({"href": runbook, "text": "Runbook"} in e["links"] for e in events)
+
+
+@pytest.mark.parametrize(
+    ("route", "says"),
+    [
+        ('runbook_url = "http://wiki.example.com/r"', "runbook_url must be an https:// URL"),
+        ("page_after_failures = 0", "page_after_failures=0 is out of range"),
+        ('page_after_failures = "2"', "page_after_failures must be a whole number, got str"),
+    ],
+    ids=["runbook-not-https", "page-after-zero", "page-after-text"],
+)
+def test_a_routes_new_keys_are_checked_as_a_markers(
+    pagerduty: FakePagerDuty, tmp_path: Path, route: str, says: str
+) -> None:
+    (tmp_path / "pagerduty-junit.toml").write_text(f'[[route]]\nservice_id = "PWIXJZS"\n{route}\n')
+    result = run(SAMPLES / "pytest.xml", *rest(pagerduty), env=REST_ENV, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "route 1 (every case)" in result.stderr
+    assert says in result.stderr
+    assert pagerduty.received == []

@@ -34,7 +34,13 @@ pub struct Case {
     pub name: String,
     /// The `file` attribute (pytest's xunit1, Surefire with some plugins).
     pub file: Option<String>,
+    /// The `line` attribute, as the runner wrote it (pytest's xunit1 writes
+    /// the 0-based line of the `def`; most others the 1-based line).
+    pub line: Option<u32>,
     pub seconds: f64,
+    /// When the report was written, in milliseconds since the Unix epoch:
+    /// not in the XML, the reader of the file sets it (its modification time).
+    pub reported_at_ms: Option<u64>,
     pub outcome: Outcome,
 }
 
@@ -208,7 +214,9 @@ fn case(node: roxmltree::Node) -> Case {
         classname: node.attribute("classname").unwrap_or_default().to_string(),
         name: node.attribute("name").unwrap_or_default().to_string(),
         file: node.attribute("file").map(str::to_string),
+        line: node.attribute("line").and_then(|l| l.trim().parse().ok()),
         seconds: node.attribute("time").map_or(0.0, seconds),
+        reported_at_ms: None,
         outcome,
     }
 }
@@ -247,6 +255,25 @@ second</error></testcase>
         }
         assert_eq!(cases[3].outcome, Outcome::Skipped);
         assert_eq!(cases[4].outcome, Outcome::Passed { flaky: true });
+        assert_eq!((cases[0].file.as_deref(), cases[0].line), (None, None));
+    }
+
+    #[test]
+    fn file_and_line_are_read_as_written() {
+        let cases = parse(
+            r#"<testsuite name="s">
+                <testcase classname="c" name="a" file="src/shop/a_test.go" line="42"/>
+                <testcase classname="c" name="b" file="b.py" line="soon"/>
+            </testsuite>"#,
+        )
+        .unwrap();
+        assert_eq!(cases[0].file.as_deref(), Some("src/shop/a_test.go"));
+        assert_eq!(cases[0].line, Some(42));
+        assert_eq!(
+            (cases[1].file.as_deref(), cases[1].line),
+            (Some("b.py"), None)
+        );
+        assert_eq!(cases[0].reported_at_ms, None);
     }
 
     #[test]
@@ -256,7 +283,9 @@ second</error></testcase>
             classname: classname.into(),
             name: "test_x".into(),
             file: file.map(str::to_string),
+            line: None,
             seconds: 0.0,
+            reported_at_ms: None,
             outcome: Outcome::Skipped,
         };
         let in_class = case("tests.test_shop.TestCart", Some("tests/test_shop.py"));

@@ -189,7 +189,9 @@ mod tests {
             classname: classname.into(),
             name: name.into(),
             file: None,
+            line: None,
             seconds: 0.0,
+            reported_at_ms: None,
             outcome: Outcome::Skipped,
         }
     }

@@ -51,7 +51,8 @@ pub struct Args {
     /// Which passing cases get their alert resolved.
     #[arg(long, value_enum, default_value_t = Resolve::Opened)]
     pub resolve: Resolve,
-    /// Where the alerts this command opened are remembered between runs.
+    /// Where the alerts this command opened, their notes and each case's
+    /// failing runs in a row are remembered between runs.
     #[arg(long, default_value = ".pagerduty-junit-state.json")]
     pub state: PathBuf,
 

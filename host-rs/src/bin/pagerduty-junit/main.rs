@@ -6,18 +6,18 @@ mod pager;
 mod setup;
 mod state;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Parser;
 use pagerduty_host::junit::{self, Case, Outcome};
 use pagerduty_host::routes::{self, Route};
 use pagerduty_host::sandbox::PAGERDUTY_HOSTS;
 use pagerduty_host::{
-    cut_failure, AlertRequest, Allowlist, Held, Host, Marker, Pager, Phase, Planned, RequestKind,
-    TestFailure, Variable,
+    cut_failure, AlertRequest, Allowlist, Held, Host, Marker, Pager, Phase, Planned, Repeat,
+    RequestKind, SourceLocation, TestFailure, Variable,
 };
 
 use args::{Args, Resolve};
@@ -40,13 +40,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// When the report was written: its file's modification time, in
+/// milliseconds since the Unix epoch (none where the platform cannot say).
+fn modified_ms(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let since = modified.duration_since(UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_millis()).ok()
+}
+
 fn read_cases(reports: &[PathBuf]) -> Result<Vec<Case>, Usage> {
     let mut cases = Vec::new();
     for path in reports {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Usage(format!("reading {}: {e}", path.display())))?;
         let parsed = junit::parse(&text).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
-        cases.extend(parsed);
+        let at = modified_ms(path);
+        cases.extend(parsed.into_iter().map(|case| Case {
+            reported_at_ms: at,
+            ..case
+        }));
     }
     Ok(cases)
 }
@@ -91,9 +103,20 @@ struct Tally {
     already_open: usize,
     resolved: usize,
     shown_resolves: usize,
+    /// Notes added to open incidents for repeat failures.
+    noted: usize,
+    /// Failures not paged yet (`page_after_failures`).
+    counting: usize,
     undelivered: Vec<String>,
     unrouted: usize,
     fallbacks: usize,
+}
+
+/// A trigger that reached PagerDuty: the alert to remember, and whether it
+/// was open already (a repeat failure, to note).
+struct Opened {
+    alert: OpenAlert,
+    already_open: bool,
 }
 
 /// How a resolve ended.
@@ -133,15 +156,19 @@ impl Context<'_> {
             duration_seconds: case.seconds,
             ci: self.ci.clone(),
             host: self.host.clone(),
-            source: None,
-            failed_at_ms: None,
+            // As the report names it: from the repository root.
+            source: case.file.as_deref().map(|path| SourceLocation {
+                path: clean(path),
+                line: case.line,
+            }),
+            failed_at_ms: case.reported_at_ms,
         };
         cut_failure(failure, self.text_limit)
     }
 
     /// Sends (or shows) one trigger; returns the alert it opened. A page
     /// refused for good sends one alert to the fallback routing key, if set.
-    fn page(&mut self, request: &AlertRequest, failure: &TestFailure) -> Option<OpenAlert> {
+    fn page(&mut self, request: &AlertRequest, failure: &TestFailure) -> Option<Opened> {
         let delivery = pager::deliver(&mut self.pager, request);
         if let (Delivery::Refused { reason, fix, .. }, true) = (&delivery, self.fallback) {
             self.send_fallback(failure, reason, fix);
@@ -178,12 +205,16 @@ impl Context<'_> {
         }
     }
 
-    fn paged(&mut self, request: &AlertRequest, delivery: Delivery) -> Option<OpenAlert> {
+    fn paged(&mut self, request: &AlertRequest, delivery: Delivery) -> Option<Opened> {
         let title = &request.title;
-        let opened = |incident_id| OpenAlert {
-            dedup_key: request.dedup_key.clone(),
-            incident_id,
-            cases: Vec::new(),
+        let opened = |incident_id, already_open| Opened {
+            alert: OpenAlert {
+                dedup_key: request.dedup_key.clone(),
+                incident_id,
+                cases: Vec::new(),
+                notes: 0,
+            },
+            already_open,
         };
         match delivery {
             Delivery::Shown => {
@@ -197,12 +228,12 @@ impl Context<'_> {
                     .unwrap_or_default();
                 println!("paged: {title}{link}");
                 self.tally.paged += 1;
-                Some(opened(delivered.id))
+                Some(opened(delivered.id, false))
             }
             Delivery::AlreadyOpen => {
                 println!("already open: {title}");
                 self.tally.already_open += 1;
-                Some(opened(None))
+                Some(opened(None, true))
             }
             Delivery::Failed(reason) | Delivery::Refused { line: reason, .. } => {
                 self.tally.undelivered.push(format!("{title}: {reason}"));
@@ -211,6 +242,71 @@ impl Context<'_> {
             Delivery::FollowUp(requests) => requests
                 .into_iter()
                 .fold(None, |last, (next, d)| self.paged(&next, d).or(last)),
+        }
+    }
+
+    /// A repeat failure on an open incident: the note the component builds
+    /// (to the incident the state remembers, else after a lookup by key),
+    /// sent as it decides, or the reason it gives for none.
+    fn repeat(&mut self, id: &str, failure: &TestFailure, marker: Marker, dedup_key: &str) {
+        let known = self.state.open.get(id);
+        let incident = known.and_then(|a| a.incident_id.clone());
+        let key = known
+            .map_or(dedup_key, |a| a.dedup_key.as_str())
+            .to_string();
+        let notes = known.map_or(0, |a| a.notes);
+        let answer = self
+            .pager
+            .repeat(failure, marker, incident.as_deref(), Some(&key), notes);
+        match answer {
+            Ok(Ok(Repeat::Note(request))) => {
+                let delivery = pager::deliver(&mut self.pager, &request);
+                self.noted(id, &request, delivery);
+            }
+            Ok(Ok(Repeat::Skip(why))) => println!("{why}: {id}"),
+            Ok(Err(e)) => {
+                let problem = setup::build_problem(&e);
+                self.tally
+                    .undelivered
+                    .push(format!("note on {id}: {problem}"));
+            }
+            Err(trap) => {
+                let what = format!("note on {id}: the component failed: {trap:#}");
+                self.tally.undelivered.push(what);
+            }
+        }
+    }
+
+    fn noted(&mut self, id: &str, request: &AlertRequest, delivery: Delivery) {
+        let title = &request.title;
+        match delivery {
+            Delivery::Shown => {
+                println!("would note: {title}\n{}", pager::shown(request));
+            }
+            // A lookup that found nothing open: nothing to note.
+            Delivery::Delivered(_) if request.kind == RequestKind::RestFind => {
+                println!("not noted: no open incident has its key: {id}");
+            }
+            Delivery::Delivered(delivered) => {
+                let incident = delivered.id.as_deref().unwrap_or("?");
+                println!("{title} (incident {incident})");
+                self.tally.noted += 1;
+                if let Some(alert) = self.state.open.get_mut(id) {
+                    alert.notes = alert.notes.saturating_add(1);
+                    if delivered.id.is_some() {
+                        alert.incident_id = delivered.id;
+                    }
+                }
+            }
+            Delivery::AlreadyOpen => {}
+            Delivery::Failed(reason) | Delivery::Refused { line: reason, .. } => {
+                self.tally.undelivered.push(format!("{title}: {reason}"));
+            }
+            Delivery::FollowUp(requests) => {
+                for (next, d) in requests {
+                    self.noted(id, &next, d);
+                }
+            }
         }
     }
 
@@ -350,12 +446,14 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
         (None, _) => format!("{done} {verb} ({shown} {would})"),
     };
     println!(
-        "pagerduty-junit: {} cases, {} failed; {}, {} already open, {}, {} not routed, {} not delivered",
+        "pagerduty-junit: {} cases, {} failed; {}, {} already open, {}, {} noted, {} counting, {} not routed, {} not delivered",
         cases.len(),
         cases.iter().filter(|c| is_failed(c)).count(),
         count(tally.paged, "paged", tally.shown, "would page"),
         tally.already_open,
         count(tally.resolved, "resolved", tally.shown_resolves, "would resolve"),
+        tally.noted,
+        tally.counting,
         tally.unrouted,
         tally.undelivered.len(),
     );
@@ -385,20 +483,32 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
     }
     let mut held: Vec<Held> = Vec::new();
     let mut held_ids: Vec<String> = Vec::new();
+    // Each routed failure, and one more run in a row for each (once, however
+    // many reports name it); every other case starts over.
+    let mut paging: Vec<(&Case, Marker)> = Vec::new();
     for case in cases.iter().filter(|c| is_failed(c)) {
         let Some(route) = routes::route_for(routes, case) else {
             context.tally.unrouted += 1;
             continue;
         };
-        let Some(Checked { marker, .. }) = checked[route] else {
-            continue; // an ignore route
-        };
+        if let Some(Checked { marker, .. }) = checked[route] {
+            paging.push((case, marker));
+        } // else an ignore route
+    }
+    let failed: BTreeSet<String> = paging.iter().map(|(case, _)| case.id()).collect();
+    context.state.count_failures(&failed);
+    for (case, marker) in paging {
         let failure = context.failure(case, name_counts[case.name.as_str()] == 1);
         let id = case.id();
-        match context.pager.trigger(&failure, marker, None, 1) {
+        let failed_runs = context.state.failed_runs(&id);
+        match context.pager.trigger(&failure, marker, None, failed_runs) {
             Ok(Ok(Planned::Page(request))) => {
-                if let Some(alert) = context.page(&request, &failure) {
-                    context.state.opened(id, alert);
+                if let Some(opened) = context.page(&request, &failure) {
+                    let already_open = opened.already_open;
+                    context.state.opened(id.clone(), opened.alert);
+                    if already_open {
+                        context.repeat(&id, &failure, marker, &request.dedup_key);
+                    }
                 }
             }
             Ok(Ok(Planned::PastCap)) => {
@@ -408,6 +518,7 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
             Ok(Ok(Planned::Counting(counting))) => {
                 let (failed, needed) = (counting.failed, counting.needed);
                 println!("failing {failed} of {needed} before paging: {id}");
+                context.tally.counting += 1;
             }
             // The routes' preflight passed, so this is not expected.
             Ok(Err(e)) => {
@@ -437,7 +548,7 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
         match aggregate.request {
             Ok(request) => {
                 let first = &held[aggregate.members[0] as usize].failure;
-                if let Some(mut alert) = context.page(&request, first) {
+                if let Some(Opened { mut alert, .. }) = context.page(&request, first) {
                     alert.cases = ids;
                     let id = format!("{AGGREGATE}{}", request.dedup_key);
                     context.state.opened(id, alert);
