@@ -235,9 +235,9 @@ def answer(vector: dict[str, Any]) -> Any:
         return _tagged(planned, *_BUILD_ERRORS)
     if call == "repeat":
         for n in range(given.get("noted_before", 0)):
-            before = _repeat(pager, marker, given)
-            if isinstance(before, _BUILD_ERRORS):
-                raise Refused(f"repeat {n + 1} of noted_before refused: {canonical(before)}")
+            earlier = _repeat(pager, marker, given)
+            if isinstance(earlier, _BUILD_ERRORS):
+                raise Refused(f"repeat {n + 1} of noted_before refused: {canonical(earlier)}")
         return _tagged(_repeat(pager, marker, given), *_BUILD_ERRORS)
     if call == "resolve":
         request = pager.resolve(given["nodeid"], marker, given["incident_id"], given["dedup_key"])

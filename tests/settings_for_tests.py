@@ -43,6 +43,7 @@ def plugin_settings(**changes: Any) -> Settings:
         resolve_always=False,
         flaky_info=False,
         max_incidents=10,
+        page_after_failures=1,
         dry_run_file=None,
         page_on_error=False,
         timeout=10.0,

@@ -221,11 +221,13 @@ def test_a_400_for_an_open_incident_key_is_already_open_not_a_failure(
         ),
     )
     result = run(pytester, *pagerduty.options())
-    assert len(pagerduty.received) == 1
+    # Then the note's lookup by key (which this scripted PagerDuty answers empty).
+    assert pagerduty.requests() == [("POST", "/incidents"), ("GET", "/incidents")]
     result.stdout.fnmatch_lines(
         [
             "already open: Test failed: test_probe: assert False (PagerDuty answered 400: "
             "Invalid Input Provided: Open incident with matching incident key already exists)",
+            "test_suite.py::test_probe: not noted: PagerDuty lists no open incident with the key.",
             "PagerDuty: 1 already open",
         ]
     )
@@ -443,7 +445,7 @@ def test_an_events_refusal_keeps_this_and_every_later_event_for_replay(
                     ),
                 )
             ],
-            2,
+            3,  # the create, the note's lookup by key (none listed), the second create
             "already open: Test failed: test_probe: assert False (PagerDuty answered 400: *dedup "
             "key*)",
             0,

@@ -89,7 +89,7 @@ def test_an_open_alerts_file_with_raw_test_ids_is_still_read_then_rewritten(
     monkeypatch.setenv("LOGIN_STATE", "a-")  # two pass again, one still fails
     half = pytester.runpytest_subprocess(*pagerduty.options())
     half.assert_outcomes(passed=2, failed=1)
-    half.stdout.fnmatch_lines(["PagerDuty: 1 already open, 2 resolved"])
+    half.stdout.fnmatch_lines(["PagerDuty: 1 already open, 2 resolved, 1 noted on open incidents"])
     assert len(pagerduty.open_incidents) == 1
     (kept,) = json.loads(path.read_text())
     assert kept.startswith("sha256:")

@@ -18,7 +18,13 @@ def test_probe():
 
 
 def sent_key(pagerduty: FakePagerDuty) -> str:
-    (request,) = pagerduty.received
+    """The credential the run's one create carried (a run after the first
+    also notes the incident still open: the same credential)."""
+    creates = [r for r in pagerduty.received if r.path == "/incidents" and r.method == "POST"]
+    (request,) = creates
+    assert {r.headers["authorization"] for r in pagerduty.received} == {
+        request.headers["authorization"]
+    }
     pagerduty.received.clear()
     return request.headers["authorization"]
 
@@ -113,6 +119,7 @@ def test_help_lists_every_option_in_one_group(pytester: pytest.Pytester) -> None
         "--pagerduty_resolve=opened|always",
         "--pagerduty_flaky=ignore|info",
         "--pagerduty_max_incidents=COUNT",
+        "--pagerduty_page_after_failures=COUNT",
         "--pagerduty_dry_run=[BOOL]",
         "--pagerduty_dry_run_file=PATH",
         "--pagerduty_page_on_error=[BOOL]",

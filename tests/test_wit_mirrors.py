@@ -12,10 +12,10 @@ import pytest
 from wasmtime.component import (
     F64,
     S32,
+    S64,
     U16,
     U32,
     U64,
-    S64,
     Bool,
     BorrowType,
     ComponentInstanceType,

@@ -225,7 +225,7 @@ pub fn aggregate_key(
 
 /// One alert for the failures past the run's cap, with a key of its own.
 pub fn aggregate(
-    failures: &[TestFailure],
+    failures: &[&TestFailure],
     suite: &str,
     options: &IncidentOptions,
     settings: &Settings,
@@ -233,10 +233,6 @@ pub fn aggregate(
     let checked = settings::check(settings)?;
     let destination = destination(options, settings)?;
     let secrets = compose::secrets(settings, &options.routing_key);
-    let failures: Vec<TestFailure> = failures
-        .iter()
-        .map(|f| compose::redacted(f, &secrets))
-        .collect();
     // Shards of one CI run share the aggregate: say which one this is.
     let run = failures.first().and_then(|f| ci::run(&f.ci));
     let from = run.as_ref().map(from_where).unwrap_or_default();
@@ -244,11 +240,13 @@ pub fn aggregate(
         "{} more tests failed in {suite}{from}",
         failures.len()
     ));
+    // One redacted copy at a time: held failures may each carry the whole
+    // text limit, and copying them all at once would trap at 64 MiB.
     let listed: Vec<String> = failures
         .iter()
         .map(|f| {
-            let what = compose::title(f);
-            format!("- {}: {what}", compose::nodeid(f))
+            let f = compose::redacted(f, &secrets);
+            format!("- {}: {}", compose::nodeid(&f), compose::title(&f))
         })
         .collect();
     let dedup_key = dedup::for_aggregate(&destination, suite);
@@ -287,7 +285,7 @@ pub fn aggregate(
             )?)
         }
         Destination::Events { routing_key } => {
-            let first = failures.first().ok_or_else(no_destination)?;
+            let first = compose::redacted(failures.first().ok_or_else(no_destination)?, &secrets);
             let mut custom = Map::new();
             let mut room = AGGREGATE_LIST_MAX;
             let tests: Vec<Value> = listed
@@ -313,7 +311,7 @@ pub fn aggregate(
                     dedup_key: &dedup_key,
                     title: &title,
                     severity: event::severity(options, None),
-                    failure: first,
+                    failure: &first,
                     links: links::of(None, run.as_ref(), options.runbook_url.as_deref()),
                     run: run.as_ref(),
                     custom_details: custom,
@@ -395,6 +393,10 @@ mod tests {
     use serde_json::{json, Value};
 
     const ACCEPT: &str = "application/vnd.pagerduty+json;version=2";
+
+    fn refs(failures: &[TestFailure]) -> Vec<&TestFailure> {
+        failures.iter().collect()
+    }
 
     fn failure() -> TestFailure {
         TestFailure {
@@ -852,7 +854,7 @@ mod tests {
         assert!(summary.chars().count() <= TITLE_MAX);
         assert!(!summary.contains(|c: char| c.is_control()), "{summary:?}");
         let many = vec![f.clone(); 3];
-        let grouped = aggregate(&many, "suite", &options(), &events_settings()).unwrap();
+        let grouped = aggregate(&refs(&many), "suite", &options(), &events_settings()).unwrap();
         assert!(grouped.body.len() <= event::PAYLOAD_MAX);
         let fell_back = fallback(&f, &"r".repeat(limit), "fix", &fallback_settings()).unwrap();
         assert!(fell_back.body.len() <= event::PAYLOAD_MAX);
@@ -1007,7 +1009,8 @@ mod tests {
         let mut second = failure();
         second.nodeid = "tests/test_prod.py::test_login".into();
         second.short_name = Some("test_login".into());
-        let request = aggregate(&[failure(), second], "shop", &options(), &settings()).unwrap();
+        let request =
+            aggregate(&refs(&[failure(), second]), "shop", &options(), &settings()).unwrap();
         let incident = &sent(&request)["incident"];
         assert_eq!(incident["title"], "2 more tests failed in shop");
         let details = incident["body"]["details"].as_str().unwrap();
@@ -1154,7 +1157,7 @@ mod tests {
         let mut second = first.clone();
         second.nodeid = "tests/test_prod.py::test_login".into();
         let failures = [first, second];
-        let rest = aggregate(&failures, "shop", &with_runbook(), &settings()).unwrap();
+        let rest = aggregate(&refs(&failures), "shop", &with_runbook(), &settings()).unwrap();
         let incident = &sent(&rest)["incident"];
         assert_eq!(
             incident["title"],
@@ -1166,12 +1169,18 @@ mod tests {
             details.starts_with(&format!("CI: GitLab CI https://gitlab.com/acme/shop/-/jobs/77 (job pytest, shard 2 of 4)\nRunbook: {RUNBOOK}\n\nThe run's cap on incidents was reached")),
             "{details}"
         );
-        let plain = aggregate(&failures, "shop", &options(), &settings()).unwrap();
+        let plain = aggregate(&refs(&failures), "shop", &options(), &settings()).unwrap();
         assert!(sent(&plain)["incident"]["body"]["details"]
             .as_str()
             .unwrap()
             .starts_with("CI: GitLab CI https://gitlab.com/acme/shop/-/jobs/77 (job pytest, shard 2 of 4)\n\nThe run's cap"));
-        let events = aggregate(&failures, "shop", &with_runbook(), &events_settings()).unwrap();
+        let events = aggregate(
+            &refs(&failures),
+            "shop",
+            &with_runbook(),
+            &events_settings(),
+        )
+        .unwrap();
         let event = sent(&events);
         assert_eq!(
             event["payload"]["summary"],
@@ -1188,7 +1197,7 @@ mod tests {
         // Another shard of the same run shares the key, and says it is another.
         let mut other = failure();
         other.ci = gitlab_shard("3");
-        let third = aggregate(&[other], "shop", &options(), &settings()).unwrap();
+        let third = aggregate(&[&other], "shop", &options(), &settings()).unwrap();
         assert_eq!(third.dedup_key, rest.dedup_key);
         assert_eq!(
             sent(&third)["incident"]["title"],
@@ -1200,14 +1209,14 @@ mod tests {
     fn an_aggregate_from_a_run_naming_neither_job_nor_shard_says_nothing_of_where() {
         let mut f = failure();
         f.ci = variables(&[("BITBUCKET_BUILD_NUMBER", "77")]);
-        let request = aggregate(&[f], "shop", &options(), &settings()).unwrap();
+        let request = aggregate(&[&f], "shop", &options(), &settings()).unwrap();
         assert_eq!(
             sent(&request)["incident"]["title"],
             "1 more tests failed in shop"
         );
         let mut f = failure();
         f.ci = variables(&[("GITHUB_ACTIONS", "true"), ("GITHUB_JOB", "smoke")]);
-        let request = aggregate(&[f], "shop", &options(), &settings()).unwrap();
+        let request = aggregate(&[&f], "shop", &options(), &settings()).unwrap();
         assert_eq!(
             sent(&request)["incident"]["title"],
             "1 more tests failed in shop, from GitHub Actions job smoke"

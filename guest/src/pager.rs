@@ -420,10 +420,8 @@ impl GuestPager for Pager {
             let first = &held[members[0] as usize];
             let options = &first.marker.get::<Marker>().options;
             let reason = self.dry_run_for(options);
-            let failures: Vec<TestFailure> = members
-                .iter()
-                .map(|&i| held[i as usize].failure.clone())
-                .collect();
+            let failures: Vec<&TestFailure> =
+                members.iter().map(|&i| &held[i as usize].failure).collect();
             let request = alerts::aggregate(&failures, &suite, options, &self.settings_for(reason))
                 .map(|r| self.finish(r, &suite, reason));
             out.push(Aggregate { members, request });

@@ -27,8 +27,18 @@ from .settings import Settings, component_settings, spelled
 
 log = logging.getLogger("pytest_pagerduty")
 
-Status = Literal["created", "already-open", "resolved", "dry-run", "queued", "failed", "lost"]
-What = Literal["trigger", "resolve", "aggregate", "fallback"]
+Status = Literal[
+    "created",
+    "already-open",
+    "resolved",
+    "noted",
+    "counting",
+    "dry-run",
+    "queued",
+    "failed",
+    "lost",
+]
+What = Literal["trigger", "resolve", "aggregate", "fallback", "note"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,12 @@ class Trigger:
     entry_id: str | None = None
     # Kept by an earlier run, and sent by this one.
     replayed: bool = False
+    # Runs in a row the test has failed in on this machine, this one included.
+    failed_runs: int = 1
+    # What this machine remembers of the test's open incident, for a note
+    # when it is still open: its id and the notes added to it so far.
+    incident_id: str | None = None
+    notes: int = 0
 
 
 @dataclass(frozen=True)
@@ -347,7 +363,11 @@ class Delivery:
         marker = pager.marker(job.marker, job.positional)
         if isinstance(marker, wit.MarkerError):  # checked at collection; kept for safety
             return [((job,), replace(failed, reason=marker.problem, fix=marker.fix))]
-        planned = pager.trigger(self._context(job.failure), marker, job.severity)
+        planned = pager.trigger(self._context(job.failure), marker, job.severity, job.failed_runs)
+        if isinstance(planned, wit.CountingPlan):
+            runs = planned.payload
+            reason = f"failing {runs.failed} of {runs.needed} before paging"
+            return [((job,), replace(failed, status="counting", reason=reason))]
         if isinstance(planned, wit.PastCap):
             with self._lock:
                 self._held.append(job)
@@ -360,7 +380,32 @@ class Delivery:
             self._keeper.durable()
         outcome = self._send(pager, planned.payload, "trigger")
         outcome = replace(outcome, nodeid=failed.nodeid, replayed=job.replayed)
-        return [((job,), outcome), *self._fallback(pager, job.failure, outcome)]
+        results: list[Result] = [((job,), outcome)]
+        if outcome.status == "already-open":
+            results += self._note(pager, job, marker, outcome)
+        return results + self._fallback(pager, job.failure, outcome)
+
+    def _note(self, pager: Any, job: Trigger, marker: Any, opened: Outcome) -> list[Result]:
+        """The test failed again while its incident is open: the component's
+        note on it (once per run, up to its share of PagerDuty's limit), or
+        why there is none."""
+        nodeid = job.failure.nodeid
+        note = Outcome(nodeid, "failed", "", "note", dedup_key=opened.dedup_key)
+        args = (job.incident_id, opened.dedup_key, job.notes)
+        repeat = pager.repeat(self._context(job.failure), marker, *args)
+        if isinstance(repeat, wit.Skip):
+            return [((), replace(note, reason=repeat.payload))]
+        if not isinstance(repeat, wit.Note):
+            reason, fix = build_problem(repeat)
+            return [((), replace(note, reason=reason, fix=fix))]
+        outcome = replace(self._send(pager, repeat.payload, "note"), nodeid=nodeid)
+        if outcome.status == "noted" and not (outcome.incident and outcome.incident.id):
+            # The lookup found no open incident with the key (resolved meanwhile).
+            reason = "not noted: PagerDuty lists no open incident with the key"
+            return [((), replace(outcome, status="failed", reason=reason))]
+        if outcome.status == "queued":  # a note is not kept: the next failure notes
+            return [((), replace(outcome, status="failed"))]
+        return [((), outcome)]
 
     def _fallback(self, pager: Any, failure: wit.TestFailure, outcome: Outcome) -> list[Result]:
         """A page refused for good still reaches a human: one alert to the
@@ -453,7 +498,9 @@ class Delivery:
         if isinstance(step, wit.NotSent):
             return replace(base, status="dry-run", request=request, dry_run=step.payload)
         if isinstance(step, wit.DeliveredStep):
-            status: Status = "resolved" if what == "resolve" else "created"
+            status: Status = (
+                "resolved" if what == "resolve" else "noted" if what == "note" else "created"
+            )
             return replace(base, status=status, incident=step.payload)
         if isinstance(step, wit.AlreadyOpen):
             return replace(base, status="already-open", reason=describe(step.payload))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -41,6 +44,16 @@ def _text(value: str) -> str:
     return value
 
 
+def source(path: Path | str, line: int | None) -> dict[str, Any]:
+    """Where the test is written: an absolute path (the component makes it
+    relative to the CI workspace) and its line from 1."""
+    return {"path": _text(str(Path(path).absolute())), "line": line}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def describe(
     item: pytest.Item,
     report: pytest.TestReport,
@@ -56,6 +69,8 @@ def describe(
     message = getattr(crash, "message", None)
     doc = getattr(getattr(item, "obj", None), "__doc__", None)
     phase = report.when if report.when in ("setup", "call", "teardown") else "call"
+    # `location` is pytest's (path from the rootdir, line from 0) of the test function.
+    line = item.location[1]
     return {
         "nodeid": _text(item.nodeid),
         "short_name": _text(short_name) if short_name is not None else None,
@@ -64,10 +79,14 @@ def describe(
         "traceback": _text(_failure_text(report, call) if full else (message or "")),
         "phase": phase,
         "duration_seconds": float(report.duration or 0.0),
+        "source": source(item.path, _line(line)),
+        "failed_at_ms": _now_ms(),
     }
 
 
-def crashed(report: pytest.TestReport, short_name: str | None, phase: str) -> dict[str, Any]:
+def crashed(
+    report: pytest.TestReport, short_name: str | None, phase: str, rootpath: Path
+) -> dict[str, Any]:
     """The failure of a test whose xdist worker died running it, from the
     controller's crash report (there is no item, call or traceback)."""
     text = _text(report.longreprtext or "the worker running this test died")
@@ -82,7 +101,24 @@ def crashed(report: pytest.TestReport, short_name: str | None, phase: str) -> di
         "traceback": text,
         "phase": phase,
         "duration_seconds": float(report.duration or 0.0),
+        "source": source(rootpath / report.location[0], _line(report.location[1])),
+        "failed_at_ms": _now_ms(),
     }
+
+
+def _line(lineno: object) -> int | None:
+    return lineno + 1 if isinstance(lineno, int) else None
+
+
+def to_wit(data: Mapping[str, Any]) -> wit.TestFailure:
+    """A failure as `describe` (or the outbox) holds it, as the component's record."""
+    from . import wit
+
+    fields = dict(data)
+    fields["ci"] = tuple(wit.Variable(**v) for v in fields.get("ci", ()))
+    where = fields.get("source")
+    fields["source"] = wit.SourceLocation(**where) if isinstance(where, dict) else None
+    return wit.TestFailure(**fields)
 
 
 ELLIPSIS = "…"
@@ -117,4 +153,5 @@ def within_limit(failure: wit.TestFailure, limit: int) -> wit.TestFailure:
         traceback=_within(failure.traceback, limit, keep_end=True),
         ci=tuple(replace(v, value=_within(v.value, limit)) for v in failure.ci),
         host=_within(failure.host, limit),
+        source=failure.source and replace(failure.source, path=_within(failure.source.path, limit)),
     )

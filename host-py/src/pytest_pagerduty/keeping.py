@@ -38,7 +38,8 @@ def outboxes(primary: Path) -> list[Outbox]:
 
 def how_settled(outcome: Outcome) -> Settled | None:
     """The journal's word for an outcome; None while it says nothing yet."""
-    if outcome.status in ("created", "already-open"):
+    # Counting toward page_after_failures: nothing to page, nothing to keep.
+    if outcome.status in ("created", "already-open", "counting"):
         return "done"
     if outcome.status == "dry-run":
         # Only missing credentials caused it: send it once they are there.
@@ -68,7 +69,15 @@ def trigger_of(entry: Entry, settings: Settings) -> tuple[Trigger, str | None]:
                     f"does not keep. Fix: set the {name} setting (PAGERDUTY_{name.upper()}) "
                     "to that value to replay it"
                 )
-    trigger = Trigger(entry.failure, marker, entry.positional, entry.severity, entry.id, True)
+    trigger = Trigger(
+        entry.failure,
+        marker,
+        entry.positional,
+        entry.severity,
+        entry.id,
+        True,
+        failed_runs=entry.failed_runs,
+    )
     return trigger, problem
 
 
@@ -182,6 +191,7 @@ class Keeper:
             NOT_CONFIRMED,
             trigger.severity,
             self.owner,
+            trigger.failed_runs,
         )
         try:
             with self._mutex:

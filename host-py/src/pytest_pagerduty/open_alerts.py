@@ -9,15 +9,13 @@ raw ids, is read too and written back with digests.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from . import cached
 
 if TYPE_CHECKING:
     from .delivery import Outcome
@@ -74,27 +72,8 @@ def _with_digests(remembered: Mapping[str, Any]) -> ByTestId:
     return out
 
 
-def _file(config: pytest.Config) -> Path | None:
-    """Where pytest's cache keeps the value, for replay, which runs before
-    the cache plugin is configured; None when the cache plugin is off."""
-    try:
-        cache_dir = os.path.expanduser(os.path.expandvars(config.getini("cache_dir")))
-    except ValueError:  # -p no:cacheprovider
-        return None
-    return Path(config.rootpath, cache_dir, "v", CACHE_KEY)
-
-
 def load(config: pytest.Config) -> dict[str, dict[str, Any]]:
-    cache = getattr(config, "cache", None)
-    if cache is not None:
-        remembered = cache.get(CACHE_KEY, {})
-    else:
-        path = _file(config)
-        try:
-            remembered = json.loads(path.read_text("utf-8")) if path else {}
-        except (OSError, ValueError):
-            remembered = {}
-    return _with_digests(remembered if isinstance(remembered, dict) else {})
+    return _with_digests(cached.read(config, CACHE_KEY))
 
 
 def remember(
@@ -113,6 +92,8 @@ def remember(
         # "Already open" names no incident: keep the id an earlier run learned.
         "incident_id": incident_id or before.get("incident_id"),
     }
+    if before.get("dedup_key") == dedup_key and before.get("notes"):
+        entry["notes"] = before["notes"]  # the same incident: its notes so far
     if covers:
         entry["covers"] = covers
     remembered[name] = entry
@@ -132,6 +113,11 @@ def update(remembered: dict[str, dict[str, Any]], outcomes: Iterable[Outcome]) -
             remember(remembered, outcome.nodeid, outcome.dedup_key, incident_id, covers)
         elif outcome.what == "resolve" and outcome.status == "resolved":
             remembered.pop(digest(outcome.nodeid), None)
+        elif outcome.what == "note" and outcome.status == "noted":
+            entry = remembered.setdefault(outcome.nodeid, {"dedup_key": outcome.dedup_key})
+            entry["notes"] = int(entry.get("notes") or 0) + 1
+            if outcome.incident is not None and outcome.incident.id:
+                entry["incident_id"] = outcome.incident.id  # found by key: remember it
 
 
 class Covering:
@@ -168,15 +154,4 @@ def aggregates_covering(remembered: Mapping[str, Mapping[str, Any]]) -> Covering
 
 
 def save(config: pytest.Config, remembered: dict[str, dict[str, Any]]) -> None:
-    remembered = _with_digests(remembered)  # never a raw test id on disk
-    cache = getattr(config, "cache", None)
-    if cache is not None:
-        cache.set(CACHE_KEY, remembered)
-        return
-    path = _file(config)
-    if path is not None:
-        # As pytest's cache writes it, so the next run's cache.get reads it.
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            text = json.dumps(remembered, ensure_ascii=False, indent=2, sort_keys=True)
-            path.write_text(text, "utf-8")
+    cached.write(config, CACHE_KEY, _with_digests(remembered))  # never a raw test id on disk

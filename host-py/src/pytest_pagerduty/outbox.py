@@ -60,6 +60,8 @@ class Entry:
     # Refused for good: a dead letter, with PagerDuty's reason and the fix.
     dead: bool = False
     fix: str = ""
+    # Runs in a row the test had failed in (`page_after_failures`).
+    failed_runs: int = 1
 
     @classmethod
     def new(
@@ -70,6 +72,7 @@ class Entry:
         reason: str,
         severity: wit.Severity | None = None,
         owner: str | None = None,
+        failed_runs: int = 1,
     ) -> Entry:
         return cls(
             id=uuid.uuid4().hex,
@@ -80,6 +83,7 @@ class Entry:
             positional=positional,
             severity=severity,
             owner=owner,
+            failed_runs=failed_runs,
         )
 
     def to_json(self) -> str:
@@ -87,9 +91,9 @@ class Entry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
-        failure = dict(data["failure"])
-        failure["ci"] = tuple(wit.Variable(**v) for v in failure.get("ci", ()))
-        return cls(**{**data, "failure": wit.TestFailure(**failure)})
+        from .failure import to_wit
+
+        return cls(**{**data, "failure": to_wit(data["failure"])})
 
 
 def fingerprint(secret: str) -> str:

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import collection, failure, locations, open_alerts, settings
+from . import collection, failure, failure_history, locations, open_alerts, settings
 from .collection import PagerDutyWarning
 from .redaction import scrubbed
 
 if TYPE_CHECKING:  # imported when first needed: a green run never sends
-    from . import wit
     from .delivery import Delivery, Outcome, Trigger
     from .keeping import Keeper
     from .termination import SigtermNotice
@@ -50,14 +49,6 @@ def state_path(config: pytest.Config, name: str) -> Path:
     return Path(config.rootpath, cache_dir, "d", "pagerduty", name)
 
 
-def _failure_from(data: dict[str, Any]) -> wit.TestFailure:
-    from . import wit
-
-    fields = dict(data)
-    fields["ci"] = tuple(wit.Variable(**v) for v in fields.get("ci", ()))
-    return wit.TestFailure(**fields)
-
-
 class PagerDutyReporter:
     def __init__(self, config: pytest.Config, resolved: settings.Settings) -> None:
         self.config = config
@@ -78,6 +69,10 @@ class PagerDutyReporter:
         self.outcomes: list[Outcome] = []
         self.dry_run_file: Path | None = None
         self.open_alerts = {} if self.is_worker else open_alerts.load(config)
+        # Failed runs in a row per marked test (`page_after_failures`).
+        self.history = (
+            failure_history.History({}) if self.is_worker else failure_history.load(config)
+        )
         # nodeid -> remembered aggregate alerts listing it; a listed test that
         # passes (marker, positional) lets its aggregate be resolved at the end.
         self.covering = open_alerts.aggregates_covering(self.open_alerts)
@@ -222,9 +217,7 @@ class PagerDutyReporter:
         if "failure" in data:
             if nodeid not in self.triggered:  # --dist each runs a test on every worker
                 self.triggered.add(nodeid)
-                from .delivery import Trigger
-
-                self._page(Trigger(_failure_from(data["failure"]), marker, positional))
+                self._page_failure(nodeid, data)
             return
         if report.when != "call" or not report.passed or hasattr(report, "wasxfail"):
             return
@@ -234,7 +227,9 @@ class PagerDutyReporter:
                 from .delivery import Trigger
 
                 self.triggered.add(nodeid)
-                self._page(Trigger(_failure_from(self.reruns[nodeid]), marker, positional, "info"))
+                flaky = failure.to_wit(self.reruns[nodeid])
+                self._page(Trigger(flaky, marker, positional, "info"))
+        self.history.passed(nodeid)
         for name in self.covering.get(nodeid, ()):
             self.aggregate_passes.setdefault(name, (marker, positional))
         remembered = self.open_alerts.get(nodeid)
@@ -253,6 +248,23 @@ class PagerDutyReporter:
                 Resolve(nodeid, marker, positional, incident_id, remembered is not None, key)
             )
 
+    def _page_failure(self, nodeid: str, data: dict[str, Any]) -> None:
+        """Pages for a marked test's failure, with the runs in a row it has
+        failed in and what this machine remembers of its open incident."""
+        from .delivery import Trigger
+
+        remembered = self.open_alerts.get(nodeid) or {}
+        notes = remembered.get("notes")
+        trigger = Trigger(
+            failure.to_wit(data["failure"]),
+            data["marker"],
+            data["positional"],
+            failed_runs=self.history.failed(nodeid),
+            incident_id=remembered.get("incident_id"),
+            notes=notes if isinstance(notes, int) else 0,
+        )
+        self._page(trigger)
+
     def _crashed(self, report: pytest.TestReport) -> dict[str, Any] | None:
         """A marked test whose xdist worker died running it (`os._exit`, a
         segfault, the OOM killer): the controller's crash report is its
@@ -262,7 +274,7 @@ class PagerDutyReporter:
         if phase != "call" and not self.settings.page_on_error:
             return None  # it passed; dying in teardown is an error, paged only when asked
         short_name = self.collected.short_names.get(report.nodeid)
-        data["failure"] = failure.crashed(report, short_name, phase)
+        data["failure"] = failure.crashed(report, short_name, phase, self.config.rootpath)
         return data
 
     def _resolve_aggregates(self) -> None:
@@ -291,6 +303,9 @@ class PagerDutyReporter:
             self.config.workeroutput[UNAVAILABLE] = self.collected.unavailable  # type: ignore[attr-defined]
         if not self.is_worker:
             self._resolve_aggregates()
+            # A preview changes nothing; any other run counts failures in a row.
+            if not self.settings.dry_run_requested:
+                failure_history.save(self.config, self.history)
         try:
             if self.is_worker or self._delivery is None:
                 return  # nothing was sent: nothing to wait for

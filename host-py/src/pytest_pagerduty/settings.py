@@ -121,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
         default="10",
     ),
     Setting(
+        "pagerduty_page_after_failures",
+        "count",
+        "Runs in a row a marked test must fail in on this machine before it pages, unless its "
+        "marker says (page_after_failures=N); 1 pages at the first failure.",
+        default="1",
+    ),
+    Setting(
         "pagerduty_dry_run",
         "bool",
         "Build incidents and write them to a file instead of sending them.",
@@ -286,6 +293,8 @@ class Settings:
     resolve_always: bool
     flaky_info: bool
     max_incidents: int
+    # Runs in a row a test fails in before it pages, unless its marker says.
+    page_after_failures: int
     dry_run_file: Path | None
     page_on_error: bool
     timeout: float
@@ -450,6 +459,7 @@ def resolve(config: pytest.Config) -> Settings:
         resolve_always=choice("pagerduty_resolve") == "always",
         flaky_info=choice("pagerduty_flaky") == "info",
         max_incidents=count("pagerduty_max_incidents"),
+        page_after_failures=count("pagerduty_page_after_failures"),
         dry_run_requested=flag("pagerduty_dry_run"),
         dry_run_file=Path(dry_run_file) if dry_run_file else None,
         page_on_error=flag("pagerduty_page_on_error"),
@@ -491,6 +501,7 @@ SPELLING: dict[str, str] = {
     "timeout": "pagerduty_timeout",
     "max-attempts": "pagerduty_max_attempts",
     "max-incidents": "pagerduty_max_incidents",
+    "page-after-failures": "pagerduty_page_after_failures",
     "fallback-routing-key": "pagerduty_fallback_routing_key",
 }
 
@@ -518,6 +529,7 @@ def component_fields(settings: Settings) -> dict[str, Any]:
         "max_attempts": min(settings.max_attempts, 2**32 - 1) if settings.max_attempts else None,
         "max_incidents": min(settings.max_incidents, 2**32 - 1),
         "fallback_routing_key": settings.fallback_routing_key,
+        "page_after_failures": min(settings.page_after_failures, 2**32 - 1),
     }
 
 

@@ -114,6 +114,12 @@ def line(outcome: Outcome) -> str:
         if outcome.status == "dry-run":
             return f"would send a fallback alert: {nodeid} could not page"
         return f"fallback alert NOT sent for {nodeid}: {reason}.{_fix(outcome)}"
+    if outcome.what == "note":
+        if outcome.status == "noted":
+            return f"noted on its open incident: {nodeid} failed again"
+        return f"{nodeid}: {reason}.{_fix(outcome)}"
+    if outcome.status == "counting":
+        return f"{reason}: {name}"
     if outcome.what == "resolve":
         if outcome.status == "resolved" and nodeid.startswith(AGGREGATE):
             key = nodeid.removeprefix(AGGREGATE)
@@ -216,7 +222,8 @@ def lines(
         where = f"; requests written to {shown}" if dry_run_file and built else ""
         out.append(f"dry run ({why}): {built} incident(s) built, nothing sent{where}")
     fallbacks = [o for o in outcomes if o.what == "fallback"]
-    outcomes = [o for o in outcomes if o.what != "fallback"]
+    noted = sum(1 for o in outcomes if o.what == "note" and o.status == "noted")
+    outcomes = [o for o in outcomes if o.what not in ("fallback", "note")]
     counts: Counter[str] = Counter(o.status for o in outcomes)
     kept = sorted({o.outbox for o in outcomes if o.outbox is not None})
     parts = [
@@ -225,9 +232,12 @@ def lines(
             ("created", "created"),
             ("already-open", "already open"),
             ("resolved", "resolved"),
+            ("counting", "counting toward page_after_failures"),
         )
         if counts[status]
     ]
+    if noted:
+        parts.append(f"{noted} noted on open incidents")
     if kept:
         where = printable(str(kept[0]))
         queued = sum(1 for o in outcomes if o.outbox is not None and o.status != "failed")

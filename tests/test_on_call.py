@@ -1,0 +1,272 @@
+"""What the responder at 3 a.m. sees (issue 13), end to end against the
+loopback PagerDuty: notes when an open incident's check fails again, links
+to the test's source and the runbook, and paging only once a failure
+persists (`page_after_failures`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fake_pagerduty import FakePagerDuty
+
+CHECK = """
+import os
+import pytest
+
+@pytest.mark.usefixtures("pagerduty_fixture")
+@pytest.mark.pagerduty_trigger_incident({marker})
+def test_checkout():
+    assert os.environ.get("CHECKOUT_STATE", "up") == "up", "checkout is " + os.environ.get("CHECKOUT_STATE", "up")
+"""
+
+SERVICE = 'service_id="PWIXJZS"'
+
+
+def run(
+    pytester: pytest.Pytester,
+    options: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    state: str = "up",
+    **outcomes: int,
+) -> pytest.RunResult:
+    monkeypatch.setenv("CHECKOUT_STATE", state)
+    result = pytester.runpytest_subprocess(*options)
+    expected = outcomes or ({"passed": 1} if state == "up" else {"failed": 1})
+    result.assert_outcomes(**expected)
+    return result
+
+
+def notes_requests(pagerduty: FakePagerDuty) -> list[tuple[str, Any]]:
+    return [(r.path, r.body) for r in pagerduty.received if r.path.endswith("/notes")]
+
+
+def open_alerts_file(pytester: pytest.Pytester) -> Path:
+    return pytester.path / ".pytest_cache" / "v" / "pagerduty" / "open-alerts"
+
+
+def test_a_check_failing_again_adds_one_note_to_its_open_incident(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=SERVICE))
+    run(pytester, pagerduty.options(), monkeypatch, "down")
+    ((incident_id),) = pagerduty.open_incidents.values()
+    second = run(pytester, pagerduty.options(), monkeypatch, "timing out")
+    # The id remembered from the run that opened it: no lookup.
+    assert pagerduty.requests()[1:] == [
+        ("POST", "/incidents"),
+        ("POST", f"/incidents/{incident_id}/notes"),
+    ]
+    (note,) = pagerduty.notes_of(incident_id)
+    assert note.startswith("Failed again at 20")
+    assert "Test failed: test_checkout: AssertionError: checkout is timing out" in note
+    assert "def test_checkout" in note  # the failure's first lines
+    second.stdout.fnmatch_lines(
+        [
+            "already open: Test failed: test_checkout: *",
+            "noted on its open incident: test_shop.py::test_checkout failed again",
+            "PagerDuty: 1 already open, 1 noted on open incidents",
+        ]
+    )
+    remembered = json.loads(open_alerts_file(pytester).read_text())
+    (entry,) = remembered.values()
+    assert entry["notes"] == 1 and entry["incident_id"] == incident_id
+
+
+def test_a_note_under_xdist_is_added_once_per_run_for_tests_sharing_an_incident(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = f'{SERVICE}, incident_key="checkout-flow"'
+    pytester.makepyfile(
+        test_shop=CHECK.format(marker=marker)
+        + CHECK.format(marker=marker).replace("test_checkout", "test_checkout_eu")
+    )
+    options = [*pagerduty.options(), "-n", "2"]
+    run(pytester, options, monkeypatch, "down", failed=2)
+    run(pytester, options, monkeypatch, "down", failed=2)
+    (incident_id,) = pagerduty.open_incidents.values()
+    # One incident for the key; the first run's second test noted it once,
+    # the second run's two failures noted it once more.
+    assert len(pagerduty.notes_of(incident_id)) == 2
+    assert len(pagerduty.incidents()) == 4
+
+
+def test_an_incident_another_machine_opened_is_found_by_key_and_noted(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=f'{SERVICE}, incident_key="checkout"'))
+    incident_id = pagerduty.open_incident("PWIXJZS", "checkout")
+    run(pytester, pagerduty.options(), monkeypatch, "down")
+    methods = pagerduty.requests()
+    assert methods == [
+        ("POST", "/incidents"),
+        ("GET", "/incidents"),
+        ("POST", f"/incidents/{incident_id}/notes"),
+    ]
+    lookup = pagerduty.received[1].query
+    assert lookup["incident_key"] == ["checkout"] and lookup["service_ids[]"] == ["PWIXJZS"]
+    assert len(pagerduty.notes_of(incident_id)) == 1
+    # Learnt by the lookup: the next run notes it directly.
+    run(pytester, pagerduty.options(), monkeypatch, "down")
+    assert pagerduty.requests()[3:] == [
+        ("POST", "/incidents"),
+        ("POST", f"/incidents/{incident_id}/notes"),
+    ]
+
+
+def test_notes_stop_at_this_tools_share_and_say_so(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=SERVICE))
+    run(pytester, pagerduty.options(), monkeypatch, "down")
+    (incident_id,) = pagerduty.open_incidents.values()
+    path = open_alerts_file(pytester)
+    remembered = json.loads(path.read_text())
+    for entry in remembered.values():
+        entry["notes"] = 999  # as if it had failed 999 runs since
+    path.write_text(json.dumps(remembered))
+    run(pytester, pagerduty.options(), monkeypatch, "down")
+    (last,) = pagerduty.notes_of(incident_id)
+    assert "This is the last note pytest-pagerduty adds to this incident" in last
+    third = run(pytester, pagerduty.options(), monkeypatch, "down")
+    assert len(pagerduty.notes_of(incident_id)) == 1
+    third.stdout.fnmatch_lines(
+        ["test_shop.py::test_checkout: not noted: the incident already has the 1000 notes *"]
+    )
+
+
+def test_an_events_re_trigger_carries_the_new_failure_and_adds_no_note(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=SERVICE))
+    run(pytester, pagerduty.events_options(), monkeypatch, "down")
+    run(pytester, pagerduty.events_options(), monkeypatch, "timing out")
+    first, second = pagerduty.events()
+    assert first["dedup_key"] == second["dedup_key"]
+    assert "checkout is down" in first["payload"]["custom_details"]["failure"]
+    assert "checkout is timing out" in second["payload"]["custom_details"]["failure"]
+    assert notes_requests(pagerduty) == []
+
+
+GITHUB = {
+    "GITHUB_ACTIONS": "true",
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_REPOSITORY": "acme/shop",
+    "GITHUB_RUN_ID": "42",
+    "GITHUB_SHA": "c0ffee",
+    "GITHUB_JOB": "smoke",
+}
+
+
+@pytest.mark.parametrize("api", ["events", "rest"])
+def test_the_alert_links_the_tests_source_at_the_commit_the_run_and_the_runbook(
+    pytester: pytest.Pytester,
+    pagerduty: FakePagerDuty,
+    monkeypatch: pytest.MonkeyPatch,
+    api: str,
+) -> None:
+    # The repository root is the CI workspace; pytest's rootdir is a subfolder.
+    checks = pytester.mkdir("checks")
+    runbook = "https://wiki.example.com/runbooks/checkout"
+    (checks / "test_shop.py").write_text(CHECK.format(marker=f'{SERVICE}, runbook_url="{runbook}"'))
+    (checks / "pytest.ini").write_text("[pytest]\n")
+    for name, value in GITHUB.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(pytester.path))
+    monkeypatch.chdir(checks)
+    options = pagerduty.events_options() if api == "events" else pagerduty.options()
+    run(pytester, [*options, str(checks)], monkeypatch, "down")
+    source = "https://github.com/acme/shop/blob/c0ffee/checks/test_shop.py#L5"
+    if api == "events":
+        (event,) = pagerduty.events()
+        assert event["links"] == [
+            {"href": source, "text": "Test source: checks/test_shop.py line 5"},
+            {"href": "https://github.com/acme/shop/actions/runs/42", "text": "GitHub Actions run"},
+            {"href": runbook, "text": "Runbook"},
+        ]
+    else:
+        (incident,) = pagerduty.incidents()
+        body = incident["body"]["details"]
+        assert f"Test source: checks/test_shop.py line 5: {source}" in body
+        assert f"Runbook: {runbook}" in body
+        assert "CI: GitHub Actions https://github.com/acme/shop/actions/runs/42" in body
+
+
+@pytest.mark.parametrize(
+    ("argument", "problem"),
+    [
+        ('runbook_url="http://wiki.example.com/rb"', "runbook_url must be an https:// URL"),
+        ("runbook_url=3", "runbook_url must be a string, got int"),
+        ("page_after_failures=0", "page_after_failures=0 is out of range"),
+        ("page_after_failures=True", "page_after_failures must be a whole number, got bool"),
+        ('page_after_failures="2"', "page_after_failures must be a whole number, got str"),
+    ],
+)
+def test_a_bad_runbook_or_count_stops_the_run_at_collection_naming_the_test(
+    pytester: pytest.Pytester, argument: str, problem: str
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=f"{SERVICE}, {argument}"))
+    result = pytester.runpytest_subprocess("--pagerduty_dry_run")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*test_shop.py::test_checkout*{problem}*"])
+
+
+def test_a_check_that_blips_once_pages_no_one_and_one_that_persists_pages(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=f"{SERVICE}, page_after_failures=2"))
+    blip = run(pytester, pagerduty.options(), monkeypatch, "down")
+    blip.stdout.fnmatch_lines(
+        [
+            "failing 1 of 2 before paging: test_shop.py::test_checkout",
+            "PagerDuty: 1 counting toward page_after_failures",
+        ]
+    )
+    run(pytester, pagerduty.options(), monkeypatch, "up")  # a pass resets the count
+    run(pytester, pagerduty.options(), monkeypatch, "down")
+    assert pagerduty.received == []
+    persists = run(pytester, pagerduty.options(), monkeypatch, "down")
+    (incident,) = pagerduty.incidents()
+    assert "checkout is down" in incident["title"]
+    persists.stdout.fnmatch_lines(["created #*: Test failed: test_checkout: *"])
+    # Once paged it lives its normal life: a note, then a resolve.
+    run(pytester, pagerduty.options(), monkeypatch, "down")
+    run(pytester, pagerduty.options(), monkeypatch, "up")
+    assert [m for m, _ in pagerduty.requests()] == ["POST", "POST", "POST", "PUT"]
+    assert pagerduty.open_incidents == {}
+    history = pytester.path / ".pytest_cache" / "v" / "pagerduty" / "failing"
+    assert json.loads(history.read_text()) == {}
+
+
+def test_the_setting_is_the_default_and_a_marker_overrides_it(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\npagerduty_page_after_failures = 3\n")
+    pytester.makepyfile(
+        test_shop=CHECK.format(marker=SERVICE)
+        + CHECK.format(marker=f"{SERVICE}, page_after_failures=1").replace(
+            "test_checkout", "test_checkout_now"
+        )
+    )
+    first = run(pytester, pagerduty.options(), monkeypatch, "down", failed=2)
+    first.stdout.fnmatch_lines(["failing 1 of 3 before paging: test_shop.py::test_checkout"])
+    (incident,) = pagerduty.incidents()
+    assert "test_checkout_now" in incident["title"]
+    history = pytester.path / ".pytest_cache" / "v" / "pagerduty" / "failing"
+    counts = json.loads(history.read_text())
+    # Kept by digests of the test ids, never the ids.
+    assert sorted(counts.values()) == [1, 1]
+    assert all(name.startswith("sha256:") for name in counts)
+    assert "test_checkout" not in history.read_text()
+
+
+def test_a_dry_run_preview_does_not_count_toward_paging(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=f"{SERVICE}, page_after_failures=2"))
+    for _ in range(2):
+        preview = run(pytester, ["--pagerduty_dry_run"], monkeypatch, "down")
+        preview.stdout.fnmatch_lines(["failing 1 of 2 before paging: test_shop.py::test_checkout"])
