@@ -270,3 +270,162 @@ def test_a_dry_run_preview_does_not_count_toward_paging(
     for _ in range(2):
         preview = run(pytester, ["--pagerduty_dry_run"], monkeypatch, "down")
         preview.stdout.fnmatch_lines(["failing 1 of 2 before paging: test_shop.py::test_checkout"])
+
+
+TWO_CHECKS = """
+import os
+import pytest
+
+pytestmark = [
+    pytest.mark.usefixtures("pagerduty_fixture"),
+    pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS"),
+]
+
+def test_a():
+    assert os.environ.get("A_STATE", "up") == "up", "a is " + os.environ.get("A_STATE", "up")
+
+def test_b():
+    assert os.environ.get("B_STATE", "up") == "up", "b is down"
+"""
+
+
+def test_a_note_that_hangs_never_holds_up_a_new_page_and_is_not_sent_twice(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_two=TWO_CHECKS)
+    options = pagerduty.options("--pagerduty_timeout=1")
+    monkeypatch.setenv("A_STATE", "down")
+    pytester.runpytest_subprocess(*options).assert_outcomes(failed=1, passed=1)
+    (incident_a,) = pagerduty.open_incidents.values()
+    # Next run: a fails again (its note hangs past the timeout), b fails anew.
+    monkeypatch.setenv("B_STATE", "down")
+    pagerduty.reply(0)  # a's create: already open
+    pagerduty.reply(0)  # b's create
+    pagerduty.reply(0, delay=3)  # a's note: no answer within 1 s
+    result = pytester.runpytest_subprocess(*options)
+    result.assert_outcomes(failed=2)
+    assert pagerduty.requests()[1:] == [
+        ("POST", "/incidents"),
+        ("POST", "/incidents"),  # b's page went out first
+        ("POST", f"/incidents/{incident_a}/notes"),  # once: it may have been added
+    ]
+    result.stdout.fnmatch_lines(
+        [
+            "test_two.py::test_a: not noted: timed out waiting for the reply. Fix: PagerDuty "
+            "did not confirm the note, which is not sent again*",
+            "PagerDuty: 1 created, 1 already open",
+        ]
+    )
+    assert "PagerDutyWarning" not in result.stdout.str()
+    assert not list(pytester.path.rglob("outbox.jsonl"))  # nothing left to replay
+
+
+def test_an_incident_opened_anew_starts_its_notes_from_none(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=SERVICE))
+    run(pytester, pagerduty.options(), monkeypatch, "down")
+    path = open_alerts_file(pytester)
+    remembered = json.loads(path.read_text())
+    for entry in remembered.values():
+        entry["notes"] = 1000  # this tool's share, used up on the first incident
+    path.write_text(json.dumps(remembered))
+    pagerduty.open_by_service.clear()  # on-call resolved it in PagerDuty
+    run(pytester, pagerduty.options(), monkeypatch, "down")  # a new incident
+    run(pytester, pagerduty.options(), monkeypatch, "down")
+    (second,) = pagerduty.open_incidents.values()
+    assert len(pagerduty.notes_of(second)) == 1
+
+
+def test_an_inherited_test_links_the_file_that_defines_it(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        base_checks="""
+        import os
+        import pytest
+
+        @pytest.mark.usefixtures("pagerduty_fixture")
+        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS")
+        class Checks:
+            def test_checkout(self):
+                assert os.environ.get("CHECKOUT_STATE") != "down"
+        """,
+        test_eu="from base_checks import Checks\n\nclass TestEU(Checks):\n    pass\n",
+    )
+    for name, value in GITHUB.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(pytester.path))
+    run(pytester, [*pagerduty.events_options(), "test_eu.py"], monkeypatch, "down")
+    (event,) = pagerduty.events()
+    source = event["links"][0]
+    assert source["href"] == "https://github.com/acme/shop/blob/c0ffee/base_checks.py#L7"
+    assert source["text"] == "Test source: base_checks.py line 7"
+
+
+def test_dist_each_counts_a_failure_on_one_worker_as_a_failing_run(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        test_shop="""
+        import os
+        import pytest
+
+        @pytest.mark.usefixtures("pagerduty_fixture")
+        @pytest.mark.pagerduty_trigger_incident(service_id="PWIXJZS", page_after_failures=2)
+        def test_checkout():
+            assert os.environ.get("PYTEST_XDIST_WORKER") != "gw1"
+        """
+    )
+    options = [*pagerduty.options(), "-n", "2", "--dist", "each"]
+    for _ in range(2):
+        pytester.runpytest_subprocess(*options).assert_outcomes(passed=1, failed=1)
+    assert len(pagerduty.incidents()) == 1
+
+
+def test_without_the_cache_plugin_failures_in_a_row_are_still_counted(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=f"{SERVICE}, page_after_failures=2"))
+    options = [*pagerduty.options(), "-p", "no:cacheprovider"]
+    run(pytester, options, monkeypatch, "down")
+    assert pagerduty.received == []
+    run(pytester, options, monkeypatch, "down")
+    assert len(pagerduty.incidents()) == 1
+    assert (pytester.path / ".pagerduty-failing.json").is_file()
+
+
+def test_a_history_pytest_cannot_write_is_a_warning_and_the_run_keeps_its_exit_code(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=SERVICE))
+    run(pytester, pagerduty.options("-W", "error"), monkeypatch, "down")
+    history = pytester.path / ".pytest_cache" / "v" / "pagerduty" / "failing"
+    history.unlink()
+    history.mkdir()  # a directory in the way: pytest's cache can neither read nor write it
+    again = run(pytester, pagerduty.options("-W", "error"), monkeypatch, "down")
+    assert again.ret == pytest.ExitCode.TESTS_FAILED  # not an internal error
+    again.stdout.fnmatch_lines(["already open: Test failed: test_checkout: *"])
+    told = run(pytester, pagerduty.options(), monkeypatch, "down")
+    assert "could not keep the failures in a row in pytest's cache" in told.stdout.str()
+    green = run(pytester, pagerduty.options("-W", "error"), monkeypatch, "up")
+    assert green.ret == pytest.ExitCode.OK
+    green.stdout.fnmatch_lines(["resolved: test_shop.py::test_checkout passes again"])
+
+
+def test_a_kept_page_is_sent_by_the_next_run_whatever_the_count_asks_then(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=SERVICE))
+    pagerduty.reply(503, {"error": {"message": "Service Unavailable"}})
+    run(pytester, pagerduty.options("--pagerduty_max_attempts=1"), monkeypatch, "down")
+    assert pagerduty.incidents() == [] or len(pagerduty.received) == 1
+    # Since then page_after_failures went up, and the test passes: the page
+    # the component already planned is still owed to on-call.
+    later = pagerduty.options("--pagerduty_page_after_failures=2")
+    replayed = run(pytester, later, monkeypatch, "up")
+    replayed.stdout.fnmatch_lines(
+        ["replayed 1 alert(s) an earlier run kept in the outbox: 1 sent*"]
+    )
+    assert pagerduty.requests()[1] == ("POST", "/incidents")
+    assert len(pagerduty.open_incidents) == 1

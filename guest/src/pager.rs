@@ -121,12 +121,13 @@ impl Pager {
         answer: Result<Delivered, DeliveryFailure>,
     ) -> Step {
         match answer {
-            Ok(delivered)
-                if request.kind == RequestKind::RestFind && !delivered.found.is_empty() =>
-            {
-                match &request.then_note {
-                    Some(note) => self.note_to(request, note, &delivered.found[0]),
-                    None => self.resolves(request, &delivered.found),
+            Ok(delivered) if request.kind == RequestKind::RestFind => {
+                match (&request.then_note, delivered.found.first()) {
+                    (Some(note), Some(id)) => self.note_to(request, note, id),
+                    (Some(_), None) => nothing_to_note(),
+                    (None, Some(_)) => self.resolves(request, &delivered.found),
+                    // Nothing open to resolve: done.
+                    (None, None) => Step::Delivered(delivered),
                 }
             }
             Ok(delivered) => Step::Delivered(delivered),
@@ -175,9 +176,12 @@ impl Pager {
         // A flaky test's info alert pages no one: it never counts, nor waits.
         let counts = severity != Some(Severity::Info);
         let needed = self.page_after(options);
-        let failed = failed_runs.max(1);
-        if counts && failed < needed {
-            return Ok(Planned::Counting(Counting { failed, needed }));
+        // 0: a replay, kept to be delivered: never counted again.
+        if counts && failed_runs != 0 && failed_runs < needed {
+            return Ok(Planned::Counting(Counting {
+                failed: failed_runs,
+                needed,
+            }));
         }
         if counts && self.paged.get() >= self.max_incidents() {
             return Ok(Planned::PastCap);
@@ -263,6 +267,23 @@ impl Pager {
             Err(error) => unbuildable(error),
         }
     }
+}
+
+/// A lookup made to note found no open incident with the key (resolved or
+/// merged since it answered "already open"): this note only is refused.
+fn nothing_to_note() -> Step {
+    Step::Rejected(Rejection {
+        kind: RejectionKind::NotFound,
+        error: PagerdutyError {
+            status: 0,
+            code: None,
+            message: "not noted: PagerDuty lists no open incident with the key".to_string(),
+            errors: Vec::new(),
+        },
+        stops: StopScope::ThisRequest,
+        fix: "none needed: the incident was resolved or merged meanwhile; the next failure opens a new one".to_string(),
+        setting: None,
+    })
 }
 
 /// A follow-up the settings cannot build: refused, this request only.
@@ -447,7 +468,7 @@ impl GuestPager for Pager {
         }
         let answer = match http::send(&request) {
             Ok(reply) => reply::classify_for(&request, reply.status, &reply.headers, &reply.body),
-            Err(error) => Err(reply::transport_failure(&error, request.api)),
+            Err(error) => Err(reply::transport_failure(&error, &request)),
         };
         self.step(&request, progress, answer)
     }
@@ -610,9 +631,9 @@ mod tests {
         assert_eq!(plan(&p, &three, None, 2), "counting 2 of 3");
         assert_eq!(plan(&p, &three, None, 3), "page");
         assert_eq!(plan(&p, &three, None, 4), "page");
-        // A host without history passes 0 or 1: this run alone.
-        assert_eq!(plan(&p, &three, None, 0), "counting 1 of 3");
-        assert_eq!(p.paged.get(), 2);
+        // 0: a replay of an alert an earlier run kept to deliver: it pages.
+        assert_eq!(plan(&p, &three, None, 0), "page");
+        assert_eq!(p.paged.get(), 3);
     }
 
     #[test]
@@ -796,8 +817,13 @@ mod tests {
             lookup_reply("POTHER1", &key()),
             lookup_reply("PWIXJZS", "another-key"),
         ] {
+            // The component says so: a host need not tell an empty lookup apart.
             match p.decide(lookup.clone(), None, 200, Vec::new(), body) {
-                Step::Delivered(d) => assert!(d.found.is_empty() && d.id.is_none()),
+                Step::Rejected(r) => {
+                    assert_eq!(r.kind, RejectionKind::NotFound);
+                    assert_eq!(r.stops, StopScope::ThisRequest);
+                    assert!(r.error.message.starts_with("not noted: "));
+                }
                 other => panic!("{other:?}"),
             }
         }

@@ -147,7 +147,9 @@ fn error_reply(body: &[u8]) -> Option<ErrorFields> {
 fn error_details(errors: &Value) -> Vec<String> {
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
-        other => other.to_string(),
+        // `other.to_string()`'s text, through the JSON writer requests use
+        // (`Value`'s `Display` is two more writers, compact and pretty).
+        other => crate::request::json(other),
     };
     match errors {
         Value::Array(items) => items.iter().map(text).collect(),
@@ -278,6 +280,9 @@ pub fn classify(
             return Ok(delivered())
         }
         // A refused note never stops paging: this note only.
+        // Rate limited: not taken, so safe to send again; any other failure
+        // may have added it.
+        408 | 500..=599 if kind == RequestKind::RestNote => unconfirmed_note(error),
         400 | 402 | 403 | 404 if kind == RequestKind::RestNote => {
             let (why, fix) = match status {
                 400 => (RejectionKind::InvalidRequest, "PagerDuty did not take the note (an incident holds at most 2,000 notes); the incident stays open"),
@@ -382,16 +387,42 @@ pub fn classify_for(
     answer
 }
 
-/// Classifies a request that got no reply.
-pub fn transport_failure(error: &ErrorCode, api: Api) -> DeliveryFailure {
+/// Classifies a request that got no reply. A note is sent again only when
+/// it never reached PagerDuty (refused, not connected, no address): sent
+/// twice, it would show twice.
+pub fn transport_failure(error: &ErrorCode, request: &AlertRequest) -> DeliveryFailure {
     let described = describe(error);
+    let unsent = matches!(
+        error,
+        ErrorCode::ConnectionRefused
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::DnsTimeout
+            | ErrorCode::DnsError(_)
+    );
     match error {
-        ErrorCode::HttpRequestDenied => denied(api, described),
+        ErrorCode::HttpRequestDenied => denied(request.api, described),
+        _ if request.kind == RequestKind::RestNote && !unsent => unconfirmed_note(PagerdutyError {
+            status: 0,
+            code: None,
+            message: described,
+            errors: Vec::new(),
+        }),
         _ => DeliveryFailure::RetryLater(Retry {
             after_seconds: None,
             reason: described,
         }),
     }
+}
+
+/// A note PagerDuty may have taken without saying so: not sent again.
+fn unconfirmed_note(error: PagerdutyError) -> DeliveryFailure {
+    rejected(
+        RejectionKind::Other,
+        error,
+        StopScope::ThisRequest,
+        "PagerDuty did not confirm the note, which is not sent again (sent twice, it would show twice); the next failure notes the incident",
+        None,
+    )
 }
 
 /// A destination the host does not allow (its sandbox, or its allow-list
@@ -767,13 +798,54 @@ mod tests {
 
     #[test]
     fn refused_connections_retry_and_denied_ones_stop() {
+        let create = AlertRequest {
+            kind: RequestKind::RestCreate,
+            ..lookup_request("https://api.pagerduty.com/incidents", "k")
+        };
         assert!(matches!(
-            transport_failure(&ErrorCode::ConnectionRefused, Api::Rest),
+            transport_failure(&ErrorCode::ConnectionRefused, &create),
             DeliveryFailure::RetryLater(_)
         ));
-        match transport_failure(&ErrorCode::HttpRequestDenied, Api::Rest) {
+        match transport_failure(&ErrorCode::HttpRequestDenied, &create) {
             DeliveryFailure::Rejected(r) => assert_eq!(r.kind, RejectionKind::Denied),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_note_is_sent_again_only_when_it_never_reached_pagerduty() {
+        let note = AlertRequest {
+            kind: RequestKind::RestNote,
+            ..lookup_request("https://api.pagerduty.com/incidents/Q1/notes", "k")
+        };
+        for unsent in [ErrorCode::ConnectionRefused, ErrorCode::ConnectionTimeout] {
+            let failure = transport_failure(&unsent, &note);
+            assert!(
+                matches!(failure, DeliveryFailure::RetryLater(_)),
+                "{failure:?}"
+            );
+        }
+        for maybe_taken in [
+            ErrorCode::HttpResponseTimeout,
+            ErrorCode::ConnectionReadTimeout,
+            ErrorCode::ConnectionTerminated,
+        ] {
+            match transport_failure(&maybe_taken, &note) {
+                DeliveryFailure::Rejected(r) => {
+                    assert_eq!(r.stops, StopScope::ThisRequest);
+                    assert!(r.fix.contains("not sent again"), "{}", r.fix);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A reply: rate limited is retried; a server error or 408 is not.
+        let answer = |status| classify(RequestKind::RestNote, status, &[], b"{}", None);
+        assert!(matches!(answer(429), Err(DeliveryFailure::RetryLater(_))));
+        for status in [408, 500, 502, 503] {
+            match answer(status) {
+                Err(DeliveryFailure::Rejected(r)) => assert_eq!(r.stops, StopScope::ThisRequest),
+                other => panic!("{status}: {other:?}"),
+            }
         }
     }
 
@@ -905,7 +977,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Bad credentials stop the REST API as for any request; a 429 or a
-        // 5xx is retried; a 400 is never taken for an open key.
+        // Only 429 is retried; a 400 is never taken for an open key.
         match note_reply(401, "") {
             Err(DeliveryFailure::Rejected(r)) => assert_eq!(r.stops, StopScope::ThisApi),
             other => panic!("{other:?}"),
@@ -914,9 +986,13 @@ mod tests {
             note_reply(429, ""),
             Err(DeliveryFailure::RetryLater(_))
         ));
+        // A server error may have added it: not sent again.
         assert!(matches!(
             note_reply(503, ""),
-            Err(DeliveryFailure::RetryLater(_))
+            Err(DeliveryFailure::Rejected(Rejection {
+                stops: StopScope::ThisRequest,
+                ..
+            }))
         ));
         let duplicate = r#"{"error":{"message":"Invalid Input Provided","errors":["Open incident with matching incident key already exists"]}}"#;
         assert!(matches!(

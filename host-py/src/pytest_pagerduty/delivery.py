@@ -54,11 +54,14 @@ class Trigger:
     entry_id: str | None = None
     # Kept by an earlier run, and sent by this one.
     replayed: bool = False
-    # Runs in a row the test has failed in on this machine, this one included.
+    # Runs in a row the test has failed in on this machine, this one included
+    # (0 for a replay: kept to be delivered, never counted again).
     failed_runs: int = 1
     # What this machine remembers of the test's open incident, for a note
-    # when it is still open: its id and the notes added to it so far.
+    # when it is still open: its id, the key it was opened with, the notes
+    # added to it so far.
     incident_id: str | None = None
+    incident_key: str | None = None
     notes: int = 0
 
 
@@ -76,7 +79,17 @@ class Resolve:
     dedup_key: str | None = None
 
 
-Job = Union[Trigger, Resolve]
+@dataclass(frozen=True)
+class Note:
+    """A test failed again while its REST incident is open: note it. Sent
+    after the run's pages, as resolves are: a slow note never holds one up."""
+
+    trigger: Trigger
+    # The key the trigger was answered "already open" for.
+    dedup_key: str
+
+
+Job = Union[Trigger, Resolve, Note]
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,9 @@ class Keeper(Protocol):
     def trigger_of(self, entry: Any) -> tuple[Trigger, str | None]: ...
 
 
+# The largest u32: wasmtime-py would wrap a larger count silently.
+U32_MAX = 2**32 - 1
+
 _AGGREGATE = object()
 _REPLAY = object()
 _STOP = object()
@@ -211,6 +227,14 @@ class Delivery:
             self._pending[id(job)] = job
         self._put(0 if isinstance(job, Trigger) else 2, job)
 
+    def _submit_later(self, job: Job) -> None:
+        """From the delivery thread itself: queued unless the run is over."""
+        with self._lock:
+            if self._closed:
+                return
+            self._pending[id(job)] = job
+        self._put(2, job)
+
     def replay_leftovers(self) -> None:
         """Sends, before anything else, what earlier runs kept in the outbox
         (unless this run cannot send: without credentials they stay)."""
@@ -249,6 +273,9 @@ class Delivery:
     def _unsent(self, job: Job, reason: str) -> list[Result]:
         if isinstance(job, Resolve):
             return [((), Outcome(job.nodeid, "failed", "", what="resolve", reason=reason))]
+        if isinstance(job, Note):
+            nodeid = job.trigger.failure.nodeid
+            return [((), Outcome(nodeid, "failed", "", what="note", reason=f"not noted: {reason}"))]
         outcome = Outcome(job.failure.nodeid, "queued", "", reason=reason, replayed=job.replayed)
         return [((job,), outcome)]
 
@@ -298,7 +325,7 @@ class Delivery:
             elif item is _REPLAY:
                 jobs = []
             else:
-                assert isinstance(item, (Trigger, Resolve))
+                assert isinstance(item, (Trigger, Resolve, Note))
                 jobs = [item]
             if not jobs and item is not _REPLAY:
                 continue
@@ -359,11 +386,14 @@ class Delivery:
     def _deliver(self, pager: Any, job: Job) -> list[Result]:
         if isinstance(job, Resolve):
             return [((), self._resolve(pager, job))]
+        if isinstance(job, Note):
+            return self._note(pager, job)
         failed = Outcome(job.failure.nodeid, "failed", "", replayed=job.replayed)
         marker = pager.marker(job.marker, job.positional)
         if isinstance(marker, wit.MarkerError):  # checked at collection; kept for safety
             return [((job,), replace(failed, reason=marker.problem, fix=marker.fix))]
-        planned = pager.trigger(self._context(job.failure), marker, job.severity, job.failed_runs)
+        failed_runs = min(max(job.failed_runs, 0), U32_MAX)
+        planned = pager.trigger(self._context(job.failure), marker, job.severity, failed_runs)
         if isinstance(planned, wit.CountingPlan):
             runs = planned.payload
             reason = f"failing {runs.failed} of {runs.needed} before paging"
@@ -380,29 +410,33 @@ class Delivery:
             self._keeper.durable()
         outcome = self._send(pager, planned.payload, "trigger")
         outcome = replace(outcome, nodeid=failed.nodeid, replayed=job.replayed)
-        results: list[Result] = [((job,), outcome)]
-        if outcome.status == "already-open":
-            results += self._note(pager, job, marker, outcome)
-        return results + self._fallback(pager, job.failure, outcome)
+        if outcome.status == "already-open" and outcome.dedup_key:
+            self._submit_later(Note(job, outcome.dedup_key))
+        return [((job,), outcome), *self._fallback(pager, job.failure, outcome)]
 
-    def _note(self, pager: Any, job: Trigger, marker: Any, opened: Outcome) -> list[Result]:
+    def _note(self, pager: Any, job: Note) -> list[Result]:
         """The test failed again while its incident is open: the component's
         note on it (once per run, up to its share of PagerDuty's limit), or
         why there is none."""
-        nodeid = job.failure.nodeid
-        note = Outcome(nodeid, "failed", "", "note", dedup_key=opened.dedup_key)
-        args = (job.incident_id, opened.dedup_key, job.notes)
-        repeat = pager.repeat(self._context(job.failure), marker, *args)
+        trigger = job.trigger
+        nodeid = trigger.failure.nodeid
+        note = Outcome(nodeid, "failed", "", "note", dedup_key=job.dedup_key)
+        marker = pager.marker(trigger.marker, trigger.positional)
+        if isinstance(marker, wit.MarkerError):  # checked at collection; kept for safety
+            return [((), replace(note, reason=marker.problem, fix=marker.fix))]
+        # What this machine remembers is of this incident only if its key is this one.
+        same = trigger.incident_key in (None, job.dedup_key)
+        incident_id = trigger.incident_id if same else None
+        notes = min(max(trigger.notes, 0), U32_MAX) if same else 0
+        repeat = pager.repeat(
+            self._context(trigger.failure), marker, incident_id, job.dedup_key, notes
+        )
         if isinstance(repeat, wit.Skip):
             return [((), replace(note, reason=repeat.payload))]
         if not isinstance(repeat, wit.Note):
             reason, fix = build_problem(repeat)
             return [((), replace(note, reason=reason, fix=fix))]
         outcome = replace(self._send(pager, repeat.payload, "note"), nodeid=nodeid)
-        if outcome.status == "noted" and not (outcome.incident and outcome.incident.id):
-            # The lookup found no open incident with the key (resolved meanwhile).
-            reason = "not noted: PagerDuty lists no open incident with the key"
-            return [((), replace(outcome, status="failed", reason=reason))]
         if outcome.status == "queued":  # a note is not kept: the next failure notes
             return [((), replace(outcome, status="failed"))]
         return [((), outcome)]

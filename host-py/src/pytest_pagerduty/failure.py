@@ -69,8 +69,9 @@ def describe(
     message = getattr(crash, "message", None)
     doc = getattr(getattr(item, "obj", None), "__doc__", None)
     phase = report.when if report.when in ("setup", "call", "teardown") else "call"
-    # `location` is pytest's (path from the rootdir, line from 0) of the test function.
-    line = item.location[1]
+    # `location` is pytest's (path from the rootdir, line from 0) of the test
+    # function: for an inherited test, the base class's file, not the item's.
+    where, line = item.location[0], item.location[1]
     return {
         "nodeid": _text(item.nodeid),
         "short_name": _text(short_name) if short_name is not None else None,
@@ -79,7 +80,7 @@ def describe(
         "traceback": _text(_failure_text(report, call) if full else (message or "")),
         "phase": phase,
         "duration_seconds": float(report.duration or 0.0),
-        "source": source(item.path, _line(line)),
+        "source": source(item.config.rootpath / where, _line(line)),
         "failed_at_ms": _now_ms(),
     }
 

@@ -5,6 +5,7 @@ forgets the test; the component decides whether the count pages."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,26 +27,41 @@ class History:
             if name.startswith(DIGEST) and isinstance(value, int) and value > 0
         }
         self.changed = False
+        # Tests that failed in this run: a pass elsewhere in it (--dist each
+        # runs a test on every worker) does not undo that.
+        self._failed_now: set[str] = set()
 
     def failed(self, nodeid: str) -> int:
         """Records a failure in this run; the runs in a row it makes."""
-        runs = self._counts.get(digest(nodeid), 0) + 1
-        self._counts[digest(nodeid)] = runs
+        name = digest(nodeid)
+        runs = self._counts.get(name, 0) + 1
+        self._counts[name] = runs
+        self._failed_now.add(name)
         self.changed = True
         return runs
 
     def passed(self, nodeid: str) -> None:
-        if self._counts.pop(digest(nodeid), None) is not None:
+        """Records a pass: the test starts over, unless it failed in this run
+        (call it once the run's failures are recorded)."""
+        name = digest(nodeid)
+        if name not in self._failed_now and self._counts.pop(name, None) is not None:
             self.changed = True
 
     def counts(self) -> dict[str, int]:
         return dict(self._counts)
 
 
+def _without_cache(config: pytest.Config) -> Path:
+    """With the cache plugin off (`-p no:cacheprovider`), the count is kept
+    in the rootdir, as the outbox is: else a test with page_after_failures
+    of 2 or more would never page."""
+    return Path(config.rootpath, ".pagerduty-failing.json")
+
+
 def load(config: pytest.Config) -> History:
-    return History(cached.read(config, CACHE_KEY))
+    return History(cached.read(config, CACHE_KEY, _without_cache(config)))
 
 
 def save(config: pytest.Config, history: History) -> None:
     if history.changed:
-        cached.write(config, CACHE_KEY, history.counts())
+        cached.write(config, CACHE_KEY, history.counts(), _without_cache(config))

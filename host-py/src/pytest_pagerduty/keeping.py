@@ -76,7 +76,8 @@ def trigger_of(entry: Entry, settings: Settings) -> tuple[Trigger, str | None]:
         entry.severity,
         entry.id,
         True,
-        failed_runs=entry.failed_runs,
+        # Kept to be delivered: the component never counts it again.
+        failed_runs=0,
     )
     return trigger, problem
 
@@ -191,7 +192,6 @@ class Keeper:
             NOT_CONFIRMED,
             trigger.severity,
             self.owner,
-            trigger.failed_runs,
         )
         try:
             with self._mutex:

@@ -92,8 +92,11 @@ def remember(
         # "Already open" names no incident: keep the id an earlier run learned.
         "incident_id": incident_id or before.get("incident_id"),
     }
-    if before.get("dedup_key") == dedup_key and before.get("notes"):
-        entry["notes"] = before["notes"]  # the same incident: its notes so far
+    # The same incident ("already open" names none): its notes so far. A
+    # created one is new, with none.
+    same = before.get("dedup_key") == dedup_key and incident_id in (None, before.get("incident_id"))
+    if same and before.get("notes"):
+        entry["notes"] = before["notes"]
     if covers:
         entry["covers"] = covers
     remembered[name] = entry

@@ -60,8 +60,6 @@ class Entry:
     # Refused for good: a dead letter, with PagerDuty's reason and the fix.
     dead: bool = False
     fix: str = ""
-    # Runs in a row the test had failed in (`page_after_failures`).
-    failed_runs: int = 1
 
     @classmethod
     def new(
@@ -72,7 +70,6 @@ class Entry:
         reason: str,
         severity: wit.Severity | None = None,
         owner: str | None = None,
-        failed_runs: int = 1,
     ) -> Entry:
         return cls(
             id=uuid.uuid4().hex,
@@ -83,7 +80,6 @@ class Entry:
             positional=positional,
             severity=severity,
             owner=owner,
-            failed_runs=failed_runs,
         )
 
     def to_json(self) -> str:

@@ -82,6 +82,8 @@ class PagerDutyReporter:
         self.reruns: dict[str, dict[str, Any]] = {}
         self.flaky: list[str] = []
         self.triggered: set[str] = set()
+        # Marked tests that passed (with --dist each, perhaps failing elsewhere).
+        self.passed: set[str] = set()
         self.resolving: set[str] = set()
         self.described: set[str] = set()
 
@@ -229,7 +231,7 @@ class PagerDutyReporter:
                 self.triggered.add(nodeid)
                 flaky = failure.to_wit(self.reruns[nodeid])
                 self._page(Trigger(flaky, marker, positional, "info"))
-        self.history.passed(nodeid)
+        self.passed.add(nodeid)  # counted at the end: a failure anywhere in the run wins
         for name in self.covering.get(nodeid, ()):
             self.aggregate_passes.setdefault(name, (marker, positional))
         remembered = self.open_alerts.get(nodeid)
@@ -261,6 +263,7 @@ class PagerDutyReporter:
             data["positional"],
             failed_runs=self.history.failed(nodeid),
             incident_id=remembered.get("incident_id"),
+            incident_key=remembered.get("dedup_key"),
             notes=notes if isinstance(notes, int) else 0,
         )
         self._page(trigger)
@@ -303,25 +306,31 @@ class PagerDutyReporter:
             self.config.workeroutput[UNAVAILABLE] = self.collected.unavailable  # type: ignore[attr-defined]
         if not self.is_worker:
             self._resolve_aggregates()
-            # A preview changes nothing; any other run counts failures in a row.
-            if not self.settings.dry_run_requested:
-                failure_history.save(self.config, self.history)
         try:
-            if self.is_worker or self._delivery is None:
-                return  # nothing was sent: nothing to wait for
-            self.outcomes = self._delivery.finish()
-            self.dead_letters = len(self._delivery.dead_letters)
+            if not self.is_worker and self._delivery is not None:
+                self.outcomes = self._delivery.finish()
+                self.dead_letters = len(self._delivery.dead_letters)
         finally:
             if self._sigterm is not None:
                 self._sigterm.restore()
             if self._keeper is not None:
                 self._keeper.close()
+        if self.is_worker:
+            return
+        # After the pages are out: keeping state must never hold them up.
+        # A preview changes nothing; any other run counts failures in a row.
+        if not self.settings.dry_run_requested:
+            for nodeid in self.passed:
+                self.history.passed(nodeid)
+            self._keep("the failures in a row", failure_history.save, self.history)
+        if self._delivery is None:
+            return  # nothing was sent: nothing else to keep
         from . import summary
 
         # Only what PagerDuty confirmed is remembered: a dry run changes nothing.
         if any(o.status != "dry-run" for o in self.outcomes):
             open_alerts.update(self.open_alerts, self.outcomes)
-            open_alerts.save(self.config, self.open_alerts)
+            self._keep("the open alerts", open_alerts.save, self.open_alerts)
         if any(o.status == "dry-run" for o in self.outcomes):
             self.dry_run_file = self._dry_run_path()
             try:
@@ -339,6 +348,20 @@ class PagerDutyReporter:
                     f"incident for {outcome.nodeid} {verb[outcome.status]}: {outcome.reason}",
                     where=outcome.nodeid.partition("::")[0],
                 )
+
+    def _keep(self, what: str, save: Any, value: Any) -> None:
+        """Saves run state; a cache that cannot take it (read-only, a
+        directory in the way, its warning made an error) is a warning."""
+        try:
+            # pytest's cache warns, then gives up: said as our own warning.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                save(self.config, value)
+            problems = [str(w.message) for w in caught]
+        except Exception as err:
+            problems = [str(err)]
+        for problem in problems:
+            self._warn(f"could not keep {what} in pytest's cache: {problem}")
 
     def _dry_run_path(self) -> Path:
         return self.settings.dry_run_file or state_path(self.config, "dry-run.json")

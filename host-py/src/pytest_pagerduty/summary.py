@@ -117,7 +117,8 @@ def line(outcome: Outcome) -> str:
     if outcome.what == "note":
         if outcome.status == "noted":
             return f"noted on its open incident: {nodeid} failed again"
-        return f"{nodeid}: {reason}.{_fix(outcome)}"
+        said = reason if reason.startswith("not noted") else f"not noted: {reason}"
+        return f"{nodeid}: {said}.{_fix(outcome)}"
     if outcome.status == "counting":
         return f"{reason}: {name}"
     if outcome.what == "resolve":

@@ -283,10 +283,6 @@ impl Context<'_> {
             Delivery::Shown => {
                 println!("would note: {title}\n{}", pager::shown(request));
             }
-            // A lookup that found nothing open: nothing to note.
-            Delivery::Delivered(_) if request.kind == RequestKind::RestFind => {
-                println!("not noted: no open incident has its key: {id}");
-            }
             Delivery::Delivered(delivered) => {
                 let incident = delivered.id.as_deref().unwrap_or("?");
                 println!("{title} (incident {incident})");
@@ -299,8 +295,10 @@ impl Context<'_> {
                 }
             }
             Delivery::AlreadyOpen => {}
+            // The page went out; a note that did not is said, and is not a
+            // delivery failure (the next failing run notes the incident).
             Delivery::Failed(reason) | Delivery::Refused { line: reason, .. } => {
-                self.tally.undelivered.push(format!("{title}: {reason}"));
+                println!("not noted: {id}: {reason}");
             }
             Delivery::FollowUp(requests) => {
                 for (next, d) in requests {
