@@ -148,11 +148,19 @@ fn trim_details(event: &mut Event) {
         };
         let details = &mut payload.custom_details;
         details.insert("note".into(), trimmed_note(from));
-        let largest = details
-            .iter()
-            .filter(|(name, _)| *name != "note")
-            .max_by_key(|(_, value)| request::json(value).len())
-            .map(|(name, _)| name.clone());
+        // The last of the largest, as `max_by_key` would pick it (spelled
+        // out: the adapter's code costs the component more).
+        let mut largest: Option<(&String, usize)> = None;
+        for (name, value) in details.iter() {
+            if name == "note" {
+                continue;
+            }
+            let size = request::json(value).len();
+            if largest.is_none_or(|(_, most)| size >= most) {
+                largest = Some((name, size));
+            }
+        }
+        let largest = largest.map(|(name, _)| name.clone());
         if size(event) <= PAYLOAD_MAX {
             return;
         }
@@ -166,8 +174,14 @@ fn trim_details(event: &mut Event) {
                 *text = text::cut_end(text, text.len() / 2);
             }
             Some(Value::Array(items)) if items.len() > 1 => items.truncate(items.len() / 2),
+            // Rebuilt without it: `Map::remove` would bring in the B-tree's
+            // rebalancing (about 4 KB) for this one use.
             _ => {
-                details.remove(&name);
+                for (key, value) in std::mem::take(details) {
+                    if key != name {
+                        details.insert(key, value);
+                    }
+                }
             }
         }
     }
@@ -180,11 +194,11 @@ fn trim_details(event: &mut Event) {
 /// (at most `compose::NODEID_MAX` as built, so it fits) and the note.
 fn only_id_and_note(details: &mut Map<String, Value>, from: usize) -> Map<String, Value> {
     let mut kept = Map::new();
-    let nodeid = details
-        .remove("nodeid")
-        .filter(|id| request::json(id).len() <= 2 * crate::compose::NODEID_MAX);
-    if let Some(nodeid) = nodeid {
-        kept.insert("nodeid".into(), nodeid);
+    // Taken whole, not by `Map::remove` (`trim_details`).
+    for (name, value) in std::mem::take(details) {
+        if name == "nodeid" && request::json(&value).len() <= 2 * crate::compose::NODEID_MAX {
+            kept.insert(name, value);
+        }
     }
     kept.insert("note".into(), trimmed_note(from));
     kept
@@ -204,7 +218,11 @@ fn finish(
         // `from_slice`, as replies are read: `from_str` would be a second
         // copy of the whole JSON reader (about 8 KB).
         serde_json::from_slice(body.as_bytes()).unwrap_or_else(|_| panic!("just serialized"));
-    display["routing_key"] = Value::String(REDACTED.to_string());
+    // Not `display["routing_key"] = ..`: indexing brings in its panic
+    // message's formatting; the body is always an object.
+    if let Value::Object(fields) = &mut display {
+        fields.insert("routing_key".into(), Value::String(REDACTED.to_string()));
+    }
     request::finish(
         Parts {
             kind,
@@ -216,7 +234,10 @@ fn finish(
                 header("Content-Type", "application/json", false),
             ],
             body,
-            display_body: display.to_string(),
+            // The same text as `display.to_string()`, through the one JSON
+            // writer every body uses: `Value`'s `Display` would be two more
+            // (compact and pretty).
+            display_body: request::json(&display),
             title,
             dedup_key: event.dedup_key.to_string(),
         },

@@ -49,11 +49,19 @@ pub fn url_problem(url: &str, https_only: bool) -> Option<String> {
     if url.contains(|c: char| c.is_whitespace() || c.is_control()) {
         return Some("holds spaces or control characters".to_string());
     }
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = &rest[..host_end(rest)];
     if host.is_empty() || host.starts_with(':') || host.contains('@') {
         return Some("names no host".to_string());
     }
     None
+}
+
+/// Where the host of a URL's `rest` (after `://`) ends: at its first `/`,
+/// `?` or `#`. By bytes: a `char` pattern would bring in a searcher.
+fn host_end(rest: &str) -> usize {
+    rest.bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len())
 }
 
 fn get<'a>(variables: &'a [Variable], name: &str) -> Option<&'a str> {
@@ -66,7 +74,16 @@ fn get<'a>(variables: &'a [Variable], name: &str) -> Option<&'a str> {
 
 /// `/` separators, without a trailing one.
 fn slashes(path: &str) -> String {
-    path.replace('\\', "/").trim_end_matches('/').to_string()
+    // By bytes, not `replace('\\', "/")` and its searcher: both are ASCII,
+    // so the text stays UTF-8.
+    let mut bytes = path.as_bytes().to_vec();
+    for b in &mut bytes {
+        if *b == b'\\' {
+            *b = b'/';
+        }
+    }
+    let path = String::from_utf8(bytes).unwrap_or_default();
+    path.trim_end_matches('/').to_string()
 }
 
 fn is_absolute(path: &str) -> bool {
@@ -89,7 +106,13 @@ pub fn relative_path(location: &SourceLocation, workspace: Option<&str>) -> Opti
                 && head.eq_ignore_ascii_case(&workspace));
         rest.strip_prefix('/').filter(|_| same)?.to_string()
     } else {
-        path.trim_start_matches("./").to_string()
+        // `trim_start_matches("./")`, without the substring searcher it
+        // brings in (1 KB).
+        let mut path = path.as_str();
+        while let Some(rest) = path.strip_prefix("./") {
+            path = rest;
+        }
+        path.to_string()
     };
     let bad = relative.is_empty()
         || relative
@@ -100,16 +123,7 @@ pub fn relative_path(location: &SourceLocation, workspace: Option<&str>) -> Opti
 
 /// Percent-encodes a path, keeping its `/` separators.
 fn encoded(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    crate::text::percent_encoded(path, true)
 }
 
 /// The URL without a user before its host: Azure Pipelines names an Azure
@@ -119,8 +133,8 @@ fn without_user(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
+    let end = host_end(rest);
+    match rest.as_bytes()[..end].iter().rposition(|&b| b == b'@') {
         Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
         None => url.to_string(),
     }
@@ -132,66 +146,84 @@ fn without_user(url: &str) -> String {
 pub fn source(variables: &[Variable], location: &SourceLocation) -> Option<(String, String)> {
     let var = |name| get(variables, name);
     let line = location.line.filter(|l| *l > 0);
-    let github = |base: &str, sha: &str, path: &str| {
-        let anchor = line.map(|l| format!("#L{l}")).unwrap_or_default();
-        format!("{base}/blob/{sha}/{}{anchor}", encoded(path))
-    };
-    let (href, path) = if var("GITHUB_ACTIONS").is_some() {
-        let path = relative_path(location, var("GITHUB_WORKSPACE"))?;
-        let base = format!(
-            "{}/{}",
-            var("GITHUB_SERVER_URL")?.trim_end_matches('/'),
-            var("GITHUB_REPOSITORY")?
-        );
-        (github(&base, var("GITHUB_SHA")?, &path), path)
+    // Each code host's CI: its checkout and its commit. One shape of link
+    // serves GitHub, GitLab and Bitbucket (`{base}/{blob}/{sha}/{path}` and
+    // a line anchor), built in one place: the component's size (P4).
+    let (host, workspace, commit) = if var("GITHUB_ACTIONS").is_some() {
+        (Host::GitHub, "GITHUB_WORKSPACE", "GITHUB_SHA")
     } else if var("GITLAB_CI").is_some() {
-        let path = relative_path(location, var("CI_PROJECT_DIR"))?;
-        let base = format!("{}/-", var("CI_PROJECT_URL")?.trim_end_matches('/'));
-        (github(&base, var("CI_COMMIT_SHA")?, &path), path)
+        (Host::GitLab, "CI_PROJECT_DIR", "CI_COMMIT_SHA")
     } else if var("BITBUCKET_BUILD_NUMBER").is_some() {
-        let path = relative_path(location, var("BITBUCKET_CLONE_DIR"))?;
-        // Bitbucket names its origin with http://; it serves https.
-        let origin = var("BITBUCKET_GIT_HTTP_ORIGIN")?.trim_end_matches('/');
-        let origin = match origin.strip_prefix("http://") {
-            Some(rest) => format!("https://{rest}"),
-            None => origin.to_string(),
-        };
-        let anchor = line.map(|l| format!("#lines-{l}")).unwrap_or_default();
-        let sha = var("BITBUCKET_COMMIT")?;
-        (
-            format!("{origin}/src/{sha}/{}{anchor}", encoded(&path)),
-            path,
-        )
+        (Host::Bitbucket, "BITBUCKET_CLONE_DIR", "BITBUCKET_COMMIT")
     } else if var("TF_BUILD").is_some() {
-        let path = relative_path(location, var("BUILD_SOURCESDIRECTORY"))?;
-        let uri = without_user(var("BUILD_REPOSITORY_URI")?.trim_end_matches('/'));
-        let uri = uri.as_str();
-        let sha = var("BUILD_SOURCEVERSION")?;
-        let href = match var("BUILD_REPOSITORY_PROVIDER") {
-            Some("GitHub") | Some("GitHubEnterprise") => {
-                github(uri.strip_suffix(".git").unwrap_or(uri), sha, &path)
-            }
-            Some("TfsGit") => {
-                // As Azure Repos links one line itself: from its start to the
-                // start of the next (`lineEnd` the same line marks nothing).
-                let lines = line
-                    .map(|l| {
-                        let end = l.saturating_add(1);
-                        format!("&line={l}&lineEnd={end}&lineStartColumn=1&lineEndColumn=1&lineStyle=plain")
-                    })
-                    .unwrap_or_default();
-                format!(
-                    "{uri}?path=/{}&version=GC{sha}{lines}&_a=contents",
-                    encoded(&path)
-                )
-            }
-            _ => return None,
-        };
-        (href, path)
+        (Host::Azure, "BUILD_SOURCESDIRECTORY", "BUILD_SOURCEVERSION")
     } else {
         return None;
     };
+    let path = relative_path(location, var(workspace))?;
+    let sha = var(commit)?;
+    let (base, blob, anchor) = match host {
+        Host::GitHub => (
+            format!(
+                "{}/{}",
+                var("GITHUB_SERVER_URL")?.trim_end_matches('/'),
+                var("GITHUB_REPOSITORY")?
+            ),
+            "blob",
+            "#L",
+        ),
+        Host::GitLab => (
+            format!("{}/-", var("CI_PROJECT_URL")?.trim_end_matches('/')),
+            "blob",
+            "#L",
+        ),
+        Host::Bitbucket => {
+            // Bitbucket names its origin with http://; it serves https.
+            let origin = var("BITBUCKET_GIT_HTTP_ORIGIN")?.trim_end_matches('/');
+            let origin = match origin.strip_prefix("http://") {
+                Some(rest) => format!("https://{rest}"),
+                None => origin.to_string(),
+            };
+            (origin, "src", "#lines-")
+        }
+        Host::Azure => {
+            let uri = without_user(var("BUILD_REPOSITORY_URI")?.trim_end_matches('/'));
+            match var("BUILD_REPOSITORY_PROVIDER") {
+                Some("GitHub") | Some("GitHubEnterprise") => (
+                    uri.strip_suffix(".git").unwrap_or(&uri).to_string(),
+                    "blob",
+                    "#L",
+                ),
+                Some("TfsGit") => {
+                    // As Azure Repos links one line itself: from its start to
+                    // the start of the next (`lineEnd` the same line marks
+                    // nothing).
+                    let lines = line
+                        .map(|l| {
+                            let end = l.saturating_add(1);
+                            format!("&line={l}&lineEnd={end}&lineStartColumn=1&lineEndColumn=1&lineStyle=plain")
+                        })
+                        .unwrap_or_default();
+                    let href = format!(
+                        "{uri}?path=/{}&version=GC{sha}{lines}&_a=contents",
+                        encoded(&path)
+                    );
+                    return url_problem(&href, false).is_none().then_some((href, path));
+                }
+                _ => return None,
+            }
+        }
+    };
+    let anchor = line.map(|l| format!("{anchor}{l}")).unwrap_or_default();
+    let href = format!("{base}/{blob}/{sha}/{}{anchor}", encoded(&path));
     url_problem(&href, false).is_none().then_some((href, path))
+}
+
+enum Host {
+    GitHub,
+    GitLab,
+    Bitbucket,
+    Azure,
 }
 
 /// The links on-call needs, in that order: the source of `failure`'s test

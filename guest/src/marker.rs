@@ -94,7 +94,13 @@ fn runs(name: &str, value: &MarkerValue) -> Result<u32, MarkerError> {
         Ok(n) if (1..=PAGE_AFTER_MAX).contains(&n) => Ok(n),
         _ => Err(error(
             Some(name),
-            format!("{name}={number} is out of range"),
+            // The sign apart: `i64`'s own formatting would be one more
+            // copy of the integer formatter than `u64`'s (the same text).
+            format!(
+                "{name}={}{} is out of range",
+                if number < 0 { "-" } else { "" },
+                number.unsigned_abs()
+            ),
             format!("use a whole number from 1 (page at the first failure) to {PAGE_AFTER_MAX}"),
         )),
     }

@@ -19,6 +19,27 @@ pub fn join(items: &[String], separator: &str) -> String {
         .join(separator)
 }
 
+/// Percent-encodes `value`: RFC 3986's unreserved characters pass, and `/`
+/// too when `keep_slash` (a path). Spelled out, not `format!("%{b:02X}")`.
+pub fn percent_encoded(value: &str, keep_slash: bool) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            b'/' if keep_slash => out.push('/'),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
+    out
+}
+
 /// Keeps the first `max` characters, ending with an ellipsis when cut: for
 /// limits PagerDuty counts in characters (a title, a summary).
 pub fn truncate_end(text: &str, max: usize) -> String {
@@ -56,7 +77,8 @@ pub fn cut_start(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }
-    let notice = format!("{ELLIPSIS} [{} bytes cut] ", text.len() - max);
+    // "…" as text: a `char` argument would bring in its own formatting.
+    let notice = format!("\u{2026} [{} bytes cut] ", text.len() - max);
     let mut start = text.len() - max.saturating_sub(notice.len()).min(text.len());
     while !text.is_char_boundary(start) {
         start += 1;
