@@ -389,6 +389,7 @@ pub fn fallback(
 mod tests {
     use super::*;
     use crate::compose::{BODY_MAX, TITLE_MAX};
+    use crate::fixtures::{settings, variables};
     use crate::pytest_pagerduty::alerts::types::{Phase, RequestKind, SourceLocation, Variable};
     use serde_json::{json, Value};
 
@@ -428,23 +429,6 @@ mod tests {
             dedup_key: None,
             details: None,
             runbook_url: None,
-            page_after_failures: None,
-        }
-    }
-
-    fn settings() -> Settings {
-        Settings {
-            api_url: Some("http://127.0.0.1:9999".into()),
-            api_key: Some("secretkey123".into()),
-            oauth_token: None,
-            default_from: Some("oncall@example.com".into()),
-            routing_key: None,
-            events_url: Some("http://127.0.0.1:9998".into()),
-            timeout_ms: 5_000,
-            dry_run: false,
-            max_attempts: None,
-            max_incidents: None,
-            fallback_routing_key: None,
             page_after_failures: None,
         }
     }
@@ -1017,16 +1001,6 @@ mod tests {
         assert!(details.contains("- tests/test_prod.py::test_login: Test failed: test_login: AssertionError: assert 201 == 502"));
         assert_ne!(request.dedup_key, test_key());
         assert_eq!(incident["incident_key"], request.dedup_key.as_str());
-    }
-
-    fn variables(pairs: &[(&str, &str)]) -> Vec<Variable> {
-        pairs
-            .iter()
-            .map(|(name, value)| Variable {
-                name: name.to_string(),
-                value: value.to_string(),
-            })
-            .collect()
     }
 
     fn github_failure() -> TestFailure {

@@ -266,15 +266,7 @@ mod tests {
         assert_eq!(variables(), expected);
     }
 
-    fn vars(pairs: &[(&str, &str)]) -> Vec<Variable> {
-        pairs
-            .iter()
-            .map(|(n, v)| Variable {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect()
-    }
+    use crate::fixtures::variables as vars;
 
     #[test]
     fn outside_ci_there_is_no_run() {

@@ -360,18 +360,10 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            api_url: None,
-            api_key: None,
-            oauth_token: None,
-            default_from: None,
             routing_key: Some("R0UTINGKEY0123456789abcdefghijkl".into()),
-            events_url: None,
             timeout_ms: 5_000,
             dry_run: false,
-            max_attempts: None,
-            max_incidents: None,
-            fallback_routing_key: None,
-            page_after_failures: None,
+            ..crate::fixtures::bare_settings()
         }
     }
 

@@ -9,6 +9,8 @@ mod dedup;
 mod delivery;
 mod destination;
 mod event;
+#[cfg(test)]
+mod fixtures;
 mod http;
 mod incident;
 mod links;

@@ -271,16 +271,7 @@ pub fn lines(links: &[Link]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<Variable> {
-        pairs
-            .iter()
-            .map(|(name, value)| Variable {
-                name: name.to_string(),
-                value: value.to_string(),
-            })
-            .collect()
-    }
+    use crate::fixtures::variables as vars;
 
     fn at(path: &str, line: Option<u32>) -> SourceLocation {
         SourceLocation {

@@ -330,22 +330,7 @@ mod tests {
         }
     }
 
-    fn settings() -> Settings {
-        Settings {
-            api_url: None,
-            api_key: None,
-            oauth_token: None,
-            default_from: None,
-            routing_key: None,
-            events_url: None,
-            timeout_ms: 1000,
-            dry_run: true,
-            max_attempts: None,
-            max_incidents: None,
-            fallback_routing_key: None,
-            page_after_failures: None,
-        }
-    }
+    use crate::fixtures::bare_settings as settings;
 
     fn check(arguments: &[MarkerArgument]) -> Result<IncidentOptions, MarkerError> {
         super::check(arguments, &settings())

@@ -504,28 +504,12 @@ mod tests {
     use super::*;
     use crate::dedup;
     use crate::destination::Destination;
+    use crate::fixtures::settings;
     use crate::pytest_pagerduty::alerts::types::Variable;
     use serde_json::{json, Value};
 
     const NODEID: &str = "tests/test_checkout.py::test_refund_is_issued";
     const INCIDENT: &str = "Q2ZP5BXHT06KHM";
-
-    fn settings() -> Settings {
-        Settings {
-            api_url: Some("http://127.0.0.1:9999".into()),
-            api_key: Some("secretkey123".into()),
-            oauth_token: None,
-            default_from: Some("oncall@example.com".into()),
-            routing_key: None,
-            events_url: Some("http://127.0.0.1:9998".into()),
-            timeout_ms: 5_000,
-            dry_run: false,
-            max_attempts: None,
-            max_incidents: None,
-            fallback_routing_key: None,
-            page_after_failures: None,
-        }
-    }
 
     /// A pager as `open` makes it, without the resource handle a native
     /// build cannot make.
