@@ -139,6 +139,8 @@ def test_resolve_always_finds_the_incident_on_a_machine_that_forgot_it(
     lookup = pagerduty.received[1]
     assert lookup.query["incident_key"] == [pagerduty.incidents()[0]["incident_key"]]
     assert lookup.query["statuses[]"] == ["triggered", "acknowledged"]
+    # Every incident with the key, not only those of the last month (the default).
+    assert lookup.query["date_range"] == ["all"]
     assert pagerduty.open_incidents == {}
     green.stdout.fnmatch_lines(
         ["resolve sent for 1 of 1 passing test(s) (pagerduty_resolve = always)"]

@@ -148,8 +148,7 @@ pub fn repeat(
     failure: &TestFailure,
     options: &IncidentOptions,
     settings: &Settings,
-    incident_id: Option<&str>,
-    notes: u32,
+    (incident_id, remembered_key, notes): (Option<&str>, Option<&str>, u32),
 ) -> Result<Result<AlertRequest, String>, BuildError> {
     let checked = settings::check(settings)?;
     let destination = destination(options, settings)?;
@@ -159,13 +158,20 @@ pub fn repeat(
                 .to_string(),
         ));
     };
-    if let Some(refusal) = note::refusal(notes) {
-        return Ok(Err(refusal));
-    }
+    // The incident the trigger was answered "already open" for has its key.
     let dedup_key = options
         .dedup_key
         .clone()
         .unwrap_or_else(|| dedup::for_test(&destination, &failure.nodeid));
+    // What the host remembers is of that incident only if it was opened with
+    // that key (a marker's key or service may have changed since).
+    let (incident_id, notes) = match remembered_key {
+        Some(key) if key != dedup_key => (None, 0),
+        _ => (incident_id, notes),
+    };
+    if let Some(refusal) = note::refusal(notes) {
+        return Ok(Err(refusal));
+    }
     let secrets = compose::secrets(settings, &options.routing_key);
     let failure = compose::redacted(failure, &secrets);
     let content = note::content(&failure, ci::run(&failure.ci).as_ref(), notes);
@@ -754,7 +760,7 @@ mod tests {
         assert_eq!(find.method, "GET");
         assert_eq!(
             find.url,
-            format!("http://127.0.0.1:9999/incidents?incident_key={}&service_ids%5B%5D=IIXOOXZ&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged", test_key())
+            format!("http://127.0.0.1:9999/incidents?incident_key={}&service_ids%5B%5D=IIXOOXZ&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged&date_range=all", test_key())
         );
         let put = resolve(
             "tests/test_prod.py::test_critical_flow",

@@ -170,7 +170,7 @@ pub fn find(
     dedup_key: String,
 ) -> Result<AlertRequest, SettingsError> {
     let path = format!(
-        "/incidents?incident_key={}&{SERVICE_IDS}{}&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged",
+        "/incidents?incident_key={}&{SERVICE_IDS}{}&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged&date_range=all",
         query_value(&dedup_key),
         query_value(service_id)
     );

@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 
 use crate::alerts;
+use crate::compose;
 use crate::delivery;
 use crate::exports::pytest_pagerduty::alerts::incidents::{
     GuestMarker, GuestPager, Held, Marker as MarkerHandle, MarkerBorrow, Pager as PagerHandle,
@@ -198,17 +199,15 @@ impl Pager {
     fn repeat_for(
         &self,
         failure: &TestFailure,
-        mut options: IncidentOptions,
+        options: IncidentOptions,
         incident_id: Option<String>,
         dedup_key: Option<String>,
         notes: u32,
     ) -> Result<Repeat, BuildError> {
-        if dedup_key.is_some() {
-            options.dedup_key = dedup_key;
-        }
         let reason = self.dry_run_for(&options);
         let settings = self.settings_for(reason);
-        let built = alerts::repeat(failure, &options, &settings, incident_id.as_deref(), notes)?;
+        let remembered = (incident_id.as_deref(), dedup_key.as_deref(), notes);
+        let built = alerts::repeat(failure, &options, &settings, remembered)?;
         let request = match built {
             Ok(request) => request,
             Err(why) => return Ok(Repeat::Skip(why)),
@@ -228,11 +227,13 @@ impl Pager {
     /// incident per service at most): the note to it.
     fn note_to(&self, lookup: &AlertRequest, note: &str, id: &str) -> Step {
         let settings = self.settings_for(None);
+        // Its title names the test as every title does: without a secret.
+        let nodeid = crate::text::redact(&lookup.subject, &compose::secrets(&settings, &None));
         let built = settings::check(&settings).and_then(|checked| {
             incident::note(
                 &checked,
                 &settings,
-                &lookup.subject,
+                &nodeid,
                 id,
                 note,
                 lookup.dedup_key.clone(),
@@ -746,7 +747,7 @@ mod tests {
         assert_eq!(lookup.method, "GET");
         assert_eq!(
             lookup.url,
-            format!("http://127.0.0.1:9999/incidents?incident_key={}&service_ids%5B%5D=PWIXJZS&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged", key())
+            format!("http://127.0.0.1:9999/incidents?incident_key={}&service_ids%5B%5D=PWIXJZS&statuses%5B%5D=triggered&statuses%5B%5D=acknowledged&date_range=all", key())
         );
         assert_eq!(lookup.body, "");
         assert_eq!(lookup.then_note.as_deref(), Some(CONTENT));
@@ -860,6 +861,35 @@ mod tests {
     }
 
     #[test]
+    fn what_the_host_remembers_of_another_key_is_not_this_incidents() {
+        let p = pager(settings());
+        // Remembered under a key the marker no longer pages with: its id and
+        // its count of notes belong to another incident.
+        let moved = note(p.repeat_for(
+            &failure(),
+            options(),
+            Some(INCIDENT.into()),
+            Some("an-old-key".into()),
+            999,
+        ));
+        assert_eq!(moved.kind, RequestKind::RestFind);
+        assert_eq!(moved.dedup_key, key());
+        assert!(!moved.then_note.unwrap().contains("last note"));
+        // Remembered under this key: used as it is.
+        let p = pager(settings());
+        let same = note(p.repeat_for(
+            &failure(),
+            options(),
+            Some(INCIDENT.into()),
+            Some(key()),
+            999,
+        ));
+        assert_eq!(same.kind, RequestKind::RestNote);
+        assert!(same.url.ends_with(&format!("/incidents/{INCIDENT}/notes")));
+        assert!(same.body.contains("last note"));
+    }
+
+    #[test]
     fn an_incident_is_noted_once_per_run_however_it_is_reached() {
         let p = pager(settings());
         note(p.repeat_for(&failure(), options(), Some(INCIDENT.into()), None, 0));
@@ -878,8 +908,11 @@ mod tests {
             again
         );
         // Another key, or the same key on another service, is another incident.
-        let other_key =
-            note(p.repeat_for(&failure(), options(), None, Some("checkout-flow".into()), 0));
+        let checkout = IncidentOptions {
+            dedup_key: Some("checkout-flow".into()),
+            ..options()
+        };
+        let other_key = note(p.repeat_for(&failure(), checkout, None, None, 0));
         assert!(
             other_key.url.contains("incident_key=checkout-flow&"),
             "{}",
@@ -918,13 +951,11 @@ mod tests {
         f.message = Some("AssertionError: token oauthsecret456".into());
         f.traceback = "headers = {'Authorization': 'Bearer oauthsecret456'}\nfallback FALLBACK0123456789abcdefghijklmn".into();
         for incident in [Some(INCIDENT.to_string()), None] {
-            let request = note(p.repeat_for(
-                &f,
-                options(),
-                incident,
-                Some(format!("k{}", p.noted.borrow().len())),
-                0,
-            ));
+            let keyed = IncidentOptions {
+                dedup_key: Some(format!("k{}", p.noted.borrow().len())),
+                ..options()
+            };
+            let request = note(p.repeat_for(&f, keyed, incident, None, 0));
             let content = match request.kind {
                 RequestKind::RestNote => {
                     let body: Value = serde_json::from_str(&request.body).unwrap();

@@ -1,4 +1,7 @@
-"""pytest-pagerduty: page the right person when a marked pytest test fails."""
+"""pytest-pagerduty: page the right person when a marked pytest test fails.
+
+PYTEST_DONT_REWRITE
+"""
 
 import importlib.metadata
 

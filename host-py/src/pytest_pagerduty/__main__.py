@@ -2,6 +2,8 @@
 
 Runs pytest's option and ini handling (so the settings are read exactly as
 in a test run), then sends the outbox instead of running tests.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Values kept in pytest's cache (`.pytest_cache/v/pagerduty/...`), read
 and written through the cache plugin when it runs, and through its file
-otherwise: `replay` reads them before the cache plugin is configured."""
+otherwise: `replay` reads them before the cache plugin is configured.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

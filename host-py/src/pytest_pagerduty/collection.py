@@ -4,6 +4,8 @@ and the settings, and stop the run before any test when one is wrong.
 Verdicts the component gave before are remembered, keyed by all they depend
 on (the component, wasmtime, the settings it sees, the marker's arguments),
 so a repeat run checks nothing and never imports wasmtime.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ wasm's digest and the wasmtime version, so later runs skip compilation.
 `Pager` is one instance in its own Store with the run's `pager` resource in
 it; every call is typed by the mirrors in `wit.py`. A trap leaves the
 instance dead (`WasmtimeError` is raised): the caller opens a new `Pager`.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ does what the answer's `step` says: sleep and send again, follow a lookup
 with resolves, or stop. Every rule (waits, attempts, what a refusal stops,
 the cap and its grouping, the dry run) is the component's; this file does
 the waiting, the threading and the bookkeeping of what became of each job.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations
@@ -424,13 +426,11 @@ class Delivery:
         marker = pager.marker(trigger.marker, trigger.positional)
         if isinstance(marker, wit.MarkerError):  # checked at collection; kept for safety
             return [((), replace(note, reason=marker.problem, fix=marker.fix))]
-        # What this machine remembers is of this incident only if its key is this one.
-        same = trigger.incident_key in (None, job.dedup_key)
-        incident_id = trigger.incident_id if same else None
-        notes = min(max(trigger.notes, 0), U32_MAX) if same else 0
-        repeat = pager.repeat(
-            self._context(trigger.failure), marker, incident_id, job.dedup_key, notes
-        )
+        # What this machine remembers of the test's alert; the component uses
+        # it only if it is of the incident the trigger hit.
+        notes = min(max(trigger.notes, 0), U32_MAX)
+        remembered = (trigger.incident_id, trigger.incident_key, notes)
+        repeat = pager.repeat(self._context(trigger.failure), marker, *remembered)
         if isinstance(repeat, wit.Skip):
             return [((), replace(note, reason=repeat.payload))]
         if not isinstance(repeat, wit.Note):

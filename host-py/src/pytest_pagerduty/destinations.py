@@ -10,6 +10,8 @@ environment (`PAGERDUTY_ALLOW_HOSTS`) or the command line
 (`--pagerduty_allow_host`), where an API URL also counts as allowed; never
 by an ini file alone, so a `pytest.ini` changed in a branch cannot send
 this machine's credentials elsewhere.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

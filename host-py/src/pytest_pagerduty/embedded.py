@@ -1,5 +1,8 @@
 """The embedded component's bytes and this user's cache directory, without
-importing wasmtime."""
+importing wasmtime.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Which reports page, and what the component is told about them."""
+"""Which reports page, and what the component is told about them.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

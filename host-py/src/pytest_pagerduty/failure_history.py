@@ -1,7 +1,10 @@
 """How many runs in a row each marked test has failed on this machine, for
 `page_after_failures`: kept beside the open alerts in pytest's cache, by
 digests of test ids (an id may hold a secret). A failure adds one, a pass
-forgets the test; the component decides whether the count pages."""
+forgets the test; the component decides whether the count pages.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

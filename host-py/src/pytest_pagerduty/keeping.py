@@ -4,6 +4,8 @@ first send, then what became of it.
 The rules of delivery are the component's; this file only turns each
 outcome into the journal line that keeps it: confirmed (done), refused for
 good (a dead letter), or still to send (kept, with the latest reason).
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Where the outbox may hold alerts, found without importing anything
-heavy: a green run checks it at every start, and must stay cheap."""
+heavy: a green run checks it at every start, and must stay cheap.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

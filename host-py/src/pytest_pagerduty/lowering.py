@@ -4,6 +4,8 @@ by the mirrors' own annotations, so no field is spelt twice.
 wasmtime-py passes records as `Record` objects whose attributes are the
 kebab-case field names, enums as `str`, options as `None`, variants as
 `Variant(tag, payload)`, and resources as `ResourceAny`.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

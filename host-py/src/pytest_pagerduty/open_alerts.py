@@ -5,6 +5,8 @@ Tests are remembered by a digest of their id, never the id itself: an id
 may hold a secret (a key in a parametrize id), and the cache is a file on
 disk, often kept by CI between runs. A file an older version wrote, with
 raw ids, is read too and written back with digests.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ lives. When it ends it merges what it did not settle into the shared file;
 when it dies (the OS releases its lock) the next run or replay adopts its
 journal. Every change to the shared file happens under a cross-platform
 lock (`filelock`) on a sibling `.lock` file.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Registered through the `pytest11` entry point `pytest_pagerduty.plugin`;
 `pytest_plugins = ["pytest_pagerduty.plugin"]` in a conftest names the same
 plugin, and `-p no:pytest_pagerduty.plugin` turns it off.
+
+PYTEST_DONT_REWRITE: pytest rewrites the asserts of a plugin's modules on every
+run where bytecode is not cached (PYTHONDONTWRITEBYTECODE, common in CI
+images); nothing here needs it, and skipping it saves ~80 ms at start-up.
 """
 
 from __future__ import annotations

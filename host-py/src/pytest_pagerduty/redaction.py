@@ -1,5 +1,8 @@
 """Secrets kept out of everything the plugin writes: one rule for the
-terminal, the outbox and the dry-run file."""
+terminal, the outbox and the dry-run file.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
 """Replay: send the alerts kept in the outbox with the current settings,
 through the same delivery pipeline (and the same outbox bookkeeping) as a
 test run. A test run does the same by itself when it starts
-(`pagerduty_auto_replay`); this is the command for doing it by hand."""
+(`pagerduty_auto_replay`); this is the command for doing it by hand.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

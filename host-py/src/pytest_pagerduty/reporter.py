@@ -1,6 +1,9 @@
 """Run state: what collection checked, what each report means, the delivery
 worker, and the summary. On an xdist worker it only annotates reports; the
-controller (or a plain run) decides and sends."""
+controller (or a plain run) decides and sends.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

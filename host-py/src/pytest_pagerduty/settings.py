@@ -3,6 +3,8 @@
 Precedence: command-line option, then ini file, then environment variable,
 then the default. Each setting remembers where it came from, so an error can
 name the place to fix.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

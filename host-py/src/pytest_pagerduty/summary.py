@@ -3,6 +3,8 @@
 What reaches the terminal is shown, never obeyed: control characters in a
 test id, a title or PagerDuty's answer (an ANSI escape, a NUL, a newline
 that would forge a line) are printed as their escapes.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """SIGTERM (a CI job cancelled or timed out): stop politely. Every alert is
 in the outbox already (written ahead), so the handler only says so, on the
-real stderr, then lets the process die of the signal as pytest would."""
+real stderr, then lets the process die of the signal as pytest would.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ served a kept type, so other wasmtime users in the process see wasmtime-py
 as it is (they may close or change what `Func.type` gives them). Only
 public classes of `wasmtime.component` are touched, and only their read-only
 type properties.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

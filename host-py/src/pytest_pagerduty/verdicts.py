@@ -6,6 +6,8 @@ readable only by the user) of what a verdict depends on: the component's
 digest, the wasmtime that runs it, and the checked values (secrets only as
 digests): the file never holds a secret, nor anything to test a guess of one
 against without the salt.
+
+PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ here, so a run that never needs the component never loads wasmtime.
 
 Annotations are evaluated at run time (`lowering` lifts values by them), so
 they use `Optional`/`Union`, which Python 3.9 can evaluate.
+
+PYTEST_DONT_REWRITE
 """
 
 from dataclasses import dataclass
