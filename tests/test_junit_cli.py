@@ -17,6 +17,7 @@ from fake_pagerduty import API_KEY, FROM, ROUTING_KEY, FakePagerDuty
 from pagerduty_api import error_reply
 from pytest_pagerduty import wit
 from pytest_pagerduty.component import Marker, Pager
+from pytest_pagerduty.open_alerts import digest
 
 ROOT = Path(__file__).parents[1]
 SAMPLES = ROOT / "host-rs" / "tests" / "junit"
@@ -569,7 +570,7 @@ def test_a_second_failing_run_adds_one_note_to_each_open_incident(
 ) -> None:
     """A case still failing gets a note on its open incident, saying when and
     how it failed this time; one per incident per run, however many reports
-    name the case."""
+    name the case (it is triggered once)."""
     state = tmp_path / "state.json"
     args = rest(pagerduty, "--service-id", "PWIXJZS", "--state", state)
     sample = (SAMPLES / "pytest.xml").read_text()
@@ -597,8 +598,11 @@ def test_a_second_failing_run_adds_one_note_to_each_open_incident(
         f"Noted: tests.test_checkout::test_refund_is_issued failed again (incident {refund})"
         in again.stdout
     )
-    assert again.stdout.count("not noted: the incident has a note from this run already") == 3
+    assert "0 paged, 3 already open" in again.stdout
+    assert "not noted" not in again.stdout
     assert "3 noted" in again.stdout
+    creates = [r for r in pagerduty.received if r.method == "POST" and r.path == "/incidents"]
+    assert len(creates) == 6  # three in each run
     alerts = json.loads(state.read_text())["open"]
     assert {alert["notes"] for alert in alerts.values()} == {1}
     posts = [r for r in pagerduty.received if r.path.endswith("/notes")]
@@ -661,6 +665,29 @@ def test_a_cases_file_and_line_link_to_its_source_at_the_commit(
     assert [link["href"] for link in events["TestTax"]["links"]] == [run_url]
 
 
+def test_a_pytest_xunit1_line_is_0_based_so_the_link_is_one_below_it(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """pytest's xunit1 writes item.location's 0-based line of the `def`: the
+    link names the 1-based line, as the plugin's does."""
+    env = {"PAGERDUTY_ROUTING_KEY": ROUTING_KEY, **GITHUB_ACTIONS}
+    args = ["--events-url", pagerduty.url, "--allow-host", authority(pagerduty)]
+    result = run(SAMPLES / "pytest-xunit1.xml", *args, "--state", tmp_path / "s.json", env=env)
+    assert result.returncode == 0, result.stderr
+    sources = {
+        e["payload"]["summary"].split(": ")[1]: e["links"][0]["href"] for e in pagerduty.events()
+    }
+    blob = f"https://github.com/acme/shop/blob/{GITHUB_ACTIONS['GITHUB_SHA']}"
+    # The sample's lines: 16, 4 and 8 (README there).
+    assert sources == {
+        "test_refund_is_issued": f"{blob}/tests/test_checkout.py#L17",
+        "test_warehouse_sync": f"{blob}/tests/test_inventory.py#L5",
+        "test_sku_names_are_unicode": f"{blob}/tests/test_inventory.py#L9",
+    }
+    refund = next(e for e in pagerduty.events() if "refund" in e["payload"]["summary"])
+    assert refund["links"][0]["text"] == "Test source: tests/test_checkout.py line 17"
+
+
 def _counting_config(tmp_path: Path) -> None:
     (tmp_path / "pagerduty-junit.toml").write_text(
         """
@@ -700,15 +727,100 @@ def test_page_after_failures_on_a_route_pages_on_the_second_failing_run(
     assert len(pagerduty.received) == before
 
 
-def test_a_missing_case_starts_its_count_over(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
+def _skipping_report(tmp_path: Path) -> Path:
+    """The pytest report of a later run that skipped every failing case."""
+    text = (SAMPLES / "pytest.xml").read_text()
+    for tag in ("failure", "error"):
+        while f"<{tag} " in text:
+            start = text.index(f"<{tag} ")
+            end = text.index(f"</{tag}>", start) + len(f"</{tag}>")
+            text = text[:start] + '<skipped type="pytest.skip" message="later" />' + text[end:]
+    report = tmp_path / "skipped.xml"
+    report.write_text(text)
+    return report
+
+
+def test_a_missing_or_skipped_case_keeps_its_count_and_a_pass_starts_it_over(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """As the issue says, and the Python host does: only a pass resets."""
     _counting_config(tmp_path)
     args = rest(pagerduty, "--state", tmp_path / "state.json")
     assert run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path).returncode == 0
-    # A run whose reports do not have the cases (another job's): they are forgotten.
+    # A run whose reports do not have the cases (another job's), then one
+    # that skips them: the count is kept.
     assert run(SAMPLES / "nextest.xml", *args, env=REST_ENV, cwd=tmp_path).returncode == 0
-    again = run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path)
-    assert again.stdout.count("failing 1 of 2 before paging: tests.") == 3
+    skipped = run(_skipping_report(tmp_path), *args, env=REST_ENV, cwd=tmp_path)
+    assert "7 cases, 0 failed" in skipped.stdout, skipped.stdout + skipped.stderr
     assert not [r for r in pagerduty.received if "test_" in json.dumps(r.body)]
+    again = run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "before paging" not in again.stdout
+    assert "3 paged" in again.stdout
+    assert len(pagerduty.incidents()) == 3  # nextest's cases count toward 2 too
+
+    # A pass before the count is reached starts it over too.
+    other = tmp_path / "other-state.json"
+    args = rest(pagerduty, "--state", other)
+    assert run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path).returncode == 0
+    assert run(_passing_report(tmp_path), *args, env=REST_ENV, cwd=tmp_path).returncode == 0
+    third = run(SAMPLES / "pytest.xml", *args, env=REST_ENV, cwd=tmp_path)
+    assert third.stdout.count("failing 1 of 2 before paging: tests.") == 3
+
+
+REFUND = "tests.test_checkout::test_refund_is_issued"
+WAREHOUSE = "tests.test_inventory::test_warehouse_sync"
+UNICODE = "tests.test_inventory::test_sku_names_are_unicode"
+
+
+def test_a_corrupt_count_in_the_state_file_is_no_count_and_the_others_page(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(
+        json.dumps(
+            {"open": {}, "failing": {REFUND: -1, digest(WAREHOUSE): "two", digest(UNICODE): 1}}
+        )
+    )
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS", "--state", state)
+    result = run(*args, "--page-after-failures", "2", env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    assert f"failing 1 of 2 before paging: {REFUND}" in result.stdout
+    assert f"failing 1 of 2 before paging: {WAREHOUSE}" in result.stdout
+    (incident,) = pagerduty.incidents()
+    assert "test_sku_names_are_unicode" in incident["title"]
+    counts = json.loads(state.read_text())["failing"]
+    assert counts == {digest(REFUND): 1, digest(WAREHOUSE): 1, digest(UNICODE): 2}
+
+
+def test_an_old_state_files_raw_case_ids_are_read_and_kept_as_digests(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """The count is kept by a digest of the case id, as the Python host keeps
+    it (an id may hold a secret); a file that holds raw ids is still read."""
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"open": {}, "failing": {REFUND: 1}}))
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS", "--state", state)
+    result = run(*args, "--page-after-failures", "2", env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    (incident,) = pagerduty.incidents()
+    assert "test_refund_is_issued" in incident["title"]
+    counts = json.loads(state.read_text())["failing"]
+    assert counts == {digest(REFUND): 2, digest(WAREHOUSE): 1, digest(UNICODE): 1}
+    assert "tests." not in json.dumps(counts)
+
+
+def test_page_after_failures_that_is_not_a_number_says_so_in_one_line(
+    pagerduty: FakePagerDuty,
+) -> None:
+    env = {**REST_ENV, "PAGERDUTY_PAGE_AFTER_FAILURES": "two"}
+    result = run(SAMPLES / "pytest.xml", *rest(pagerduty, "--service-id", "PWIXJZS"), env=env)
+    assert result.returncode == 2
+    assert result.stderr == (
+        'pagerduty-junit: PAGERDUTY_PAGE_AFTER_FAILURES="two" is not a whole number of runs; '
+        "set it to 2 to page once a case has failed in 2 runs in a row\n"
+    )
+    assert pagerduty.received == []
 
 
 @pytest.mark.parametrize("spelled", ["flag", "env"])
@@ -769,3 +881,133 @@ def test_a_routes_new_keys_are_checked_as_a_markers(
     assert "route 1 (every case)" in result.stderr
     assert says in result.stderr
     assert pagerduty.received == []
+
+
+def test_a_case_named_twice_in_a_run_is_triggered_once(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """Two reports naming the same cases (or one naming a case twice): each
+    case is decided once, a failure anywhere winning; it pages once, takes one
+    slot of the cap, and gets no note on the incident it just opened."""
+    state = tmp_path / "state.json"
+    leg = tmp_path / "leg.xml"
+    leg.write_text((SAMPLES / "pytest.xml").read_text())
+    args = rest(pagerduty, "--service-id", "PWIXJZS", "--max-incidents", "3", "--state", state)
+    result = run(SAMPLES / "pytest.xml", leg, *args, env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "7 cases, 3 failed; 3 paged, 0 already open" in result.stdout
+    assert [r.path for r in pagerduty.received] == ["/incidents"] * 3
+    assert not any("more tests failed" in i["title"] for i in pagerduty.incidents())
+    assert pagerduty.all_notes() == {}
+
+    # Twice in one report: a pass then a failure, and a failure twice.
+    twice = tmp_path / "twice.xml"
+    twice.write_text(
+        """<testsuite name="s">
+        <testcase classname="shop.cart" name="test_total"/>
+        <testcase classname="shop.cart" name="test_total"><failure message="second"/></testcase>
+        <testcase classname="shop.cart" name="test_tax"><failure message="once"/></testcase>
+        <testcase classname="shop.cart" name="test_tax"><failure message="again"/></testcase>
+        </testsuite>"""
+    )
+    before = len(pagerduty.received)
+    result = run(twice, *args, "--resolve", "always", env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "2 cases, 2 failed; 2 paged, 0 already open, 0 resolved" in result.stdout
+    sent = pagerduty.received[before:]
+    assert [(r.method, r.path) for r in sent] == [("POST", "/incidents")] * 2
+    # Each with its first failure's text.
+    titles = sorted(r.body["incident"]["title"].split(": ", 1)[1] for r in sent)
+    assert titles == ["test_tax: once", "test_total: second"]
+
+
+def test_a_secret_in_a_case_id_is_redacted_in_every_line_and_never_kept_raw(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    case_id = f"shop.api::test_login[{API_KEY}]"
+    shown = "shop.api::test_login[[redacted]]"
+    report = tmp_path / "login.xml"
+    report.write_text(
+        f"""<testsuite name="shop"><testcase classname="shop.api" name="test_login[{API_KEY}]">
+        <failure message="boom"/></testcase></testsuite>"""
+    )
+    args = rest(pagerduty, report, "--service-id", "PWIXJZS", "--state", state)
+    args += ["--page-after-failures", "2"]
+    outputs = []
+
+    def again() -> str:
+        result = run(*args, env=REST_ENV)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout + result.stderr)
+        return result.stdout
+
+    assert f"failing 1 of 2 before paging: {shown}\n" in again()
+    assert API_KEY not in state.read_text()
+    assert json.loads(state.read_text())["failing"] == {digest(case_id): 1}
+    assert "1 paged" in again()
+    (incident_id,) = pagerduty.open_incidents.values()
+    assert f"Noted: {shown} failed again (incident {incident_id})" in again()
+
+    # The incident holds as many notes as this command adds: a line says why none.
+    remembered = json.loads(state.read_text())
+    (alert,) = remembered["open"].values()
+    alert["notes"] = 1000
+    state.write_text(json.dumps(remembered))
+    skipped = [line for line in again().splitlines() if line.startswith("not noted: ")]
+    assert len(skipped) == 1 and skipped[0].endswith(f": {shown}"), skipped
+
+    # A note PagerDuty refuses (the remembered incident is gone) is a line too.
+    alert.update(notes=0, incident_id="QGONE00")
+    state.write_text(json.dumps(remembered))
+    refused = [line for line in again().splitlines() if line.startswith("not noted: ")]
+    assert len(refused) == 1 and refused[0].startswith(f"not noted: {shown}: "), refused
+    assert not any(API_KEY in output for output in outputs)
+
+
+def test_an_incident_remembered_under_another_key_is_not_noted(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """The state remembers an incident opened with another key (the route
+    changed since): a repeat failure under this key notes its own incident,
+    found by key, and the other keeps no note and no count."""
+    state = tmp_path / "state.json"
+    args = rest(pagerduty, SAMPLES / "pytest.xml", "--service-id", "PWIXJZS", "--state", state)
+    assert run(*args, env=REST_ENV).returncode == 0
+    remembered = json.loads(state.read_text())
+    refund = remembered["open"][REFUND]
+    own_key, own_incident = refund["dedup_key"], refund["incident_id"]
+    other_incident = pagerduty.open_incident("PWIXJZS", "pytest-another-route")
+    refund.update(dedup_key="pytest-another-route", incident_id=other_incident, notes=7)
+    state.write_text(json.dumps(remembered))
+
+    result = run(*args, env=REST_ENV)
+    assert result.returncode == 0, result.stderr
+    notes = pagerduty.all_notes()
+    assert other_incident not in notes
+    assert len(notes[own_incident]) == 1
+    lookups = [r for r in pagerduty.received if r.method == "GET"]
+    assert len(lookups) == 1 and lookups[0].query["incident_key"] == [own_key]
+    now = json.loads(state.read_text())["open"][REFUND]
+    assert now == {"dedup_key": own_key, "incident_id": own_incident, "notes": 1}
+
+
+def test_an_alert_sent_again_keeps_no_old_incident_or_notes(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """PagerDuty accepting a trigger (an Events alert, or a REST incident
+    created) is a new alert: no incident id or notes count of the one before."""
+    state = tmp_path / "state.json"
+    args: list[str | Path] = ["--events-url", pagerduty.url, "--allow-host", authority(pagerduty)]
+    args += ["--state", state]
+    env = {"PAGERDUTY_ROUTING_KEY": ROUTING_KEY}
+    assert run(SAMPLES / "pytest.xml", *args, env=env).returncode == 0
+    remembered = json.loads(state.read_text())
+    for alert in remembered["open"].values():
+        alert.update(incident_id="Q0LD000", notes=5)
+    state.write_text(json.dumps(remembered))
+    result = run(SAMPLES / "pytest.xml", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    alerts = json.loads(state.read_text())["open"]
+    assert len(alerts) == 3
+    assert all((a["incident_id"], a["notes"]) == (None, 0) for a in alerts.values()), alerts

@@ -1,6 +1,7 @@
 //! Test cases out of a JUnit XML report, as pytest, cargo nextest,
 //! go-junit-report, jest-junit and Maven Surefire write them.
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// How a test case ended.
@@ -35,7 +36,8 @@ pub struct Case {
     /// The `file` attribute (pytest's xunit1, Surefire with some plugins).
     pub file: Option<String>,
     /// The `line` attribute, as the runner wrote it (pytest's xunit1 writes
-    /// the 0-based line of the `def`; most others the 1-based line).
+    /// the 0-based line of the `def`; most others the 1-based line): see
+    /// [`Case::source_line`].
     pub line: Option<u32>,
     pub seconds: f64,
     /// When the report was written, in milliseconds since the Unix epoch:
@@ -61,6 +63,22 @@ impl Case {
         }
     }
 
+    /// The 1-based line of the test, for a link to its source: the `line`
+    /// attribute, plus one for pytest's xunit1 (pytest's `item.location`,
+    /// 0-based), as written for every other runner.
+    pub fn source_line(&self) -> Option<u32> {
+        let line = self.line?;
+        Some(match self.pytest_nodeid() {
+            Some(_) => line.saturating_add(1),
+            None => line,
+        })
+    }
+
+    /// Whether the case failed or errored.
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed(_) | Outcome::Errored(_))
+    }
+
     fn pytest_nodeid(&self) -> Option<String> {
         let file = self.file.as_deref()?.strip_suffix(".py")?;
         let module = file.replace('/', ".");
@@ -72,6 +90,31 @@ impl Case {
         }
         Some(format!("{nodeid}::{}", self.name))
     }
+}
+
+/// One case per id, in the order each id first appears, for a run whose
+/// reports name a case more than once (two matrix legs, a runner's reruns,
+/// pytest's `--dist each`): a failure anywhere wins (the first, with its
+/// text), else a pass, else the first as it is (a skip).
+pub fn per_case(cases: Vec<Case>) -> Vec<Case> {
+    let rank = |case: &Case| match case.outcome {
+        Outcome::Failed(_) | Outcome::Errored(_) => 2,
+        Outcome::Passed { .. } => 1,
+        Outcome::Skipped => 0,
+    };
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut kept: Vec<Case> = Vec::new();
+    for case in cases {
+        match at.get(&case.id()) {
+            Some(&i) if rank(&case) > rank(&kept[i]) => kept[i] = case,
+            Some(_) => {}
+            None => {
+                at.insert(case.id(), kept.len());
+                kept.push(case);
+            }
+        }
+    }
+    kept
 }
 
 /// A `time` attribute: "1.5", "1,234.5" (old Surefire's thousands), "0,5"
@@ -299,6 +342,48 @@ second</error></testcase>
             "tests.test_shop::test_x"
         );
         assert_eq!(case("", None).id(), "pytest::test_x");
+    }
+
+    #[test]
+    fn a_source_line_is_1_based_pytest_xunit1s_0_based_line_plus_one() {
+        let cases = parse(
+            r#"<testsuite name="pytest">
+                <testcase classname="tests.test_shop" name="test_a" file="tests/test_shop.py" line="16"/>
+                <testcase classname="tests.test_shop" name="test_b" file="tests/test_shop.py"/>
+                <testcase classname="shop/checkout" name="TestRefund" file="checkout/refund_test.go" line="42"/>
+                <testcase classname="elsewhere" name="test_c" file="tests/test_shop.py" line="7"/>
+            </testsuite>"#,
+        )
+        .unwrap();
+        let lines: Vec<_> = cases.iter().map(Case::source_line).collect();
+        // Only a case read as pytest's xunit1 (its nodeid rebuilt) is moved.
+        assert_eq!(lines, [Some(17), None, Some(42), Some(7)]);
+        assert_eq!(cases[0].line, Some(16));
+    }
+
+    #[test]
+    fn a_case_named_twice_is_one_case_a_failure_anywhere_winning() {
+        let cases = parse(
+            r#"<testsuites><testsuite name="s">
+                <testcase classname="c" name="a"/>
+                <testcase classname="c" name="b"><skipped/></testcase>
+                <testcase classname="c" name="a"><failure message="first"/></testcase>
+                <testcase classname="c" name="a"><error message="second"/></testcase>
+                <testcase classname="c" name="b"/>
+                <testcase classname="c" name="d"><skipped/></testcase>
+                <testcase classname="c" name="d"><skipped/></testcase>
+            </testsuite></testsuites>"#,
+        )
+        .unwrap();
+        let kept = per_case(cases);
+        let ids: Vec<_> = kept.iter().map(Case::id).collect();
+        assert_eq!(ids, ["c::a", "c::b", "c::d"]);
+        match &kept[0].outcome {
+            Outcome::Failed(p) => assert_eq!(p.message.as_deref(), Some("first")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(kept[1].outcome, Outcome::Passed { flaky: false });
+        assert_eq!(kept[2].outcome, Outcome::Skipped);
     }
 
     #[test]

@@ -70,12 +70,9 @@ fn host_name() -> String {
         .unwrap_or_default()
 }
 
-fn is_failed(case: &Case) -> bool {
-    matches!(case.outcome, Outcome::Failed(_) | Outcome::Errored(_))
-}
-
 /// Every secret this run knows: the component redacts the ones a request
-/// uses, this keeps the other routes' keys out too.
+/// uses, this keeps the other routes' keys out too. A case id goes through
+/// it before the component sees it and before any line names it.
 fn redact(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()
@@ -131,6 +128,11 @@ enum Resolution {
 }
 
 impl Context<'_> {
+    /// A case id (or ids) as output names it: redacted, as the component gets it.
+    fn shown(&self, id: &str) -> String {
+        redact(id, &self.secrets)
+    }
+
     /// The component's `test-failure` for a failed case.
     fn failure(&self, case: &Case, unique_name: bool) -> TestFailure {
         let (problem, errored) = match &case.outcome {
@@ -156,10 +158,11 @@ impl Context<'_> {
             duration_seconds: case.seconds,
             ci: self.ci.clone(),
             host: self.host.clone(),
-            // As the report names it: from the repository root.
+            // As the report names it: from the repository root; the line
+            // 1-based (pytest's xunit1 writes it 0-based).
             source: case.file.as_deref().map(|path| SourceLocation {
                 path: clean(path),
-                line: case.line,
+                line: case.source_line(),
             }),
             failed_at_ms: case.reported_at_ms,
         };
@@ -263,15 +266,14 @@ impl Context<'_> {
                 let delivery = pager::deliver(&mut self.pager, &request);
                 self.noted(id, &request, delivery);
             }
-            Ok(Ok(Repeat::Skip(why))) => println!("{why}: {id}"),
+            Ok(Ok(Repeat::Skip(why))) => println!("{why}: {}", self.shown(id)),
             Ok(Err(e)) => {
                 let problem = setup::build_problem(&e);
-                self.tally
-                    .undelivered
-                    .push(format!("note on {id}: {problem}"));
+                let what = format!("note on {}: {problem}", self.shown(id));
+                self.tally.undelivered.push(what);
             }
             Err(trap) => {
-                let what = format!("note on {id}: the component failed: {trap:#}");
+                let what = format!("note on {}: the component failed: {trap:#}", self.shown(id));
                 self.tally.undelivered.push(what);
             }
         }
@@ -298,7 +300,7 @@ impl Context<'_> {
             // The page went out; a note that did not is said, and is not a
             // delivery failure (the next failing run notes the incident).
             Delivery::Failed(reason) | Delivery::Refused { line: reason, .. } => {
-                println!("not noted: {id}: {reason}");
+                println!("not noted: {}: {reason}", self.shown(id));
             }
             Delivery::FollowUp(requests) => {
                 for (next, d) in requests {
@@ -321,11 +323,13 @@ impl Context<'_> {
             Ok(Ok(request)) => request,
             Ok(Err(e)) => {
                 let problem = setup::build_problem(&e);
-                self.tally.undelivered.push(format!("{id}: {problem}"));
+                let what = format!("{}: {problem}", self.shown(id));
+                self.tally.undelivered.push(what);
                 return Resolution::Open;
             }
             Err(trap) => {
-                (self.tally.undelivered).push(format!("{id}: the component failed: {trap:#}"));
+                let what = format!("{}: the component failed: {trap:#}", self.shown(id));
+                self.tally.undelivered.push(what);
                 return Resolution::Open;
             }
         };
@@ -371,7 +375,8 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
     let config = setup::load_config(args)?;
     let routes = setup::all_routes(args, &config)?;
     let settings = setup::settings(args, &config, &routes)?;
-    let cases = read_cases(&args.reports)?;
+    // A case the reports name more than once is decided once.
+    let cases = junit::per_case(read_cases(&args.reports)?);
 
     let host = Host::embedded().map_err(trap)?;
     // Only the command line widens the allow-list: a config file in a branch
@@ -446,7 +451,7 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
     println!(
         "pagerduty-junit: {} cases, {} failed; {}, {} already open, {}, {} noted, {} counting, {} not routed, {} not delivered",
         cases.len(),
-        cases.iter().filter(|c| is_failed(c)).count(),
+        cases.iter().filter(|c| c.failed()).count(),
         count(tally.paged, "paged", tally.shown, "would page"),
         tally.already_open,
         count(tally.resolved, "resolved", tally.shown_resolves, "would resolve"),
@@ -473,7 +478,7 @@ fn run(args: &Args) -> Result<ExitCode, Usage> {
 
 /// Each failure as the component plans it: paged one by one up to the run's
 /// cap, past it held, then grouped by the component into one alert per
-/// destination.
+/// destination. `cases` has one case per id (`junit::per_case`).
 fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[Option<Checked>]) {
     let mut name_counts: HashMap<&str, usize> = HashMap::new();
     for case in cases {
@@ -481,10 +486,10 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
     }
     let mut held: Vec<Held> = Vec::new();
     let mut held_ids: Vec<String> = Vec::new();
-    // Each routed failure, and one more run in a row for each (once, however
-    // many reports name it); every other case starts over.
+    // Each routed failure counts one more run in a row; a pass starts its
+    // case over; a case skipped or absent keeps its count.
     let mut paging: Vec<(&Case, Marker)> = Vec::new();
-    for case in cases.iter().filter(|c| is_failed(c)) {
+    for case in cases.iter().filter(|c| c.failed()) {
         let Some(route) = routes::route_for(routes, case) else {
             context.tally.unrouted += 1;
             continue;
@@ -494,7 +499,11 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
         } // else an ignore route
     }
     let failed: BTreeSet<String> = paging.iter().map(|(case, _)| case.id()).collect();
-    context.state.count_failures(&failed);
+    let passed: BTreeSet<String> = (cases.iter())
+        .filter(|c| matches!(c.outcome, Outcome::Passed { .. }))
+        .map(Case::id)
+        .collect();
+    context.state.count_run(&failed, &passed);
     for (case, marker) in paging {
         let failure = context.failure(case, name_counts[case.name.as_str()] == 1);
         let id = case.id();
@@ -503,7 +512,9 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
             Ok(Ok(Planned::Page(request))) => {
                 if let Some(opened) = context.page(&request, &failure) {
                     let already_open = opened.already_open;
-                    context.state.opened(id.clone(), opened.alert);
+                    context
+                        .state
+                        .opened(id.clone(), opened.alert, !already_open);
                     if already_open {
                         context.repeat(&id, &failure, marker, &request.dedup_key);
                     }
@@ -515,16 +526,19 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
             }
             Ok(Ok(Planned::Counting(counting))) => {
                 let (failed, needed) = (counting.failed, counting.needed);
-                println!("failing {failed} of {needed} before paging: {id}");
+                let shown = context.shown(&id);
+                println!("failing {failed} of {needed} before paging: {shown}");
                 context.tally.counting += 1;
             }
             // The routes' preflight passed, so this is not expected.
             Ok(Err(e)) => {
                 let problem = setup::build_problem(&e);
-                context.tally.undelivered.push(format!("{id}: {problem}"));
+                let what = format!("{}: {problem}", context.shown(&id));
+                context.tally.undelivered.push(what);
             }
             Err(trap) => {
-                (context.tally.undelivered).push(format!("{id}: the component failed: {trap:#}"));
+                let what = format!("{}: the component failed: {trap:#}", context.shown(&id));
+                context.tally.undelivered.push(what);
             }
         }
     }
@@ -534,7 +548,7 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
     let aggregates = match context.pager.aggregate(&held, SUITE) {
         Ok(aggregates) => aggregates,
         Err(trap) => {
-            let what = held_ids.join(", ");
+            let what = context.shown(&held_ids.join(", "));
             (context.tally.undelivered).push(format!("{what}: the component failed: {trap:#}"));
             return;
         }
@@ -546,23 +560,29 @@ fn trigger(context: &mut Context, cases: &[Case], routes: &[Route], checked: &[O
         match aggregate.request {
             Ok(request) => {
                 let first = &held[aggregate.members[0] as usize].failure;
-                if let Some(Opened { mut alert, .. }) = context.page(&request, first) {
+                if let Some(opened) = context.page(&request, first) {
+                    let Opened {
+                        mut alert,
+                        already_open,
+                    } = opened;
                     alert.cases = ids;
                     let id = format!("{AGGREGATE}{}", request.dedup_key);
-                    context.state.opened(id, alert);
+                    context.state.opened(id, alert, !already_open);
                 }
             }
             Err(e) => {
                 let problem = setup::build_problem(&e);
-                (context.tally.undelivered).push(format!("{}: {problem}", ids.join(", ")));
+                let what = format!("{}: {problem}", context.shown(&ids.join(", ")));
+                context.tally.undelivered.push(what);
             }
         }
     }
 }
 
 /// Resolves the alerts of cases that pass (never of one that also failed in
-/// this run, as in another matrix leg), and grouped alerts none of whose
-/// cases failed once one of them passes.
+/// this run, as in another matrix leg: `cases` has one case per id, a
+/// failure winning), and grouped alerts none of whose cases failed once one
+/// of them passes.
 fn resolve(
     context: &mut Context,
     args: &Args,
@@ -570,14 +590,10 @@ fn resolve(
     routes: &[Route],
     checked: &[Option<Checked>],
 ) {
-    let failed: HashSet<String> = cases
-        .iter()
-        .filter(|c| is_failed(c))
-        .map(Case::id)
-        .collect();
+    let failed: HashSet<String> = cases.iter().filter(|c| c.failed()).map(Case::id).collect();
     let mut passed: BTreeMap<String, Marker> = BTreeMap::new(); // id -> route's marker
     for case in cases {
-        if !matches!(case.outcome, Outcome::Passed { .. }) || failed.contains(&case.id()) {
+        if !matches!(case.outcome, Outcome::Passed { .. }) {
             continue;
         }
         if let Some(Some(c)) = routes::route_for(routes, case).map(|r| &checked[r]) {

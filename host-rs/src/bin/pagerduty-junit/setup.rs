@@ -98,7 +98,8 @@ pub fn settings(args: &Args, config: &Config, routes: &[Route]) -> Result<Settin
         (Some(runs), _) => Some(runs),
         (None, Some(text)) => Some(text.trim().parse::<u32>().map_err(|_| {
             Usage(format!(
-                "{PAGE_AFTER_FAILURES_ENV}={text:?} is not a whole number of runs;                  set it to 2 to page once a case has failed in 2 runs in a row"
+                "{PAGE_AFTER_FAILURES_ENV}={text:?} is not a whole number of runs; \
+                 set it to 2 to page once a case has failed in 2 runs in a row"
             ))
         })?),
         (None, None) => file.page_after_failures,
