@@ -429,3 +429,33 @@ def test_a_kept_page_is_sent_by_the_next_run_whatever_the_count_asks_then(
     )
     assert pagerduty.requests()[1] == ("POST", "/incidents")
     assert len(pagerduty.open_incidents) == 1
+
+
+def test_an_events_summary_stops_at_1024_characters_and_the_event_at_512_kb(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_shop=CHECK.format(marker=SERVICE))
+    run(pytester, pagerduty.events_options(), monkeypatch, "down " + "é" * 20_000)
+    (event,) = pagerduty.events()
+    summary = event["payload"]["summary"]
+    assert len(summary) == 1024 and summary.endswith("…")
+    assert summary.startswith("Test failed: test_checkout: AssertionError: checkout is down é")
+    assert len(json.dumps(event).encode()) <= 512_000
+
+
+def test_an_aggregate_says_which_job_and_shard_it_came_from(
+    pytester: pytest.Pytester, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gitlab = {"GITLAB_CI": "true", "CI_JOB_NAME": "e2e", "CI_NODE_INDEX": "2", "CI_NODE_TOTAL": "4"}
+    for name, value in gitlab.items():
+        monkeypatch.setenv(name, value)
+    pytester.makepyfile(
+        test_shop="".join(
+            CHECK.format(marker=SERVICE).replace("test_checkout", f"test_checkout_{n}")
+            for n in range(3)
+        )
+    )
+    options = pagerduty.events_options("--pagerduty_max_incidents=1")
+    run(pytester, options, monkeypatch, "down", failed=3)
+    (aggregate,) = [e for e in pagerduty.events() if "more tests failed" in e["payload"]["summary"]]
+    assert aggregate["payload"]["summary"].endswith(", from GitLab CI job e2e, shard 2 of 4")
