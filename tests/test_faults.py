@@ -34,11 +34,20 @@ pytestmark = [pytest.mark.usefixtures("pagerduty_fixture"),
 
 
 def overloaded_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three large CI variables (120 kB each, near what one environment
+    """Eight large CI variables (120 kB each, near what one environment
     string may hold): with them, a failure whose texts are at the
     component's limit no longer fits in 4 MiB (a small one still does), so
     the guest traps while taking its arguments."""
-    names = ("BUILDKITE_BRANCH", "BUILDKITE_BUILD_URL", "BUILDKITE_COMMIT")
+    names = (
+        "BUILDKITE_BRANCH",
+        "BUILDKITE_BUILD_URL",
+        "BUILDKITE_COMMIT",
+        "BUILDKITE_LABEL",
+        "CIRCLE_BRANCH",
+        "CIRCLE_JOB",
+        "GIT_BRANCH",
+        "JOB_NAME",
+    )
     for name in names:
         monkeypatch.setenv(name, "v" * 120_000)
 
