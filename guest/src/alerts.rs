@@ -395,7 +395,7 @@ pub fn fallback(
 mod tests {
     use super::*;
     use crate::compose::{BODY_MAX, TITLE_MAX};
-    use crate::fixtures::{settings, variables};
+    use crate::fixtures::{headers, settings, variables};
     use crate::pytest_pagerduty::alerts::types::{Phase, RequestKind, SourceLocation, Variable};
     use serde_json::{json, Value};
 
@@ -441,14 +441,6 @@ mod tests {
 
     fn sent(request: &AlertRequest) -> Value {
         serde_json::from_str(&request.body).unwrap()
-    }
-
-    fn headers(request: &AlertRequest) -> Vec<(&str, &str, bool)> {
-        request
-            .headers
-            .iter()
-            .map(|h| (h.name.as_str(), h.value.as_str(), h.sensitive))
-            .collect()
     }
 
     fn test_key() -> String {

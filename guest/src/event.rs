@@ -334,17 +334,8 @@ mod tests {
     #[test]
     fn severity_follows_the_marker_then_the_urgency() {
         let mut options = IncidentOptions {
-            service_id: None,
-            routing_key: None,
             urgency: Some(Urgency::Low),
-            severity: None,
-            priority_id: None,
-            escalation_policy_id: None,
-            assignee_id: None,
-            dedup_key: None,
-            details: None,
-            runbook_url: None,
-            page_after_failures: None,
+            ..crate::fixtures::no_options()
         };
         assert_eq!(severity(&options, None), Severity::Warning);
         options.urgency = Some(Urgency::High);

@@ -1,7 +1,7 @@
 //! Inputs the component's unit tests share: one place that spells out every
 //! field of the records they build.
 
-use crate::pytest_pagerduty::alerts::types::{Settings, Variable};
+use crate::pytest_pagerduty::alerts::types::{AlertRequest, IncidentOptions, Settings, Variable};
 
 /// REST with an API key and a From, PagerDuty's APIs on loopback ports.
 pub fn settings() -> Settings {
@@ -42,5 +42,31 @@ pub fn variables(pairs: &[(&str, &str)]) -> Vec<Variable> {
             name: name.to_string(),
             value: value.to_string(),
         })
+        .collect()
+}
+
+/// Marker options with nothing set: a test names what it needs.
+pub fn no_options() -> IncidentOptions {
+    IncidentOptions {
+        service_id: None,
+        routing_key: None,
+        urgency: None,
+        severity: None,
+        priority_id: None,
+        escalation_policy_id: None,
+        assignee_id: None,
+        dedup_key: None,
+        details: None,
+        runbook_url: None,
+        page_after_failures: None,
+    }
+}
+
+/// A request's headers as (name, value, sensitive).
+pub fn headers(request: &AlertRequest) -> Vec<(&str, &str, bool)> {
+    request
+        .headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.as_str(), h.sensitive))
         .collect()
 }

@@ -505,7 +505,7 @@ mod tests {
     use super::*;
     use crate::dedup;
     use crate::destination::Destination;
-    use crate::fixtures::settings;
+    use crate::fixtures::{headers, settings};
     use crate::pytest_pagerduty::alerts::types::Variable;
     use serde_json::{json, Value};
 
@@ -527,16 +527,7 @@ mod tests {
     fn options() -> IncidentOptions {
         IncidentOptions {
             service_id: Some("PWIXJZS".into()),
-            routing_key: None,
-            urgency: None,
-            severity: None,
-            priority_id: None,
-            escalation_policy_id: None,
-            assignee_id: None,
-            dedup_key: None,
-            details: None,
-            runbook_url: None,
-            page_after_failures: None,
+            ..crate::fixtures::no_options()
         }
     }
 
@@ -689,14 +680,6 @@ mod tests {
             Ok(Repeat::Skip(why)) => why,
             other => panic!("not skipped: {other:?}"),
         }
-    }
-
-    fn headers(request: &AlertRequest) -> Vec<(&str, &str, bool)> {
-        request
-            .headers
-            .iter()
-            .map(|h| (h.name.as_str(), h.value.as_str(), h.sensitive))
-            .collect()
     }
 
     const CONTENT: &str = "Failed again at 2026-11-29T10:40:12Z: Test failed: test_refund_is_issued: AssertionError: assert 502 == 201\n\n    def test_refund_is_issued():\n>       assert response.status_code == 201\nE       assert 502 == 201\n\ntests/test_checkout.py:41: AssertionError\n\nCI: GitLab CI https://gitlab.com/acme/shop/-/jobs/77 (job test, shard 2 of 4, branch main, commit 4f2a9c1d)";
